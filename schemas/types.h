@@ -1,0 +1,54 @@
+#pragma once
+// Vocabulary shared by broker and client: ids and positions as strong types.
+
+#include <cstdint>
+
+#include "schemas/strong.h"
+
+namespace runnel {
+
+// Offset of a record within one partition: dense, assigned by the leader.
+using offset = strong<std::int64_t, struct offset_tag>;
+// Leader epoch: bumped each time a partition gets a new leader.
+using leader_epoch = strong<std::int32_t, struct leader_epoch_tag>;
+// Milliseconds since the Unix epoch.
+using timestamp_ms = strong<std::int64_t, struct timestamp_ms_tag>;
+using partition_id = strong<std::int32_t, struct partition_id_tag>;
+using producer_id = strong<std::int64_t, struct producer_id_tag>;
+
+}  // namespace runnel
+
+#include <string>
+#include <utility>
+
+namespace runnel {
+
+// A topic partition: the unit of ordering, storage and replication.
+struct topic_partition {
+  // A constructor, not an aggregate: GCC 12 miscompiles aggregate
+  // temporaries with non-trivial members inside a co_await expression
+  // (docs/adr/0004-gcc12-coroutine-temporaries.md).
+  topic_partition() = default;
+  topic_partition(std::string t, partition_id p) : topic(std::move(t)), partition(p) {}
+
+  std::string topic;
+  partition_id partition{0};
+
+  auto operator<=>(const topic_partition&) const = default;
+};
+
+}  // namespace runnel
+
+template <>
+struct std::hash<runnel::topic_partition> {
+  std::size_t operator()(const runnel::topic_partition& tp) const noexcept {
+    return std::hash<std::string>{}(tp.topic) * 31 + std::hash<std::int32_t>{}(tp.partition.value());
+  }
+};
+
+template <>
+struct fmt::formatter<runnel::topic_partition> : fmt::formatter<std::string_view> {
+  auto format(const runnel::topic_partition& tp, fmt::format_context& ctx) const {
+    return fmt::format_to(ctx.out(), "{}/{}", tp.topic, tp.partition.value());
+  }
+};
