@@ -1,0 +1,33 @@
+#include "broker/storage/errc.h"
+
+#include <string>
+
+namespace runnel::storage {
+namespace {
+
+class category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "runnel.storage"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::offset_out_of_range: return "offset out of range";
+      case errc::corrupt_log: return "log is corrupt";
+      case errc::log_offline: return "log is offline after an I/O error";
+      case errc::log_closed: return "log is closed";
+      case errc::bad_log_directory: return "directory name is not <topic>-<partition>";
+      case errc::log_exists: return "log already exists";
+      case errc::unknown_log: return "no such log";
+      case errc::bad_batch: return "bytes are not one whole record batch";
+    }
+    return "unknown runnel.storage error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& error_category() noexcept {
+  static const category instance;
+  return instance;
+}
+
+}  // namespace runnel::storage

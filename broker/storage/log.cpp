@@ -1,0 +1,557 @@
+#include "broker/storage/log.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/this_coro.hpp>
+
+#include "broker/storage/errc.h"
+#include "broker/storage/file.h"
+#include "broker/storage/io_ring.h"
+#include "broker/storage/logger.h"
+#include "broker/storage/segment.h"
+#include "schemas/assert.h"
+#include "schemas/batch.h"
+#include "schemas/crc32c.h"
+
+namespace runnel::storage {
+
+namespace {
+
+// `recovery-point`: 16 bytes, little endian: u32 magic "RNRP", i64 offset,
+// u32 CRC-32C of the first 12 bytes. Replaced atomically (temp + rename).
+constexpr std::uint32_t recovery_point_magic = 0x50524e52;  // "RNRP"
+constexpr std::size_t recovery_point_size = 16;
+constexpr const char* recovery_point_name = "recovery-point";
+constexpr std::size_t max_iov = 1024;
+
+std::optional<offset> read_recovery_point(const std::filesystem::path& dir) {
+  auto fd = file_handle::open(dir / recovery_point_name, O_RDONLY);
+  if (!fd) return std::nullopt;
+  std::array<std::byte, recovery_point_size> buf{};
+  if (fd->pread_exact(buf, 0)) return std::nullopt;
+  std::uint32_t magic = 0;
+  std::int64_t value = 0;
+  std::uint32_t crc = 0;
+  std::memcpy(&magic, buf.data(), 4);
+  std::memcpy(&value, buf.data() + 4, 8);
+  std::memcpy(&crc, buf.data() + 12, 4);
+  if (magic != recovery_point_magic || crc != crc32c::value(std::span(buf).first(12)) || value < 0) {
+    return std::nullopt;
+  }
+  return offset(value);
+}
+
+timestamp_ms wall_clock_now() {
+  return timestamp_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count());
+}
+
+}  // namespace
+
+struct log::pending_write {
+  std::shared_ptr<segment> seg;
+  file_pos pos;
+  std::span<const std::byte> bytes;
+  offset next;
+  completion done;
+};
+
+log::log(io_ring& ring, asio::any_io_executor ex, std::filesystem::path dir, topic_partition tp, log_config cfg)
+    : ring_(ring), ex_(std::move(ex)), dir_(std::move(dir)), tp_(std::move(tp)), cfg_(cfg), preallocate_(cfg.preallocate_bytes > 0) {}
+
+log::~log() {
+  RUNNEL_ASSERT(!writing_ && !syncing_ && queue_.empty(), "[{}] destroyed with I/O in flight", tp_);
+}
+
+asio::awaitable<std::expected<std::unique_ptr<log>, std::error_code>> log::open(io_ring& ring,
+                                                                              std::filesystem::path dir,
+                                                                              topic_partition tp,
+                                                                              log_config cfg) {
+  auto ex = co_await asio::this_coro::executor;
+  std::unique_ptr<log> l(new log(ring, ex, std::move(dir), std::move(tp), cfg));
+  if (auto ec = co_await l->do_open()) co_return std::unexpected(ec);
+  co_return l;
+}
+
+asio::awaitable<std::error_code> log::do_open() {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) co_return ec;
+  std::filesystem::remove(dir_ / (std::string(recovery_point_name) + ".tmp"), ec);
+
+  std::vector<offset> bases;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    if (auto base = parse_segment_name(entry.path())) bases.push_back(*base);
+  }
+  if (ec) co_return ec;
+  std::sort(bases.begin(), bases.end());
+
+  if (bases.empty()) {
+    auto seg = std::make_shared<segment>(dir_, offset(0), cfg_);
+    if (auto cec = seg->create()) co_return cec;
+    segments_.push_back(std::move(seg));
+    if (auto fec = fsync_dir(dir_)) co_return fec;
+    co_return co_await persist_recovery_point(offset(0));
+  }
+
+  offset recovery = read_recovery_point(dir_).value_or(bases.front());
+  recovery_point_ = recovery;
+  for (std::size_t i = 0; i < bases.size(); ++i) {
+    auto seg = std::make_shared<segment>(dir_, bases[i], cfg_);
+    if (auto oec = seg->open_existing()) co_return oec;
+    if (!segments_.empty() && seg->base() != segments_.back()->next_offset()) {
+      // Segments must continue each other densely.
+      if (seg->base() < recovery) {
+        logger().error("[{}] corrupt log: {} starts at offset {} but the previous segment ends at {}", tp_,
+                       seg->log_path().string(), seg->base(), segments_.back()->next_offset());
+        co_return make_error_code(errc::corrupt_log);
+      }
+      logger().warn("[{}] {} does not continue the log (starts at {}, expected {}): deleting it and later segments",
+                    tp_, seg->log_path().string(), seg->base(), segments_.back()->next_offset());
+      for (std::size_t j = i; j < bases.size(); ++j) segment(dir_, bases[j], cfg_).remove_files();
+      break;
+    }
+    auto r = co_await seg->recover(ring_, cfg_.verify_on_open);
+    if (!r) co_return r.error();
+    segments_.push_back(seg);
+    if (r->end == scan_end::clean) continue;
+    // Crash rule: below the recovery point every byte was fsynced, so a bad
+    // batch there is corruption; at or above it, a write torn by a crash.
+    if (r->next_offset < recovery) {
+      logger().error("[{}] corrupt log: {} at position {} (offset {}): {}; it lies below the recovery point {}",
+                     tp_, seg->log_path().string(), r->stop, r->next_offset, r->reason, recovery);
+      co_return make_error_code(errc::corrupt_log);
+    }
+    logger().warn("[{}] torn write: {} at position {} (offset {}): {}; truncating the log there", tp_,
+                  seg->log_path().string(), r->stop, r->next_offset, r->reason);
+    if (auto tec = co_await seg->truncate_to(ring_, r->stop, r->next_offset)) co_return tec;
+    for (std::size_t j = i + 1; j < bases.size(); ++j) {
+      logger().warn("[{}] deleting segment {} after the torn write", tp_, bases[j]);
+      segment(dir_, bases[j], cfg_).remove_files();
+    }
+    break;
+  }
+
+  // What was at or above the recovery point may not be durable yet: make
+  // it so now, then the whole log is durable and the point moves to its end.
+  for (const auto& seg : segments_) {
+    if (seg->next_offset() > recovery && seg->written().value() > 0) {
+      if (auto sec = co_await ring_.fdatasync(seg->fd())) co_return sec;
+    }
+    seg->mark_synced(seg->written());
+  }
+  next_offset_ = written_end_ = durable_end_ = segments_.back()->next_offset();
+  if (recovery_point_ != durable_end_) co_return co_await persist_recovery_point(durable_end_);
+  co_return std::error_code{};
+}
+
+std::error_code log::check_usable() const {
+  if (closed_) return errc::log_closed;
+  if (failure_) return errc::log_offline;
+  return {};
+}
+
+void log::fail(std::error_code ec, const char* what) {
+  if (failure_) return;
+  failure_ = ec;
+  logger().error("[{}] {} failed: {}; the log is offline until restart", tp_, what, ec.message());
+}
+
+offset log::log_start_offset() const { return segments_.front()->base(); }
+
+std::uint64_t log::size_bytes() const {
+  std::uint64_t total = 0;
+  for (const auto& s : segments_) total += s->size().value();
+  return total;
+}
+
+std::vector<offset> log::segment_bases() const {
+  std::vector<offset> out;
+  for (const auto& s : segments_) out.push_back(s->base());
+  return out;
+}
+
+std::shared_ptr<segment> log::segment_for(offset o) const {
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), o,
+                             [](offset v, const std::shared_ptr<segment>& s) { return v < s->base(); });
+  RUNNEL_ASSERT(it != segments_.begin(), "[{}] offset {} below the log start", tp_, o);
+  return *std::prev(it);
+}
+
+// --- append -----------------------------------------------------------------
+
+std::error_code log::maybe_roll(std::uint32_t incoming_bytes) {
+  const auto& active = segments_.back();
+  if (active->empty()) return {};
+  bool full = active->size().value() + incoming_bytes > cfg_.segment_bytes;
+  bool old = std::chrono::steady_clock::now() - active->created() >= cfg_.segment_ms;
+  return full || old ? roll() : std::error_code{};
+}
+
+std::error_code log::roll() {
+  auto seg = std::make_shared<segment>(dir_, next_offset_, cfg_);
+  if (auto ec = seg->create()) {
+    logger().error("[{}] cannot create segment {}: {}", tp_, seg->log_path().string(), ec.message());
+    return ec;
+  }
+  logger().info("[{}] rolled to segment {} ({} bytes in the previous one)", tp_, next_offset_,
+                segments_.back()->size());
+  segments_.push_back(std::move(seg));
+  return {};
+}
+
+asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::span<std::byte> batch) {
+  if (auto ec = check_usable()) co_return std::unexpected(ec);
+  RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
+  auto h = schemas::decode_header(batch);
+  if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
+  if (auto ec = maybe_roll(h->length)) co_return std::unexpected(ec);
+
+  offset base = next_offset_;
+  schemas::stamp_base_offset(batch, base);
+  h->base_offset = base;
+  const auto& active = segments_.back();
+  file_pos pos = active->reserve(*h);
+  next_offset_ = h->next_offset();
+
+  pending_write pw{active, pos, batch, next_offset_, {}};
+  auto ec = co_await suspend_until([&](completion c) {
+    pw.done = std::move(c);
+    queue_.push_back(&pw);
+    start_writer();
+  });
+  if (ec) co_return std::unexpected(ec);
+  co_return append_result{base, h->last_offset(), wall_clock_now()};
+}
+
+void log::start_writer() {
+  if (writing_) return;
+  writing_ = true;
+  asio::co_spawn(ex_, write_loop(), asio::detached);
+}
+
+asio::awaitable<void> log::write_loop() {
+  std::vector<pending_write*> group;
+  while (!queue_.empty() && !failure_) {
+    // One write covers consecutive queued appends of one segment: they sit
+    // next to each other in the file, so a single writev lands them all.
+    group.clear();
+    std::uint64_t bytes = 0;
+    const segment* seg = queue_.front()->seg.get();
+    while (!queue_.empty() && queue_.front()->seg.get() == seg && group.size() < max_iov &&
+           (group.empty() || bytes + queue_.front()->bytes.size() <= cfg_.max_write_bytes)) {
+      bytes += queue_.front()->bytes.size();
+      group.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    auto ec = co_await write_group(group);
+    if (ec) {
+      fail(ec, "write");
+      for (auto* pw : group) pw->done(errc::log_offline);
+      break;
+    }
+    const auto& last = *group.back();
+    last.seg->mark_written(last.pos + last.bytes.size(), last.next);
+    written_end_ = last.next;
+    for (auto* pw : group) pw->done({});
+    written_waiters_.advance(written_end_);
+    maybe_start_sync();
+  }
+  if (failure_) {
+    while (!queue_.empty()) {
+      queue_.front()->done(errc::log_offline);
+      queue_.pop_front();
+    }
+    written_waiters_.fail_all(errc::log_offline);
+  }
+  writing_ = false;
+  maybe_notify_idle();
+}
+
+asio::awaitable<std::error_code> log::write_group(std::vector<pending_write*>& group) {
+  auto& seg = *group.front()->seg;
+  file_pos pos = group.front()->pos;
+  std::uint64_t total = 0;
+  std::vector<iovec> iov;
+  iov.reserve(group.size());
+  for (auto* pw : group) {
+    iov.push_back({const_cast<std::byte*>(pw->bytes.data()), pw->bytes.size()});
+    total += pw->bytes.size();
+  }
+  // Reserve blocks ahead of the tail (the file size is unchanged), so
+  // appends do not allocate on every write.
+  if (preallocate_ && pos + total > seg.allocated()) {
+    std::uint64_t len = std::max<std::uint64_t>(cfg_.preallocate_bytes, pos + total - seg.allocated());
+    auto ec = co_await ring_.fallocate(seg.fd(), FALLOC_FL_KEEP_SIZE, seg.allocated().value(), len);
+    if (ec) {
+      logger().warn("[{}] preallocation failed ({}); appending without it", tp_, ec.message());
+      preallocate_ = false;
+    } else {
+      seg.set_allocated(seg.allocated() + len);
+    }
+  }
+  std::span<iovec> rest(iov);
+  while (!rest.empty()) {
+    auto n = co_await ring_.writev(seg.fd(), rest, pos.value());
+    if (!n) co_return n.error();
+    if (*n == 0) co_return make_error_code(std::errc::io_error);
+    pos += *n;
+    std::size_t left = *n;
+    while (!rest.empty() && left >= rest.front().iov_len) {
+      left -= rest.front().iov_len;
+      rest = rest.subspan(1);
+    }
+    if (left > 0) {
+      rest.front().iov_base = static_cast<std::byte*>(rest.front().iov_base) + left;
+      rest.front().iov_len -= left;
+    }
+  }
+  co_return std::error_code{};
+}
+
+// --- flush (group commit) -----------------------------------------------------
+
+asio::awaitable<std::error_code> log::flush() {
+  if (auto ec = check_usable()) co_return ec;
+  offset target = next_offset_;
+  if (durable_end_ >= target) co_return std::error_code{};
+  co_return co_await suspend_until([&](completion c) {
+    durable_waiters_.add(target, std::move(c));
+    maybe_start_sync();
+  });
+}
+
+void log::maybe_start_sync() {
+  if (syncing_ || durable_waiters_.empty() || written_end_ <= durable_end_) return;
+  syncing_ = true;
+  asio::co_spawn(ex_, sync_loop(), asio::detached);
+}
+
+asio::awaitable<void> log::sync_loop() {
+  while (!failure_ && !durable_waiters_.empty() && written_end_ > durable_end_) {
+    // One fdatasync per dirty segment covers every batch written so far;
+    // every flush waiting for an offset below `covered` shares it.
+    offset covered = written_end_;
+    std::vector<std::pair<std::shared_ptr<segment>, file_pos>> dirty;
+    for (const auto& s : segments_) {
+      if (s->synced() < s->written()) dirty.emplace_back(s, s->written());
+    }
+    std::error_code ec;
+    for (auto& [s, upto] : dirty) {
+      if ((ec = co_await ring_.fdatasync(s->fd()))) break;
+    }
+    if (ec) {
+      fail(ec, "fdatasync");
+      break;
+    }
+    for (auto& [s, upto] : dirty) s->mark_synced(std::max(s->synced(), upto));
+    durable_end_ = std::max(durable_end_, covered);
+    durable_waiters_.advance(durable_end_);
+
+    for (auto& [s, upto] : dirty) {
+      if ((ec = co_await s->persist_indexes(ring_, durable_end_))) break;
+    }
+    if (ec) {
+      fail(ec, "index write");
+      break;
+    }
+    // Sealed segments that are now durable move the recovery point to the
+    // active segment (once per roll).
+    offset point = segments_.back()->base();
+    bool sealed_durable = std::all_of(segments_.begin(), segments_.end() - 1,
+                                      [](const auto& s) { return s->synced() == s->size(); });
+    if (sealed_durable && point > recovery_point_) {
+      if ((ec = co_await persist_recovery_point(point))) {
+        fail(ec, "recovery point write");
+        break;
+      }
+    }
+  }
+  if (failure_) durable_waiters_.fail_all(errc::log_offline);
+  syncing_ = false;
+  maybe_notify_idle();
+}
+
+asio::awaitable<std::error_code> log::persist_recovery_point(offset point) {
+  std::array<std::byte, recovery_point_size> buf{};
+  std::int64_t v = point.value();
+  std::memcpy(buf.data(), &recovery_point_magic, 4);
+  std::memcpy(buf.data() + 4, &v, 8);
+  std::uint32_t crc = crc32c::value(std::span(buf).first(12));
+  std::memcpy(buf.data() + 12, &crc, 4);
+
+  auto path = dir_ / recovery_point_name;
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    auto fd = file_handle::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    if (!fd) co_return fd.error();
+    if (auto ec = co_await ring_.write_all(fd->get(), buf, 0)) co_return ec;
+    if (auto ec = co_await ring_.fdatasync(fd->get())) co_return ec;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) co_return last_error();
+  auto dirfd = file_handle::open(dir_, O_RDONLY | O_DIRECTORY);
+  if (!dirfd) co_return dirfd.error();
+  if (auto ec = co_await ring_.fsync(dirfd->get())) co_return ec;
+  recovery_point_ = point;
+  co_return std::error_code{};
+}
+
+// --- read -------------------------------------------------------------------
+
+asio::awaitable<std::expected<std::optional<file_range>, std::error_code>> log::read(offset from,
+                                                                                   std::uint32_t max_bytes,
+                                                                                   std::optional<offset> upto) {
+  if (closed_) co_return std::unexpected(make_error_code(errc::log_closed));
+  offset end = std::min(upto.value_or(written_end_), written_end_);
+  if (from < log_start_offset() || from > end) co_return std::unexpected(make_error_code(errc::offset_out_of_range));
+  if (from == end) co_return std::nullopt;
+
+  auto seg = segment_for(from);
+  auto first = co_await seg->find_batch(ring_, from);
+  if (!first) co_return std::unexpected(first.error());
+  // Never hand out bytes at or past `end`: find where it starts here.
+  file_pos limit = seg->written();
+  if (end < seg->written_next()) {
+    auto at_end = co_await seg->find_batch(ring_, end);
+    if (!at_end) co_return std::unexpected(at_end.error());
+    limit = at_end->pos;
+  }
+  if (limit <= first->pos) co_return std::nullopt;  // `end` falls inside the first batch
+  file_pos cap = std::min(limit, first->pos + std::uint64_t{max_bytes});
+  auto r = co_await seg->whole_batches_end(ring_, first->pos, first->header.base_offset, cap);
+  if (!r) co_return std::unexpected(r.error());
+  if (r->end > limit) co_return std::nullopt;
+  co_return file_range{seg->file(), first->pos, static_cast<std::uint32_t>(r->end - first->pos),
+                       first->header.base_offset, r->next};
+}
+
+asio::awaitable<std::expected<std::optional<offset>, std::error_code>> log::offset_for_timestamp(timestamp_ms t) {
+  if (closed_) co_return std::unexpected(make_error_code(errc::log_closed));
+  auto segs = segments_;  // retention may change the list while we wait on reads
+  for (const auto& s : segs) {
+    if (s->max_timestamp() < t) continue;
+    auto found = co_await s->find_timestamp(ring_, t);
+    if (!found) co_return std::unexpected(found.error());
+    if (*found) co_return *found;
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<std::error_code> log::wait_for_data(offset after) {
+  if (closed_) co_return make_error_code(errc::log_closed);
+  if (written_end_ > after) co_return std::error_code{};
+  co_return co_await suspend_until([&](completion c) { written_waiters_.add(after + 1, std::move(c)); });
+}
+
+// --- truncate, retention, close -------------------------------------------------
+
+void log::maybe_notify_idle() {
+  if (writing_ || syncing_ || !queue_.empty()) return;
+  auto waiters = std::exchange(idle_waiters_, {});
+  for (auto& c : waiters) c({});
+}
+
+asio::awaitable<std::error_code> log::quiesce() {
+  while (writing_ || syncing_ || !queue_.empty()) {
+    co_await suspend_until([&](completion c) { idle_waiters_.push_back(std::move(c)); });
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> log::truncate(offset to) {
+  if (auto ec = check_usable()) co_return ec;
+  truncating_ = true;
+  auto ec = co_await do_truncate(to);
+  truncating_ = false;
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> log::do_truncate(offset to) {
+  co_await quiesce();
+  if (to >= written_end_) co_return std::error_code{};
+  if (to < log_start_offset()) to = log_start_offset();
+
+  // The recovery point must not stay above data that is about to be
+  // rewritten: lower it (durably) first.
+  if (recovery_point_ > to) {
+    if (auto ec = co_await persist_recovery_point(to)) co_return ec;
+  }
+  while (segments_.size() > 1 && segments_.back()->base() >= to) {
+    logger().info("[{}] truncation to {} deletes segment {}", tp_, to, segments_.back()->base());
+    segments_.back()->remove_files();
+    segments_.pop_back();
+  }
+  auto seg = segments_.back();
+  file_pos pos{0};
+  offset cut = seg->base();
+  if (to > seg->base()) {
+    auto b = co_await seg->find_batch(ring_, to);
+    if (!b) co_return b.error();
+    pos = b->pos;
+    cut = b->header.base_offset;
+  }
+  if (auto ec = co_await seg->truncate_to(ring_, pos, cut)) co_return ec;
+  seg->mark_synced(std::min(seg->synced(), pos));
+  logger().info("[{}] truncated to offset {} (asked {})", tp_, cut, to);
+  next_offset_ = written_end_ = cut;
+  durable_end_ = std::min(durable_end_, cut);
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::expected<std::size_t, std::error_code>> log::apply_retention(timestamp_ms now) {
+  if (auto ec = check_usable()) co_return std::unexpected(ec);
+  std::size_t deleted = 0;
+  std::uint64_t total = size_bytes();
+  while (segments_.size() > 1) {
+    const auto& s = segments_.front();
+    if (s->written() < s->size()) break;
+    bool by_time = cfg_.retention_ms.count() >= 0 && s->max_timestamp() < now - cfg_.retention_ms.count();
+    bool by_size = cfg_.retention_bytes >= 0 && total - s->size().value() >= static_cast<std::uint64_t>(cfg_.retention_bytes);
+    if (!by_time && !by_size) break;
+    logger().info("[{}] retention deletes segment {} ({} bytes, newest timestamp {}, by {})", tp_, s->base(),
+                  s->size(), s->max_timestamp(), by_time ? "time" : "size");
+    if (auto ec = s->remove_files()) co_return std::unexpected(ec);
+    total -= s->size().value();
+    segments_.erase(segments_.begin());
+    ++deleted;
+  }
+  co_return deleted;
+}
+
+asio::awaitable<std::error_code> log::close() {
+  if (closed_) co_return std::error_code{};
+  closed_ = true;
+  co_await quiesce();
+  std::error_code ec = failure_;
+  if (!ec) {
+    for (const auto& s : segments_) {
+      if (s->synced() < s->written()) {
+        if ((ec = co_await ring_.fdatasync(s->fd()))) break;
+        s->mark_synced(s->written());
+      }
+    }
+  }
+  if (!ec) {
+    durable_end_ = written_end_;
+    for (const auto& s : segments_) {
+      if ((ec = co_await s->sync_indexes(ring_))) break;
+    }
+  }
+  if (!ec) ec = co_await persist_recovery_point(written_end_);
+  if (ec) logger().error("[{}] clean close failed: {}", tp_, ec.message());
+  written_waiters_.fail_all(errc::log_closed);
+  durable_waiters_.fail_all(errc::log_closed);
+  co_return ec;
+}
+
+}  // namespace runnel::storage

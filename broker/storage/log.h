@@ -1,0 +1,160 @@
+#pragma once
+// log: the segmented, append-only log of one topic partition.
+//
+//   append(batch) --stamp offset--> reserve bytes in the active segment
+//        |                             (roll first at segment.bytes / segment.ms)
+//        v
+//   write queue --coalesced writev, one in flight--> io_ring --> page cache
+//        |  log_end_offset() advances: readers see the batch
+//        v
+//   flush() --group commit: one fdatasync per dirty segment covers every
+//        |     batch written before it--> flushed_offset() advances
+//        v
+//   index entries for durable batches --> .index / .timeindex
+//
+// Threading: a log lives on one shard; every call, and every completion,
+// runs on that shard's io_context thread. No locks.
+//
+// Crash rules (see docs/storage_format.md): everything below the persisted
+// recovery point was fsynced; a bad batch there is corruption and open()
+// fails naming the file and position. At or above it a bad batch is a torn
+// write: the log is truncated there with a warning.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <expected>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/any_io_executor.hpp>
+
+#include "broker/storage/types.h"
+#include "broker/storage/waiters.h"
+
+namespace runnel::storage {
+
+class io_ring;
+class segment;
+
+class log {
+ public:
+  // Opens (recovering) the log in `dir`, or creates an empty one there when
+  // `dir` has no segments. `ring` must outlive the log.
+  static asio::awaitable<std::expected<std::unique_ptr<log>, std::error_code>> open(io_ring& ring,
+                                                                                  std::filesystem::path dir,
+                                                                                  topic_partition tp,
+                                                                                  log_config cfg);
+  ~log();
+  log(const log&) = delete;             // owns files and waiters
+  log& operator=(const log&) = delete;  // owns files and waiters
+  log(log&&) = delete;                  // coroutines hold `this`
+  log& operator=(log&&) = delete;       // coroutines hold `this`
+
+  // Appends one whole batch that the caller verified (schemas::verify_batch).
+  // Stamps its base offset in place; `batch` must stay alive until this
+  // completes, which is when the bytes are in the file and readable.
+  asio::awaitable<std::expected<append_result, std::error_code>> append(std::span<std::byte> batch);
+
+  // Returns once everything appended before the call is durable
+  // (fdatasync'ed). Concurrent flushes share one fdatasync.
+  asio::awaitable<std::error_code> flush();
+
+  // Whole batches from the one containing `from`, up to `max_bytes` (at
+  // least one batch, so a reader always progresses), never past `upto`
+  // (exclusive; defaults to the log end). An empty range when from == upto.
+  // Errors: offset_out_of_range when `from` is below the log start or past
+  // `upto`.
+  asio::awaitable<std::expected<std::optional<file_range>, std::error_code>> read(
+      offset from, std::uint32_t max_bytes, std::optional<offset> upto = std::nullopt);
+
+  // Offset of the first batch whose max timestamp is >= t; nullopt when
+  // every batch is older (the answer is then the log end).
+  asio::awaitable<std::expected<std::optional<offset>, std::error_code>> offset_for_timestamp(timestamp_ms t);
+
+  // Resumes when log_end_offset() > `after` (new data), or on close/failure.
+  asio::awaitable<std::error_code> wait_for_data(offset after);
+
+  // Removes every batch at or after `to` (a batch boundary; inside a batch,
+  // the whole batch goes). Waits for in-flight writes first. The caller (the
+  // replica fetcher) starts no append until it returns.
+  asio::awaitable<std::error_code> truncate(offset to);
+
+  // Deletes whole sealed segments past retention.ms (by their newest
+  // timestamp) or beyond retention.bytes (oldest first); never the active
+  // segment. Returns how many segments were deleted.
+  asio::awaitable<std::expected<std::size_t, std::error_code>> apply_retention(timestamp_ms now);
+
+  // Clean close: waits for writes, fsyncs data and indexes, persists the
+  // recovery point. Later calls fail with log_closed.
+  asio::awaitable<std::error_code> close();
+
+  [[nodiscard]] const topic_partition& tp() const { return tp_; }
+  [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+  [[nodiscard]] const log_config& config() const { return cfg_; }
+  // First offset still in the log.
+  [[nodiscard]] offset log_start_offset() const;
+  // Next offset to be written: everything below it is in the file (readable).
+  [[nodiscard]] offset log_end_offset() const { return written_end_; }
+  // Everything below it is durable.
+  [[nodiscard]] offset flushed_offset() const { return durable_end_; }
+  // Next offset to assign (>= log_end_offset() while appends are in flight).
+  [[nodiscard]] offset next_offset() const { return next_offset_; }
+  [[nodiscard]] offset recovery_point() const { return recovery_point_; }
+  [[nodiscard]] std::size_t segment_count() const { return segments_.size(); }
+  [[nodiscard]] std::uint64_t size_bytes() const;
+  // Segment base offsets, oldest first (for tests and tools).
+  [[nodiscard]] std::vector<offset> segment_bases() const;
+
+ private:
+  struct pending_write;
+
+  log(io_ring& ring, asio::any_io_executor ex, std::filesystem::path dir, topic_partition tp, log_config cfg);
+
+  asio::awaitable<std::error_code> do_open();
+  std::error_code maybe_roll(std::uint32_t incoming_bytes);
+  std::error_code roll();
+  void start_writer();
+  asio::awaitable<void> write_loop();
+  asio::awaitable<std::error_code> write_group(std::vector<pending_write*>& group);
+  void maybe_start_sync();
+  asio::awaitable<void> sync_loop();
+  asio::awaitable<std::error_code> quiesce();
+  asio::awaitable<std::error_code> do_truncate(offset to);
+  asio::awaitable<std::error_code> persist_recovery_point(offset point);
+  void fail(std::error_code ec, const char* what);
+  void maybe_notify_idle();
+  std::error_code check_usable() const;
+  [[nodiscard]] std::shared_ptr<segment> segment_for(offset o) const;
+
+  io_ring& ring_;
+  asio::any_io_executor ex_;  // the shard's; write and sync loops run on it
+  std::filesystem::path dir_;
+  topic_partition tp_;
+  log_config cfg_;
+
+  std::vector<std::shared_ptr<segment>> segments_;  // by base offset; back() is active
+  offset next_offset_{0};
+  offset written_end_{0};
+  offset durable_end_{0};
+  offset recovery_point_{0};
+
+  std::deque<pending_write*> queue_;
+  bool writing_ = false;
+  bool syncing_ = false;
+  bool closed_ = false;
+  bool truncating_ = false;
+  std::error_code failure_;
+
+  offset_waiters written_waiters_;  // wait_for_data, quiesce
+  offset_waiters durable_waiters_;  // flush
+  std::vector<completion> idle_waiters_;  // quiesce: no write or sync in flight
+  bool preallocate_ = true;
+};
+
+}  // namespace runnel::storage

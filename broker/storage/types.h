@@ -1,0 +1,47 @@
+#pragma once
+// Storage vocabulary: positions in files, log configuration, read results.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "schemas/types.h"
+
+namespace runnel::storage {
+
+// Byte position inside one segment file.
+using file_pos = strong<std::uint64_t, struct file_pos_tag>;
+
+// Per-log settings (topic configs with these names override the defaults).
+struct log_config {
+  std::uint64_t segment_bytes = 1ULL << 30;                          // segment.bytes
+  std::chrono::milliseconds segment_ms{7LL * 24 * 3600 * 1000};      // segment.ms
+  std::uint32_t index_interval_bytes = 4096;                         // index.interval.bytes
+  std::int64_t retention_bytes = -1;                                 // retention.bytes, -1 = none
+  std::chrono::milliseconds retention_ms{7LL * 24 * 3600 * 1000};    // retention.ms, <0 = none
+  std::uint64_t preallocate_bytes = 16ULL << 20;                     // segment.preallocate.bytes, 0 = off
+  std::uint32_t max_write_bytes = 4U << 20;                          // coalesce appends up to this per write
+  bool verify_on_open = false;                                       // log.verify.on.open: CRC-scan everything
+};
+
+class segment_file;
+
+// Whole batches of one segment, as they lie in the file: a fetch sends
+// [pos, pos + length) of `file` unchanged. `file` keeps the segment's
+// descriptor open even if retention deletes the segment meanwhile.
+struct file_range {
+  std::shared_ptr<const segment_file> file;
+  file_pos pos{0};
+  std::uint32_t length = 0;
+  offset first_offset{0};  // base offset of the first batch in the range
+  offset next_offset{0};   // offset after the last batch in the range
+};
+
+struct append_result {
+  offset base_offset{0};
+  offset last_offset{0};
+  timestamp_ms append_time{0};
+};
+
+}  // namespace runnel::storage
