@@ -97,6 +97,9 @@ class log {
   [[nodiscard]] const topic_partition& tp() const { return tp_; }
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
   [[nodiscard]] const log_config& config() const { return cfg_; }
+  // New settings (an altered topic config): segment size and age apply at
+  // the next roll, retention at the next pass; existing segments stay.
+  void set_config(const log_config& cfg) { cfg_ = cfg; }
   // First offset still in the log.
   [[nodiscard]] offset log_start_offset() const;
   // Next offset to be written: everything below it is in the file (readable).

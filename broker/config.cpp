@@ -1,0 +1,95 @@
+#include "broker/config.h"
+
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "broker/meta/topic_config.h"
+
+namespace runnel {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::expected<void, std::string> broker_config::set(std::string_view key, std::string_view value) {
+  using meta::parse_int;
+  auto num = [&](std::int64_t min, std::int64_t max, auto&& store) -> std::expected<void, std::string> {
+    auto v = parse_int(key, value, min, max);
+    if (!v) return std::unexpected(v.error());
+    store(*v);
+    return {};
+  };
+  if (key == "listen") {
+    auto colon = value.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return std::unexpected(fmt::format("listen: '{}' is not host:port", value));
+    }
+    auto port = parse_int(key, value.substr(colon + 1), 0, 65535);
+    if (!port) return std::unexpected(port.error());
+    listen_host = std::string(value.substr(0, colon));
+    listen_port = static_cast<std::uint16_t>(*port);
+    return {};
+  }
+  if (key == "data.dir") {
+    if (value.empty()) return std::unexpected(std::string("data.dir: must not be empty"));
+    data_dir = std::string(value);
+    return {};
+  }
+  if (key == "shards") return num(1, 256, [&](auto v) { shards = static_cast<unsigned>(v); });
+  if (key == "broker.id") return num(0, 1 << 30, [&](auto v) { broker_id = static_cast<std::int32_t>(v); });
+  if (key == "max.request.bytes") {
+    return num(1024, 1LL << 30, [&](auto v) { max_request_bytes = static_cast<std::uint32_t>(v); });
+  }
+  if (key == "max.inflight.produce.bytes") {
+    return num(1 << 20, 1LL << 40, [&](auto v) { max_inflight_produce_bytes = static_cast<std::uint64_t>(v); });
+  }
+  if (key == "max.inflight.produce.bytes.per.connection") {
+    return num(1024, 1LL << 40, [&](auto v) { max_inflight_produce_bytes_per_connection = static_cast<std::uint64_t>(v); });
+  }
+  if (key == "max.inflight.requests.per.connection") {
+    return num(1, 4096, [&](auto v) { max_inflight_requests_per_connection = static_cast<std::uint32_t>(v); });
+  }
+  if (key == "connections.max.idle.ms") return num(0, 1LL << 40, [&](auto v) { idle_timeout = std::chrono::milliseconds(v); });
+  if (key == "log.retention.check.interval.ms") {
+    return num(10, 1LL << 40, [&](auto v) { retention_check_interval = std::chrono::milliseconds(v); });
+  }
+  if (key == "auto.create.topics.enable") {
+    if (value != "true" && value != "false") return std::unexpected(fmt::format("{}: '{}' is not true or false", key, value));
+    auto_create_topics = value == "true";
+    return {};
+  }
+  if (key == "num.partitions") return num(1, 10000, [&](auto v) { default_partitions = static_cast<std::int32_t>(v); });
+  if (key.starts_with("log.")) {
+    auto r = meta::apply_topic_config(topic_defaults, key.substr(4), value);
+    if (!r) return std::unexpected(fmt::format("log.{}", r.error()));
+    return {};
+  }
+  return std::unexpected(fmt::format("{}: unknown config key", key));
+}
+
+std::expected<void, std::string> broker_config::load_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::unexpected(fmt::format("{}: cannot open config file", path.string()));
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    auto t = trim(line);
+    if (t.empty() || t.front() == '#') continue;
+    auto eq = t.find('=');
+    if (eq == std::string_view::npos) return std::unexpected(fmt::format("{}:{}: expected key=value", path.string(), n));
+    if (auto r = set(trim(t.substr(0, eq)), trim(t.substr(eq + 1))); !r) {
+      return std::unexpected(fmt::format("{}:{}: {}", path.string(), n, r.error()));
+    }
+  }
+  return {};
+}
+
+}  // namespace runnel

@@ -1,0 +1,56 @@
+#pragma once
+// runnel-broker configuration: defaults, then the --config file (key=value
+// lines, '#' comments), then --set key=value, in that order. Unknown keys
+// and bad values are refused at start with a message naming the key.
+//
+// Broker keys:
+//   listen                                host:port            127.0.0.1:9292
+//   data.dir                              path                 ./data
+//   shards                                1..256               hardware threads
+//   broker.id                             int                  0
+//   max.request.bytes                     frame limit          104857600
+//   max.inflight.produce.bytes            per broker           268435456
+//   max.inflight.produce.bytes.per.connection                  67108864
+//   max.inflight.requests.per.connection  1..4096              256
+//   connections.max.idle.ms               0 = never            600000
+//   log.retention.check.interval.ms                            300000
+//   auto.create.topics.enable             true|false           false
+//   num.partitions                        auto-created topics  1
+// Topic defaults: every topic key (meta/topic_config.h) prefixed with
+// "log." (log.segment.bytes, log.retention.ms, ...), as in Kafka.
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/meta/types.h"
+
+namespace runnel {
+
+struct broker_config {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 9292;
+  std::filesystem::path data_dir = "./data";
+  unsigned shards = 0;  // 0: one per hardware thread
+  std::int32_t broker_id = 0;
+  std::uint32_t max_request_bytes = 100U << 20;
+  std::uint64_t max_inflight_produce_bytes = 256ULL << 20;
+  std::uint64_t max_inflight_produce_bytes_per_connection = 64ULL << 20;
+  std::uint32_t max_inflight_requests_per_connection = 256;
+  std::chrono::milliseconds idle_timeout{600'000};
+  std::chrono::milliseconds retention_check_interval{300'000};
+  bool auto_create_topics = false;
+  std::int32_t default_partitions = 1;
+  meta::topic_config topic_defaults;
+
+  // Applies one key=value; the error text names the key.
+  std::expected<void, std::string> set(std::string_view key, std::string_view value);
+  // Reads a key=value file; errors name the file and line.
+  std::expected<void, std::string> load_file(const std::filesystem::path& path);
+};
+
+}  // namespace runnel

@@ -1,0 +1,82 @@
+#include "broker/meta/topic_config.h"
+
+#include <array>
+#include <charconv>
+#include <limits>
+
+#include <fmt/format.h>
+
+namespace runnel::meta {
+
+namespace {
+
+constexpr std::array<std::string_view, 7> keys{
+    "segment.bytes",        "segment.ms",     "retention.bytes",   "retention.ms",
+    "index.interval.bytes", "max.message.bytes", "segment.preallocate.bytes",
+};
+
+constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t u32_max = std::numeric_limits<std::uint32_t>::max();
+
+}  // namespace
+
+std::span<const std::string_view> topic_config_keys() { return keys; }
+
+std::expected<std::int64_t, std::string> parse_int(std::string_view key, std::string_view value, std::int64_t min,
+                                                   std::int64_t max) {
+  std::int64_t v = 0;
+  const auto* end = value.data() + value.size();
+  auto [p, ec] = std::from_chars(value.data(), end, v);
+  if (ec != std::errc{} || p != end || value.empty()) {
+    return std::unexpected(fmt::format("{}: '{}' is not an integer", key, value));
+  }
+  if (v < min || v > max) return std::unexpected(fmt::format("{}: {} is outside [{}, {}]", key, v, min, max));
+  return v;
+}
+
+std::expected<void, std::string> apply_topic_config(topic_config& cfg, std::string_view key, std::string_view value) {
+  auto set = [&](std::int64_t min, std::int64_t max, auto&& store) -> std::expected<void, std::string> {
+    auto v = parse_int(key, value, min, max);
+    if (!v) return std::unexpected(v.error());
+    store(*v);
+    return {};
+  };
+  // Segments must hold at least one maximal batch header; 1 MiB keeps the
+  // index's 32-bit positions and the roll logic sane.
+  if (key == "segment.bytes") return set(1 << 20, u32_max * 4, [&](auto v) { cfg.log.segment_bytes = static_cast<std::uint64_t>(v); });
+  if (key == "segment.ms") return set(1, i64_max, [&](auto v) { cfg.log.segment_ms = std::chrono::milliseconds(v); });
+  if (key == "retention.bytes") return set(-1, i64_max, [&](auto v) { cfg.log.retention_bytes = v; });
+  if (key == "retention.ms") return set(-1, i64_max, [&](auto v) { cfg.log.retention_ms = std::chrono::milliseconds(v); });
+  if (key == "index.interval.bytes") {
+    return set(0, 1 << 30, [&](auto v) { cfg.log.index_interval_bytes = static_cast<std::uint32_t>(v); });
+  }
+  if (key == "max.message.bytes") {
+    return set(128, 1 << 30, [&](auto v) { cfg.max_message_bytes = static_cast<std::uint32_t>(v); });
+  }
+  if (key == "segment.preallocate.bytes") {
+    return set(0, 1LL << 30, [&](auto v) { cfg.log.preallocate_bytes = static_cast<std::uint64_t>(v); });
+  }
+  return std::unexpected(fmt::format("{}: unknown topic config key", key));
+}
+
+std::expected<topic_config, std::string> resolve(const topic_config& defaults, const config_overrides& overrides) {
+  topic_config cfg = defaults;
+  for (const auto& [k, v] : overrides) {
+    if (auto r = apply_topic_config(cfg, k, v); !r) return std::unexpected(r.error());
+  }
+  return cfg;
+}
+
+std::vector<std::pair<std::string, std::string>> describe(const topic_config& cfg) {
+  return {
+      {"segment.bytes", std::to_string(cfg.log.segment_bytes)},
+      {"segment.ms", std::to_string(cfg.log.segment_ms.count())},
+      {"retention.bytes", std::to_string(cfg.log.retention_bytes)},
+      {"retention.ms", std::to_string(cfg.log.retention_ms.count())},
+      {"index.interval.bytes", std::to_string(cfg.log.index_interval_bytes)},
+      {"max.message.bytes", std::to_string(cfg.max_message_bytes)},
+      {"segment.preallocate.bytes", std::to_string(cfg.log.preallocate_bytes)},
+  };
+}
+
+}  // namespace runnel::meta

@@ -1,0 +1,160 @@
+#include "broker/meta/topic_store.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "broker/meta/topic_config.h"
+#include "broker/storage/file.h"
+#include "broker/storage/log_manager.h"
+#include "schemas/crc32c.h"
+
+namespace runnel::meta {
+
+namespace {
+
+constexpr std::string_view header_line = "runnel-topics 1";
+
+std::uint32_t crc_of(std::string_view s) { return crc32c::value(std::as_bytes(std::span(s.data(), s.size()))); }
+
+}  // namespace
+
+topic_store::topic_store(std::filesystem::path file, topic_config defaults)
+    : file_(std::move(file)), defaults_(defaults), topics_(std::make_shared<const topic_map>()) {}
+
+bool topic_store::valid_topic_name(std::string_view name) { return storage::log_manager::valid_topic_name(name); }
+
+std::expected<topic_store, std::string> topic_store::load(const std::filesystem::path& data_dir, topic_config defaults) {
+  topic_store store(data_dir / "topics", defaults);
+  std::ifstream in(store.file_, std::ios::binary);
+  if (!in) {
+    if (std::filesystem::exists(store.file_)) return std::unexpected(fmt::format("{}: cannot read", store.file_.string()));
+    return store;  // a fresh data directory
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  auto fail = [&](std::size_t line, std::string_view what) {
+    return std::unexpected(fmt::format("{}:{}: {}", store.file_.string(), line, what));
+  };
+  const auto crc_at = text.rfind("crc32c ");
+  if (crc_at == std::string::npos || (crc_at != 0 && text[crc_at - 1] != '\n')) return fail(0, "no checksum line");
+  std::uint32_t stored = 0;
+  if (std::sscanf(text.c_str() + crc_at, "crc32c %8x", &stored) != 1) return fail(0, "bad checksum line");
+  if (stored != crc_of(std::string_view(text).substr(0, crc_at))) return fail(0, "checksum mismatch");
+
+  auto map = std::make_shared<topic_map>();
+  std::istringstream lines(text.substr(0, crc_at));
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    std::istringstream f(line);
+    std::string kind, name;
+    f >> kind;
+    if (n == 1) {
+      if (line != header_line) return fail(n, "not a runnel topics file");
+      continue;
+    }
+    if (kind == "topic") {
+      std::int32_t partitions = 0;
+      if (!(f >> name >> partitions) || !valid_topic_name(name) || partitions < 1) return fail(n, "bad topic line");
+      topic t;
+      t.name = name;
+      t.partitions = partitions;
+      map->emplace(name, std::move(t));
+    } else if (kind == "config") {
+      std::string key, value;
+      if (!(f >> name >> key >> value) || !map->contains(name)) return fail(n, "bad config line");
+      map->find(name)->second.overrides[key] = value;
+    } else {
+      return fail(n, "unknown record");
+    }
+  }
+  for (auto& [name, t] : *map) {
+    auto cfg = resolve(defaults, t.overrides);
+    if (!cfg) return std::unexpected(fmt::format("{}: topic {}: {}", store.file_.string(), name, cfg.error()));
+    t.config = *cfg;
+  }
+  store.topics_ = std::move(map);
+  return store;
+}
+
+std::expected<void, error> topic_store::save(const topic_map& next) {
+  std::string text(header_line);
+  text += '\n';
+  for (const auto& [name, t] : next) {
+    text += fmt::format("topic {} {}\n", name, t.partitions);
+    for (const auto& [k, v] : t.overrides) text += fmt::format("config {} {} {}\n", name, k, v);
+  }
+  text += fmt::format("crc32c {:08x}\n", crc_of(text));
+  if (auto ec = storage::write_file_atomic(file_, std::as_bytes(std::span(text.data(), text.size())))) {
+    return std::unexpected(error{errc::storage_failed, fmt::format("{}: {}", file_.string(), ec.message())});
+  }
+  return {};
+}
+
+std::expected<void, error> topic_store::create(const std::string& name, std::int32_t partitions,
+                                               std::int32_t replication, const config_overrides& overrides,
+                                               bool validate_only) {
+  if (!valid_topic_name(name)) {
+    return std::unexpected(error{errc::invalid_topic, fmt::format("'{}': names are 1-249 of [a-zA-Z0-9._-]", name)});
+  }
+  if (topics_->contains(name)) return std::unexpected(error{errc::topic_exists, fmt::format("topic {} already exists", name)});
+  if (partitions < 1 || partitions > max_partitions) {
+    return std::unexpected(
+        error{errc::invalid_partitions, fmt::format("partitions must be in [1, {}], got {}", max_partitions, partitions)});
+  }
+  if (replication != 1) {
+    return std::unexpected(error{errc::invalid_replication,
+                                 fmt::format("replication factor {} needs cluster mode; a standalone broker has 1", replication)});
+  }
+  auto cfg = resolve(defaults_, overrides);
+  if (!cfg) return std::unexpected(error{errc::invalid_config, cfg.error()});
+  if (validate_only) return {};
+  auto next = std::make_shared<topic_map>(*topics_);
+  topic t;
+  t.name = name;
+  t.partitions = partitions;
+  t.overrides = overrides;
+  t.config = *cfg;
+  next->emplace(name, std::move(t));
+  if (auto r = save(*next); !r) return r;
+  topics_ = std::move(next);
+  return {};
+}
+
+std::expected<void, error> topic_store::remove(const std::string& name) {
+  if (!topics_->contains(name)) return std::unexpected(error{errc::unknown_topic, fmt::format("unknown topic {}", name)});
+  auto next = std::make_shared<topic_map>(*topics_);
+  next->erase(name);
+  if (auto r = save(*next); !r) return r;
+  topics_ = std::move(next);
+  return {};
+}
+
+std::expected<void, error> topic_store::alter(const std::string& name, const config_overrides& changes,
+                                              bool validate_only) {
+  auto it = topics_->find(name);
+  if (it == topics_->end()) return std::unexpected(error{errc::unknown_topic, fmt::format("unknown topic {}", name)});
+  topic t = it->second;
+  for (const auto& [k, v] : changes) {
+    if (v.empty()) {
+      t.overrides.erase(k);
+    } else {
+      t.overrides[k] = v;
+    }
+  }
+  auto cfg = resolve(defaults_, t.overrides);
+  if (!cfg) return std::unexpected(error{errc::invalid_config, cfg.error()});
+  if (validate_only) return {};
+  t.config = *cfg;
+  auto next = std::make_shared<topic_map>(*topics_);
+  (*next)[name] = std::move(t);
+  if (auto r = save(*next); !r) return r;
+  topics_ = std::move(next);
+  return {};
+}
+
+}  // namespace runnel::meta

@@ -1,0 +1,51 @@
+#pragma once
+// topic_store: the standalone broker's topic metadata, kept in
+// <data.dir>/topics and reloaded on start.
+//
+// File (text, one record per line, written to a temp file, fsynced and
+// renamed over the old one, then the directory fsynced):
+//   runnel-topics 1
+//   topic <name> <partitions>
+//   config <name> <key> <value>
+//   crc32c <8 hex digits: CRC-32C of every byte before this line>
+// A file whose checksum or syntax is wrong is refused at start with its
+// path and line: metadata is never guessed.
+//
+// Owned by shard 0; other shards get immutable snapshots.
+
+#include <expected>
+#include <filesystem>
+#include <string>
+
+#include "broker/meta/errc.h"
+#include "broker/meta/types.h"
+
+namespace runnel::meta {
+
+inline constexpr std::int32_t max_partitions = 10000;
+
+class topic_store {
+ public:
+  static std::expected<topic_store, std::string> load(const std::filesystem::path& data_dir, topic_config defaults);
+
+  [[nodiscard]] topics_snapshot snapshot() const { return topics_; }
+  [[nodiscard]] const topic_config& defaults() const { return defaults_; }
+
+  std::expected<void, error> create(const std::string& name, std::int32_t partitions, std::int32_t replication,
+                                    const config_overrides& overrides, bool validate_only);
+  std::expected<void, error> remove(const std::string& name);
+  // Sets each key (an empty value removes the override).
+  std::expected<void, error> alter(const std::string& name, const config_overrides& changes, bool validate_only);
+
+  [[nodiscard]] static bool valid_topic_name(std::string_view name);
+
+ private:
+  topic_store(std::filesystem::path file, topic_config defaults);
+  std::expected<void, error> save(const topic_map& next);
+
+  std::filesystem::path file_;
+  topic_config defaults_;
+  topics_snapshot topics_;
+};
+
+}  // namespace runnel::meta

@@ -1,0 +1,249 @@
+#include "broker/net/connection.h"
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/read.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <fmt/format.h>
+
+#include "broker/net/logger.h"
+#include "broker/storage/segment.h"
+#include "schemas/protocol_generated.h"
+
+namespace runnel::net {
+
+namespace {
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr std::int32_t throttle_retry_ms = 100;
+
+std::string peer_of(const asio::ip::tcp::socket& s) {
+  std::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  return ec ? std::string("?") : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+}  // namespace
+
+connection::connection(broker_state& b, shard& home, asio::ip::tcp::socket socket)
+    : broker_(b),
+      home_(home),
+      socket_(std::move(socket)),
+      writer_wakeup_(socket_.get_executor()),
+      reader_wakeup_(socket_.get_executor()),
+      last_activity_(std::chrono::steady_clock::now()) {}
+
+asio::awaitable<void> connection::run() {
+  auto self = shared_from_this();
+  std::error_code ec;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.native_non_blocking(true, ec);  // sendfile must not block the shard
+  const std::string peer = peer_of(socket_);
+  logger().debug("shard {}: connection from {}", home_.id(), peer);
+  if (broker_.cfg.idle_timeout.count() > 0) asio::co_spawn(socket_.get_executor(), idle_watch(), asio::detached);
+  // The writer outlives the reader: requests already read get answered.
+  auto writer_done = std::make_shared<asio::steady_timer>(socket_.get_executor(), asio::steady_timer::time_point::max());
+  asio::co_spawn(socket_.get_executor(), write_loop(), [writer_done](std::exception_ptr) { writer_done->cancel(); });
+  co_await read_loop();
+  reading_done_ = true;
+  wake_writer();
+  co_await writer_done->async_wait(use_tuple);
+  closed_ = true;
+  socket_.close(ec);
+  reader_wakeup_.cancel();
+  logger().debug("shard {}: connection from {} closed", home_.id(), peer);
+}
+
+void connection::drain() {
+  if (closed_ || reading_done_) return;
+  // The pending read returns end-of-stream; the writer finishes the queue.
+  ::shutdown(socket_.native_handle(), SHUT_RD);
+  reader_wakeup_.cancel();
+}
+
+asio::awaitable<void> connection::idle_watch() {
+  auto self = shared_from_this();
+  asio::steady_timer t(socket_.get_executor());
+  while (!closed_) {
+    t.expires_after(std::min<std::chrono::milliseconds>(broker_.cfg.idle_timeout, std::chrono::seconds(1)));
+    co_await t.async_wait(use_tuple);
+    if (closed_ || reading_done_) co_return;
+    if (queue_.empty() && std::chrono::steady_clock::now() - last_activity_ > broker_.cfg.idle_timeout) {
+      logger().info("shard {}: closing connection from {} idle for {} ms", home_.id(), peer_of(socket_),
+                    broker_.cfg.idle_timeout.count());
+      drain();
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> connection::read_loop() {
+  auto self = shared_from_this();
+  const std::size_t max_inflight = broker_.cfg.max_inflight_requests_per_connection;
+  while (true) {
+    while (queue_.size() >= max_inflight && !broker_.stopping.load(std::memory_order_relaxed)) {
+      reader_wakeup_.expires_at(asio::steady_timer::time_point::max());
+      co_await reader_wakeup_.async_wait(use_tuple);
+      if (closed_) co_return;
+    }
+    std::array<std::byte, schemas::frame_head_size> head_bytes{};
+    auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(head_bytes), use_tuple);
+    if (ec) co_return;  // peer gone, drain, or idle timeout
+    last_activity_ = std::chrono::steady_clock::now();
+    auto head = schemas::decode_frame_head(head_bytes, broker_.cfg.max_request_bytes);
+    if (!head) {
+      logger().warn("shard {}: closing connection from {}: {} (length {})", home_.id(), peer_of(socket_),
+                    head.error().message(), std::uint32_t{0});
+      co_return;
+    }
+    std::vector<std::byte> body(head->body_size());
+    auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(body), use_tuple);
+    if (ec2) co_return;
+    auto env = schemas::verify_request(body, *head);
+    if (!env) {
+      logger().warn("shard {}: closing connection from {}: {}", home_.id(), peer_of(socket_), env.error().message());
+      co_return;
+    }
+    std::uint64_t produce_bytes = 0;
+    if ((*env)->body_type() == wire::Request::ProduceRequest) produce_bytes = body.size();
+    auto s = std::make_shared<slot>();
+    queue_.push_back(s);
+    asio::co_spawn(socket_.get_executor(), handle(s, std::move(body), *head, produce_bytes), asio::detached);
+  }
+}
+
+asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, std::vector<std::byte> body, schemas::frame_head head,
+                                         std::uint64_t produce_bytes) {
+  auto self = shared_from_this();
+  const auto* env = flatbuffers::GetRoot<wire::RequestEnvelope>(body.data());
+  flatbuffers::FlatBufferBuilder fbb(1024);
+  handler_result result;
+  std::int32_t throttle_ms = 0;
+
+  // Back pressure: always admit one produce per connection, so a single
+  // request larger than the bound still makes progress.
+  bool admitted = false;
+  if (produce_bytes > 0) {
+    const auto limit_conn = broker_.cfg.max_inflight_produce_bytes_per_connection;
+    const auto limit_all = broker_.cfg.max_inflight_produce_bytes;
+    const auto all = broker_.inflight_produce_bytes.load(std::memory_order_relaxed);
+    if (inflight_produce_bytes_ > 0 && (inflight_produce_bytes_ + produce_bytes > limit_conn || all + produce_bytes > limit_all)) {
+      result.error = wire::ErrorCode::THROTTLED;
+      result.message = "too many produce bytes in flight; retry after throttle_ms";
+      throttle_ms = throttle_retry_ms;
+    } else {
+      admitted = true;
+      inflight_produce_bytes_ += produce_bytes;
+      broker_.inflight_produce_bytes.fetch_add(produce_bytes, std::memory_order_relaxed);
+    }
+  }
+
+  if (result.error == wire::ErrorCode::NONE) {
+    handler_fn fn = find_handler(env->body_type());
+    if (env->api_version() != 1) {
+      result.error = wire::ErrorCode::UNSUPPORTED_VERSION;
+      result.message = fmt::format("api version {} not supported (this broker speaks 1)", env->api_version());
+    } else if (fn == nullptr) {
+      result.error = wire::ErrorCode::UNSUPPORTED_VERSION;
+      result.message = fmt::format("unknown api key {}", static_cast<int>(env->body_type()));
+    } else if (env->body() == nullptr) {
+      result.error = wire::ErrorCode::INVALID_REQUEST;
+      result.message = "request without a body";
+    } else {
+      auto payload = std::span<std::byte>(body).subspan(schemas::payload_start(head.envelope_length));
+      request_context ctx{broker_, home_, *env, payload, fbb, s->files};
+      try {
+        result = co_await fn(ctx);
+      } catch (const std::exception& e) {
+        logger().error("shard {}: {} failed: {}", home_.id(), wire::EnumNameRequest(env->body_type()), e.what());
+        result = handler_result{};
+        result.error = wire::ErrorCode::UNKNOWN;
+        result.message = e.what();
+        s->files.clear();
+      }
+    }
+  }
+  if (admitted) {
+    inflight_produce_bytes_ -= produce_bytes;
+    broker_.inflight_produce_bytes.fetch_sub(produce_bytes, std::memory_order_relaxed);
+  }
+  if (result.no_response) {
+    s->silent = true;
+  } else {
+    finish(*s, fbb, env->correlation_id(), result, throttle_ms);
+  }
+  s->ready = true;
+  wake_writer();
+}
+
+void connection::finish(slot& s, flatbuffers::FlatBufferBuilder& fbb, std::uint32_t correlation_id,
+                        const handler_result& r, std::int32_t throttle_ms) {
+  auto message = r.message.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(r.message);
+  const bool failed = r.error != wire::ErrorCode::NONE;
+  auto env = wire::CreateResponseEnvelope(fbb, correlation_id, r.error, message, throttle_ms,
+                                          failed ? wire::Response::NONE : r.type,
+                                          failed ? flatbuffers::Offset<void>() : r.body);
+  fbb.Finish(env);
+  std::size_t payload = 0;
+  for (const auto& f : s.files) payload += f.length;
+  s.prefix = schemas::encode_frame_prefix(std::as_bytes(std::span(fbb.GetBufferPointer(), fbb.GetSize())), payload);
+}
+
+asio::awaitable<void> connection::write_loop() {
+  auto self = shared_from_this();
+  while (true) {
+    if (!queue_.empty() && queue_.front()->ready) {
+      auto s = std::move(queue_.front());
+      queue_.pop_front();
+      reader_wakeup_.cancel();
+      if (s->silent) continue;
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(s->prefix), use_tuple);
+      if (ec) break;
+      bool ok = true;
+      for (const auto& f : s->files) {
+        if (!(ok = co_await send_file(f))) break;
+      }
+      if (!ok) break;
+      last_activity_ = std::chrono::steady_clock::now();
+      continue;
+    }
+    if (reading_done_ && queue_.empty()) break;
+    writer_wakeup_.expires_at(asio::steady_timer::time_point::max());
+    co_await writer_wakeup_.async_wait(use_tuple);
+  }
+  // A write failed or everything is answered: stop the reader too.
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  // Handlers still running finish into slots nobody sends; they hold `self`.
+}
+
+asio::awaitable<bool> connection::send_file(const storage::file_range& r) {
+  off_t pos = static_cast<off_t>(r.pos.value());
+  std::size_t left = r.length;
+  while (left > 0) {
+    const ssize_t n = ::sendfile(socket_.native_handle(), r.file->fd(), &pos, left);
+    if (n > 0) {
+      left -= static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_write, use_tuple);
+      if (ec) co_return false;
+      continue;
+    }
+    // n == 0: the file ended early (cannot happen for a range the log
+    // returned); anything else is a socket error. Either way the frame is
+    // broken, so the connection ends.
+    if (n == 0) logger().error("sendfile: segment at {} ended {} bytes early", r.pos.value(), left);
+    co_return false;
+  }
+  co_return true;
+}
+
+}  // namespace runnel::net

@@ -1,0 +1,66 @@
+#pragma once
+// connection: one client socket on one shard. The read loop takes frames
+// (length checked before allocating, envelope verified), starts a handler
+// coroutine per request (many in flight) and queues a slot per request; the
+// write loop sends the slots strictly in request order, record bytes
+// straight from segment files with sendfile(2). A malformed frame closes
+// this connection only.
+//
+// Bounds: max.inflight.requests.per.connection (the read loop stops
+// reading: TCP pushes back), in-flight produce bytes per connection and
+// per broker (past them: THROTTLED with throttle_ms), connections.max.idle.ms.
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "broker/net/context.h"
+#include "schemas/frame.h"
+
+namespace runnel::net {
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(broker_state& b, shard& home, asio::ip::tcp::socket socket);
+
+  // Serves until the peer leaves, a malformed frame, idle timeout or drain().
+  asio::awaitable<void> run();
+  // Stops reading; requests already read are answered, then the socket closes.
+  void drain();
+
+ private:
+  struct slot {
+    bool ready = false;
+    bool silent = false;  // acks=0: nothing to send
+    std::vector<std::byte> prefix;
+    std::vector<storage::file_range> files;
+  };
+
+  asio::awaitable<void> read_loop();
+  asio::awaitable<void> write_loop();
+  asio::awaitable<void> idle_watch();
+  asio::awaitable<void> handle(std::shared_ptr<slot> s, std::vector<std::byte> body, schemas::frame_head head,
+                               std::uint64_t produce_bytes);
+  asio::awaitable<bool> send_file(const storage::file_range& r);
+  void finish(slot& s, flatbuffers::FlatBufferBuilder& fbb, std::uint32_t correlation_id, const handler_result& r,
+              std::int32_t throttle_ms);
+  void wake_writer() { writer_wakeup_.cancel(); }
+
+  broker_state& broker_;
+  shard& home_;
+  asio::ip::tcp::socket socket_;
+  std::deque<std::shared_ptr<slot>> queue_;
+  asio::steady_timer writer_wakeup_;
+  asio::steady_timer reader_wakeup_;
+  std::uint64_t inflight_produce_bytes_ = 0;
+  std::chrono::steady_clock::time_point last_activity_;
+  bool reading_done_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace runnel::net

@@ -1,0 +1,82 @@
+#pragma once
+// What a request handler sees. Handlers run on the connection's shard
+// ("home"), reach partitions through their owner shards (gather/run_on),
+// build the response body into `fbb`, and never touch the socket.
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <flatbuffers/flatbuffers.h>
+
+#include "broker/config.h"
+#include "broker/meta/topic_store.h"
+#include "broker/net/shard.h"
+#include "broker/storage/types.h"
+#include "schemas/protocol_generated.h"
+
+namespace runnel::net {
+
+// State shared by every shard. `store` is touched on shard 0 only.
+struct broker_state {
+  broker_config cfg;
+  std::vector<std::unique_ptr<shard>> shards;
+  std::optional<meta::topic_store> store;
+  std::atomic<std::uint64_t> inflight_produce_bytes{0};
+  std::atomic<bool> stopping{false};
+
+  [[nodiscard]] shard& owner(const topic_partition& tp) {
+    return *shards[shard::owner_of(tp, static_cast<unsigned>(shards.size()))];
+  }
+  [[nodiscard]] shard& controller() { return *shards[0]; }
+};
+
+struct request_context {
+  broker_state& broker;
+  shard& home;
+  const wire::RequestEnvelope& envelope;
+  std::span<std::byte> payload;  // produce batches; stamped in place
+  flatbuffers::FlatBufferBuilder& fbb;
+  std::vector<storage::file_range>& files;  // fetch: payload sent from files, in order
+};
+
+// A constructor, not an aggregate (docs/adr/0004-gcc12-coroutine-temporaries.md).
+struct handler_result {
+  handler_result() = default;
+  handler_result(wire::Response t, flatbuffers::Offset<void> b) : type(t), body(b) {}
+  // The request as a whole is refused; the envelope carries the error.
+  static handler_result refuse(wire::ErrorCode e, std::string msg) {
+    handler_result r;
+    r.error = e;
+    r.message = std::move(msg);
+    return r;
+  }
+  // Produce with acks=0: no response at all.
+  static handler_result silent() {
+    handler_result r;
+    r.no_response = true;
+    return r;
+  }
+
+  wire::Response type = wire::Response::NONE;
+  flatbuffers::Offset<void> body;
+  bool no_response = false;
+  wire::ErrorCode error = wire::ErrorCode::NONE;
+  std::string message;
+};
+
+using handler_fn = asio::awaitable<handler_result> (*)(request_context&);
+
+// The dispatch table: handler for a request type, nullptr when unknown.
+handler_fn find_handler(wire::Request type);
+
+// The one mapping from internal errors to wire error codes.
+wire::ErrorCode to_wire(const std::error_code& ec);
+
+// Pushes a new topic snapshot to every shard (from shard 0).
+asio::awaitable<void> publish_topics(broker_state& b, meta::topics_snapshot snap);
+
+}  // namespace runnel::net

@@ -1,0 +1,57 @@
+#include "broker/net/handlers/handlers.h"
+#include "broker/net/logger.h"
+
+namespace runnel::net::handlers {
+
+namespace {
+
+struct create_outcome {
+  std::string name;
+  std::error_code ec;
+  std::string message;
+};
+
+meta::config_overrides overrides_of(const flatbuffers::Vector<flatbuffers::Offset<wire::ConfigEntry>>* configs) {
+  meta::config_overrides o;
+  if (configs != nullptr) {
+    for (const auto* c : *configs) o[c->key()->str()] = c->value()->str();
+  }
+  return o;
+}
+
+// Runs on shard 0, which owns the topic store; publishes the new snapshot.
+asio::awaitable<std::vector<create_outcome>> create_on_controller(broker_state& b, const wire::CreateTopicsRequest* req) {
+  std::vector<create_outcome> out;
+  bool changed = false;
+  if (req->topics() != nullptr) {
+    for (const auto* t : *req->topics()) {
+      auto r = b.store->create(t->name()->str(), t->partitions(), t->replication_factor(), overrides_of(t->configs()),
+                               req->validate_only());
+      if (r) {
+        changed = changed || !req->validate_only();
+        if (!req->validate_only()) logger().info("created topic {} with {} partitions", t->name()->str(), t->partitions());
+        out.push_back({t->name()->str(), {}, {}});
+      } else {
+        out.push_back({t->name()->str(), r.error().code, r.error().message});
+      }
+    }
+  }
+  if (changed) co_await publish_topics(b, b.store->snapshot());
+  co_return out;
+}
+
+}  // namespace
+
+asio::awaitable<handler_result> create_topics(request_context& ctx) {
+  const auto* req = ctx.envelope.body_as_CreateTopicsRequest();
+  auto outcomes = co_await run_on(ctx.broker.controller(), create_on_controller(ctx.broker, req));
+  std::vector<flatbuffers::Offset<wire::TopicResult>> results;
+  for (const auto& o : outcomes) {
+    results.push_back(wire::CreateTopicResultDirect(ctx.fbb, o.name.c_str(), to_wire(o.ec),
+                                                    o.message.empty() ? nullptr : o.message.c_str()));
+  }
+  auto body = wire::CreateCreateTopicsResponseDirect(ctx.fbb, &results);
+  co_return handler_result{wire::Response::CreateTopicsResponse, body.Union()};
+}
+
+}  // namespace runnel::net::handlers

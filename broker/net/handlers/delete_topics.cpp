@@ -1,0 +1,67 @@
+#include "broker/net/handlers/handlers.h"
+#include "broker/net/logger.h"
+
+namespace runnel::net::handlers {
+
+namespace {
+
+struct delete_outcome {
+  std::string name;
+  std::error_code ec;
+  std::string message;
+};
+
+// Removes the partitions of `topic` that `s` owns (on s's thread).
+asio::awaitable<int> remove_logs(shard& s, std::string topic, std::int32_t partitions) {
+  for (std::int32_t p = 0; p < partitions; ++p) {
+    topic_partition tp(topic, partition_id(p));
+    if (!s.owns(tp) || s.logs().get(tp) == nullptr) continue;
+    if (auto ec = co_await s.logs().remove(tp)) logger().error("[{}] cannot delete log: {}", tp, ec.message());
+  }
+  co_return 0;
+}
+
+asio::awaitable<std::vector<delete_outcome>> delete_on_controller(broker_state& b, std::vector<std::string> names) {
+  std::vector<delete_outcome> out;
+  std::vector<std::pair<std::string, std::int32_t>> removed;
+  for (auto& name : names) {
+    auto snap = b.store->snapshot();
+    auto it = snap->find(name);
+    const std::int32_t partitions = it == snap->end() ? 0 : it->second.partitions;
+    if (auto r = b.store->remove(name); !r) {
+      out.push_back({name, r.error().code, r.error().message});
+      continue;
+    }
+    logger().info("deleted topic {}", name);
+    removed.emplace_back(name, partitions);
+    out.push_back({name, {}, {}});
+  }
+  if (!removed.empty()) {
+    // Producers stop at the snapshot first, then the logs go.
+    co_await publish_topics(b, b.store->snapshot());
+    for (auto& s : b.shards) {
+      for (const auto& [name, n] : removed) co_await run_on(*s, remove_logs(*s, name, n));
+    }
+  }
+  co_return out;
+}
+
+}  // namespace
+
+asio::awaitable<handler_result> delete_topics(request_context& ctx) {
+  const auto* req = ctx.envelope.body_as_DeleteTopicsRequest();
+  std::vector<std::string> names;
+  if (req->names() != nullptr) {
+    for (const auto* n : *req->names()) names.push_back(n->str());
+  }
+  auto outcomes = co_await run_on(ctx.broker.controller(), delete_on_controller(ctx.broker, std::move(names)));
+  std::vector<flatbuffers::Offset<wire::TopicResult>> results;
+  for (const auto& o : outcomes) {
+    results.push_back(wire::CreateTopicResultDirect(ctx.fbb, o.name.c_str(), to_wire(o.ec),
+                                                    o.message.empty() ? nullptr : o.message.c_str()));
+  }
+  auto body = wire::CreateDeleteTopicsResponseDirect(ctx.fbb, &results);
+  co_return handler_result{wire::Response::DeleteTopicsResponse, body.Union()};
+}
+
+}  // namespace runnel::net::handlers

@@ -1,0 +1,21 @@
+#pragma once
+// One handler per API; broker/net/dispatch.cpp is the table.
+
+#include "broker/net/context.h"
+
+namespace runnel::net::handlers {
+
+asio::awaitable<handler_result> api_versions(request_context& ctx);
+asio::awaitable<handler_result> metadata(request_context& ctx);
+asio::awaitable<handler_result> create_topics(request_context& ctx);
+asio::awaitable<handler_result> delete_topics(request_context& ctx);
+asio::awaitable<handler_result> describe_configs(request_context& ctx);
+asio::awaitable<handler_result> alter_configs(request_context& ctx);
+asio::awaitable<handler_result> produce(request_context& ctx);
+asio::awaitable<handler_result> fetch(request_context& ctx);
+asio::awaitable<handler_result> list_offsets(request_context& ctx);
+
+// Looks up a topic in the home shard's snapshot; nullptr when unknown.
+const meta::topic* find_topic(const request_context& ctx, std::string_view name);
+
+}  // namespace runnel::net::handlers

@@ -1,0 +1,165 @@
+#include <fmt/format.h>
+
+#include "broker/net/gather.h"
+#include "broker/net/handlers/handlers.h"
+#include "broker/net/logger.h"
+#include "schemas/batch.h"
+
+namespace runnel::net::handlers {
+
+namespace {
+
+struct partition_outcome {
+  partition_outcome() = default;
+  explicit partition_outcome(std::int32_t p, wire::ErrorCode e = wire::ErrorCode::NONE, std::string m = {})
+      : partition(p), error(e), message(std::move(m)) {}
+
+  std::int32_t partition = 0;
+  wire::ErrorCode error = wire::ErrorCode::NONE;
+  std::string message;
+  std::int64_t base_offset = -1;
+  std::int64_t append_time = -1;
+  std::int64_t log_start = -1;
+  wire::Durability durability = wire::Durability::none;
+};
+
+// Splits a partition's record set into verified batches. Runs on the home
+// shard, so verification (CRC + FlatBuffers) spreads over every core.
+std::expected<std::vector<std::span<std::byte>>, partition_outcome> verify_record_set(std::span<std::byte> set,
+                                                                                     const meta::topic& t,
+                                                                                     std::int32_t partition) {
+  auto fail = [&](wire::ErrorCode e, std::string msg) {
+    return std::unexpected(partition_outcome(partition, e, std::move(msg)));
+  };
+  std::vector<std::span<std::byte>> batches;
+  if (set.empty()) return fail(wire::ErrorCode::CORRUPT_MESSAGE, "empty record set");
+  const std::uint32_t limit = t.config.max_message_bytes;
+  while (!set.empty()) {
+    auto h = schemas::decode_header(set);
+    if (!h) return fail(wire::ErrorCode::CORRUPT_MESSAGE, h.error().message());
+    if (h->length > limit) {
+      return fail(wire::ErrorCode::MESSAGE_TOO_LARGE,
+                  fmt::format("batch of {} bytes exceeds max.message.bytes {} of topic {}", h->length, limit, t.name));
+    }
+    if (h->length > set.size()) return fail(wire::ErrorCode::CORRUPT_MESSAGE, "batch longer than its record set");
+    auto batch = set.first(h->length);
+    if (auto v = schemas::verify_batch(batch, schemas::verify_limits{limit}); !v) {
+      return fail(wire::ErrorCode::CORRUPT_MESSAGE, v.error().message());
+    }
+    batches.push_back(batch);
+    set = set.subspan(h->length);
+  }
+  return batches;
+}
+
+// On the owner shard: append every batch, then (acks=all) wait for the
+// group-committed fdatasync that covers them.
+asio::awaitable<partition_outcome> append_on_owner(shard& s, topic_partition tp, std::vector<std::span<std::byte>> batches,
+                                                   std::int8_t acks) {
+  partition_outcome out;
+  out.partition = tp.partition.value();
+  auto l = co_await s.logs().get_or_create(tp);
+  if (!l) {
+    out.error = to_wire(l.error());
+    out.message = l.error().message();
+    co_return out;
+  }
+  storage::log& log = **l;
+  for (auto batch : batches) {
+    auto r = co_await log.append(batch);
+    if (!r) {
+      out.error = to_wire(r.error());
+      out.message = r.error().message();
+      co_return out;
+    }
+    if (out.base_offset < 0) {
+      out.base_offset = r->base_offset.value();
+      out.append_time = r->append_time.value();
+    }
+  }
+  out.durability = wire::Durability::written;
+  s.notify(tp, log.log_end_offset());
+  if (acks == -1) {
+    if (auto ec = co_await log.flush()) {
+      out.error = to_wire(ec);
+      out.message = ec.message();
+      co_return out;
+    }
+    out.durability = wire::Durability::fsynced;
+  }
+  out.log_start = log.log_start_offset().value();
+  co_return out;
+}
+
+}  // namespace
+
+asio::awaitable<handler_result> produce(request_context& ctx) {
+  const auto* req = ctx.envelope.body_as_ProduceRequest();
+  const std::int8_t acks = req->acks();
+  auto& fbb = ctx.fbb;
+
+  struct topic_slots {
+    std::string name;
+    std::vector<partition_outcome> outcomes;
+  };
+  std::vector<topic_slots> topics;
+  std::vector<shard_task<partition_outcome>> tasks;
+  std::vector<std::pair<std::size_t, std::size_t>> task_slot;  // (topic, partition slot)
+  if (acks != 0 && acks != 1 && acks != -1) {
+    co_return handler_result::refuse(wire::ErrorCode::INVALID_REQUEST,
+                                     fmt::format("acks must be 0, 1 or -1 (all), got {}", acks));
+  }
+  if (req->topics() != nullptr) {
+    for (const auto* pt : *req->topics()) {
+      topic_slots slots{pt->name()->str(), {}};
+      const meta::topic* t = find_topic(ctx, pt->name()->string_view());
+      if (pt->partitions() != nullptr) {
+        for (const auto* pp : *pt->partitions()) {
+          const std::int32_t p = pp->partition();
+          if (t == nullptr || p < 0 || p >= t->partitions) {
+            slots.outcomes.emplace_back(p, wire::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                                       fmt::format("unknown topic or partition {}/{}", pt->name()->str(), p));
+            continue;
+          }
+          const auto* ref = pp->records();
+          if (std::uint64_t{ref->offset()} + ref->length() > ctx.payload.size()) {
+            slots.outcomes.emplace_back(p, wire::ErrorCode::INVALID_REQUEST, "records outside the frame payload");
+            continue;
+          }
+          auto batches = verify_record_set(ctx.payload.subspan(ref->offset(), ref->length()), *t, p);
+          if (!batches) {
+            slots.outcomes.push_back(batches.error());
+            continue;
+          }
+          topic_partition tp(t->name, partition_id(p));
+          shard& owner = ctx.broker.owner(tp);
+          task_slot.emplace_back(topics.size(), slots.outcomes.size());
+          slots.outcomes.emplace_back(p);
+          tasks.push_back({&owner, append_on_owner(owner, std::move(tp), std::move(*batches), acks)});
+        }
+      }
+      topics.push_back(std::move(slots));
+    }
+  }
+  auto results = co_await gather(std::move(tasks));
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    topics[task_slot[i].first].outcomes[task_slot[i].second] = std::move(results[i]);
+  }
+  if (acks == 0) co_return handler_result::silent();
+
+  std::vector<flatbuffers::Offset<wire::ProduceTopicResponse>> topic_offsets;
+  for (const auto& t : topics) {
+    std::vector<flatbuffers::Offset<wire::ProducePartitionResponse>> parts;
+    for (const auto& o : t.outcomes) {
+      parts.push_back(wire::CreateProducePartitionResponseDirect(fbb, o.partition, o.error,
+                                                                 o.message.empty() ? nullptr : o.message.c_str(),
+                                                                 o.base_offset, o.append_time, o.log_start, o.durability,
+                                                                 o.error == wire::ErrorCode::NONE ? 1 : 0));
+    }
+    topic_offsets.push_back(wire::CreateProduceTopicResponseDirect(fbb, t.name.c_str(), &parts));
+  }
+  auto body = wire::CreateProduceResponseDirect(fbb, &topic_offsets);
+  co_return handler_result{wire::Response::ProduceResponse, body.Union()};
+}
+
+}  // namespace runnel::net::handlers

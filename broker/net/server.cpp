@@ -1,0 +1,175 @@
+#include "broker/net/server.h"
+
+#include <future>
+#include <set>
+#include <thread>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/use_future.hpp>
+#include <fmt/format.h>
+
+#include "broker/net/connection.h"
+#include "broker/net/logger.h"
+#include "broker/storage/logger.h"
+
+namespace runnel::net {
+
+namespace {
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+}  // namespace
+
+struct server::impl {
+  broker_state state;
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor;  // on shard 0
+  std::uint16_t port = 0;
+  // Per shard, touched on that shard's thread only.
+  std::vector<std::set<std::shared_ptr<connection>>> connections;
+  std::vector<std::unique_ptr<asio::steady_timer>> retention_timers;
+  bool stopped = false;
+
+  // Runs `task` on shard `s` and blocks the calling (non-shard) thread.
+  template <class T>
+  T block_on(shard& s, asio::awaitable<T> task) {
+    return asio::co_spawn(s.io(), std::move(task), asio::use_future).get();
+  }
+
+  asio::awaitable<void> accept_loop() {
+    std::size_t next = 0;
+    while (true) {
+      shard& target = *state.shards[next++ % state.shards.size()];
+      auto [ec, socket] = co_await acceptor->async_accept(target.io(), use_tuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+        logger().warn("accept: {}", ec.message());
+        continue;
+      }
+      asio::co_spawn(target.io(), serve(target, std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> serve(shard& s, asio::ip::tcp::socket socket) {
+    if (state.stopping.load()) co_return;
+    auto c = std::make_shared<connection>(state, s, std::move(socket));
+    connections[s.id()].insert(c);
+    try {
+      co_await c->run();
+    } catch (const std::exception& e) {
+      logger().error("shard {}: connection failed: {}", s.id(), e.what());
+    }
+    connections[s.id()].erase(c);
+  }
+
+  asio::awaitable<void> retention_loop(shard& s) {
+    auto& timer = *retention_timers[s.id()];
+    while (!state.stopping.load()) {
+      timer.expires_after(state.cfg.retention_check_interval);
+      auto [ec] = co_await timer.async_wait(use_tuple);
+      if (ec || state.stopping.load()) co_return;
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch());
+      co_await s.logs().apply_retention(timestamp_ms(now.count()));
+    }
+  }
+
+  // Stops reading on every connection of `s` and waits until they are gone.
+  asio::awaitable<int> drain_shard(shard& s) {
+    for (const auto& c : connections[s.id()]) c->drain();
+    asio::steady_timer t(s.io());
+    for (int i = 0; i < 1000 && !connections[s.id()].empty(); ++i) {  // bounded: 10 s
+      t.expires_after(std::chrono::milliseconds(10));
+      co_await t.async_wait(use_tuple);
+    }
+    retention_timers[s.id()]->cancel();
+    if (auto ec = co_await s.logs().close_all()) logger().error("shard {}: closing logs: {}", s.id(), ec.message());
+    co_return 0;
+  }
+};
+
+server::server(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+server::~server() { stop(); }
+
+std::uint16_t server::port() const { return impl_->port; }
+
+std::expected<std::unique_ptr<server>, std::string> server::start(broker_config cfg) {
+  auto i = std::make_unique<impl>();
+  auto& st = i->state;
+  if (cfg.shards == 0) cfg.shards = std::max(1U, std::thread::hardware_concurrency());
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec) return std::unexpected(fmt::format("data.dir {}: {}", cfg.data_dir.string(), ec.message()));
+  auto store = meta::topic_store::load(cfg.data_dir, cfg.topic_defaults);
+  if (!store) return std::unexpected(store.error());
+  st.cfg = cfg;
+  st.store.emplace(std::move(*store));
+  for (unsigned s = 0; s < cfg.shards; ++s) {
+    st.shards.push_back(std::make_unique<shard>(s, cfg.shards, cfg.data_dir));
+    st.shards.back()->set_topics(st.store->snapshot());  // before its thread starts
+    i->retention_timers.push_back(std::make_unique<asio::steady_timer>(st.shards.back()->io()));
+  }
+  i->connections.resize(cfg.shards);
+  for (auto& s : st.shards) s->start();
+
+  // Every shard opens its own partitions, all shards at once.
+  std::vector<std::future<std::expected<std::size_t, std::error_code>>> opening;
+  for (auto& s : st.shards) opening.push_back(asio::co_spawn(s->io(), s->logs().open_all(), asio::use_future));
+  std::size_t opened = 0;
+  for (std::size_t s = 0; s < opening.size(); ++s) {
+    auto r = opening[s].get();
+    if (!r) {
+      i->stopped = true;
+      for (auto& sh : st.shards) sh->stop();
+      for (auto& sh : st.shards) sh->join();
+      return std::unexpected(fmt::format("{}: cannot open logs: {}", cfg.data_dir.string(), r.error().message()));
+    }
+    opened += *r;
+    for (const auto& [tp, why] : st.shards[s]->logs().offline()) {
+      logger().error("[{}] offline: {} (the partition answers STORAGE_ERROR)", tp, why.message());
+    }
+  }
+
+  try {
+    auto& io0 = st.shards[0]->io();
+    asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg.listen_host), cfg.listen_port);
+    i->acceptor = std::make_unique<asio::ip::tcp::acceptor>(io0);
+    i->acceptor->open(ep.protocol());
+    i->acceptor->set_option(asio::socket_base::reuse_address(true));
+    i->acceptor->bind(ep);
+    i->acceptor->listen(asio::socket_base::max_listen_connections);
+    i->port = i->acceptor->local_endpoint().port();
+  } catch (const std::system_error& e) {
+    auto self = std::unique_ptr<server>(new server(std::move(i)));
+    self->stop();
+    return std::unexpected(fmt::format("listen {}:{}: {}", cfg.listen_host, cfg.listen_port, e.code().message()));
+  }
+  logger().info("standalone broker {} on {}:{}, {} shards, {} partition logs in {}", cfg.broker_id, cfg.listen_host,
+                i->port, cfg.shards, opened, cfg.data_dir.string());
+  auto* raw = i.get();
+  asio::co_spawn(st.shards[0]->io(), raw->accept_loop(), asio::detached);
+  for (auto& s : st.shards) asio::co_spawn(s->io(), raw->retention_loop(*s), asio::detached);
+  return std::unique_ptr<server>(new server(std::move(i)));
+}
+
+void server::stop() {
+  auto& i = *impl_;
+  if (i.stopped) return;
+  i.stopped = true;
+  i.state.stopping = true;
+  logger().info("stopping: draining connections, closing logs");
+  if (i.acceptor) {
+    i.block_on(*i.state.shards[0], [](asio::ip::tcp::acceptor& a) -> asio::awaitable<int> {
+      std::error_code ec;
+      a.close(ec);
+      co_return 0;
+    }(*i.acceptor));
+  }
+  for (auto& s : i.state.shards) i.block_on(*s, i.drain_shard(*s));
+  for (auto& s : i.state.shards) s->stop();
+  for (auto& s : i.state.shards) s->join();
+  logger().info("stopped");
+}
+
+}  // namespace runnel::net

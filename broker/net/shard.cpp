@@ -1,0 +1,79 @@
+#include "broker/net/shard.h"
+
+#include <asio/post.hpp>
+
+#include "broker/net/logger.h"
+
+namespace runnel::net {
+
+shard::shard(unsigned id, unsigned count, const std::filesystem::path& data_dir)
+    : id_(id), count_(count), guard_(io_.get_executor()), topics_(std::make_shared<const meta::topic_map>()) {
+  ring_ = std::make_unique<storage::io_ring>(io_);
+  logs_ = std::make_unique<storage::log_manager>(
+      *ring_, data_dir,
+      [this](const topic_partition& tp) {
+        auto it = topics_->find(tp.topic);
+        return it == topics_->end() ? storage::log_config{} : it->second.config.log;
+      },
+      [this](const topic_partition& tp) { return owns(tp); });
+}
+
+shard::~shard() { join(); }
+
+unsigned shard::owner_of(const topic_partition& tp, unsigned shard_count) {
+  return static_cast<unsigned>(std::hash<topic_partition>{}(tp) % shard_count);
+}
+
+void shard::set_topics(meta::topics_snapshot t) {
+  topics_ = std::move(t);
+  // Altered configs reach the open logs.
+  for (const auto& tp : logs_->partitions()) {
+    auto it = topics_->find(tp.topic);
+    if (it == topics_->end()) continue;
+    if (auto* l = logs_->get(tp)) l->set_config(it->second.config.log);
+  }
+}
+
+void shard::watch(const topic_partition& tp, offset after, const std::shared_ptr<fetch_wakeup>& w) {
+  auto& list = watchers_[tp];
+  // Drop watchers of fetches that already finished, so an idle partition's
+  // list stays bounded by the fetches really waiting on it.
+  std::erase_if(list, [](const watcher& x) { return x.wakeup.expired(); });
+  list.push_back(watcher{after, w, w->timer.get_executor()});
+}
+
+void shard::notify(const topic_partition& tp, offset log_end) {
+  auto it = watchers_.find(tp);
+  if (it == watchers_.end()) return;
+  auto& list = it->second;
+  std::erase_if(list, [&](const watcher& x) {
+    if (log_end <= x.after) return x.wakeup.expired();
+    if (auto w = x.wakeup.lock()) {
+      asio::post(x.ex, [w] {
+        w->woken = true;
+        w->timer.cancel();
+      });
+    }
+    return true;
+  });
+  if (list.empty()) watchers_.erase(it);
+}
+
+void shard::start() {
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      logger().critical("shard {} stopped by an exception: {}", id_, e.what());
+      std::abort();
+    }
+  });
+}
+
+void shard::stop() { guard_.reset(); }
+
+void shard::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace runnel::net

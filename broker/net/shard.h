@@ -1,0 +1,87 @@
+#pragma once
+// shard: one thread, one io_context, one io_uring ring, and the partitions
+// it owns (owner = hash(topic, partition) % shard count). Everything a shard
+// owns is touched only on its thread: other shards post work to it
+// (run_on) and get the result back on their own executor. No mutex on the
+// produce/fetch path.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "broker/meta/types.h"
+#include "broker/storage/io_ring.h"
+#include "broker/storage/log_manager.h"
+
+namespace runnel::net {
+
+// A fetch waiting for data: appends on any watched partition expire its
+// timer early (posted to the fetch's own shard).
+struct fetch_wakeup {
+  explicit fetch_wakeup(asio::any_io_executor ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool woken = false;  // touched on the fetch's shard only
+};
+
+class shard {
+ public:
+  shard(unsigned id, unsigned count, const std::filesystem::path& data_dir);
+  ~shard();
+  shard(const shard&) = delete;             // owns a thread and a ring
+  shard& operator=(const shard&) = delete;  // owns a thread and a ring
+  shard(shard&&) = delete;                  // the thread captures `this`
+  shard& operator=(shard&&) = delete;       // the thread captures `this`
+
+  [[nodiscard]] unsigned id() const { return id_; }
+  [[nodiscard]] asio::io_context& io() { return io_; }
+  [[nodiscard]] storage::log_manager& logs() { return *logs_; }
+  [[nodiscard]] bool owns(const topic_partition& tp) const { return owner_of(tp, count_) == id_; }
+  [[nodiscard]] static unsigned owner_of(const topic_partition& tp, unsigned shard_count);
+
+  // This shard's view of the topics (set on its thread).
+  [[nodiscard]] const meta::topics_snapshot& topics() const { return topics_; }
+  void set_topics(meta::topics_snapshot t);
+
+  // Long poll: wake `w` when tp's log end passes `after`.
+  void watch(const topic_partition& tp, offset after, const std::shared_ptr<fetch_wakeup>& w);
+  // Called after appends to tp: wakes the watchers whose target was passed.
+  void notify(const topic_partition& tp, offset log_end);
+
+  void start();  // runs the thread
+  void stop();   // lets run() return once the work guard is gone; joins
+  void join();
+
+ private:
+  struct watcher {
+    offset after;
+    std::weak_ptr<fetch_wakeup> wakeup;
+    asio::any_io_executor ex;
+  };
+
+  unsigned id_;
+  unsigned count_;
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::unique_ptr<storage::io_ring> ring_;
+  std::unique_ptr<storage::log_manager> logs_;
+  meta::topics_snapshot topics_;
+  std::map<topic_partition, std::vector<watcher>> watchers_;
+  std::thread thread_;
+};
+
+// Runs `task` on shard `s` and resumes the caller on its own executor.
+template <class T>
+asio::awaitable<T> run_on(shard& s, asio::awaitable<T> task) {
+  co_return co_await asio::co_spawn(s.io(), std::move(task), asio::use_awaitable);
+}
+
+}  // namespace runnel::net
