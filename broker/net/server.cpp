@@ -140,6 +140,7 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
     i->acceptor->bind(ep);
     i->acceptor->listen(asio::socket_base::max_listen_connections);
     i->port = i->acceptor->local_endpoint().port();
+    st.cfg.listen_port = i->port;  // Metadata advertises the bound port
   } catch (const std::system_error& e) {
     auto self = std::unique_ptr<server>(new server(std::move(i)));
     self->stop();

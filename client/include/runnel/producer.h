@@ -1,0 +1,88 @@
+#pragma once
+// runnel::producer: sends records to topic partitions.
+//
+// The partition of a keyed record is Kafka's: murmur2(key) % partitions;
+// records without a key stick to one partition until its batch is sent
+// (sticky partitioning). Records are batched per partition until
+// batch_bytes or linger; one Produce request carries every ready batch.
+// Retriable failures (throttled, disconnected, not leader) are retried with
+// exponential backoff and jitter until delivery_timeout. After
+// `breaker_failures` consecutive failed requests the producer stops sending
+// for `breaker_open` (circuit breaker), failing nothing early: records wait.
+//
+// Thread-safe: send() from any thread. Callbacks run on the producer's I/O
+// thread and must not block.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runnel/errors.h"
+#include "runnel/record.h"
+
+namespace runnel {
+
+struct delivery {
+  std::int32_t partition = 0;
+  std::int64_t offset = -1;
+  std::int64_t timestamp_ms = -1;  // the broker's append time
+  bool fsynced = false;            // acks=all: on disk when acknowledged
+};
+
+using partitioner_fn = std::function<std::int32_t(std::string_view topic, std::optional<std::string_view> key,
+                                                  std::int32_t partitions)>;
+
+struct producer_config {
+  std::string bootstrap = "127.0.0.1:9292";
+  std::string client_id = "runnel-producer";
+  int acks = 1;  // 0, 1 or -1 (all: fsynced before the reply)
+  std::chrono::milliseconds linger{5};
+  std::size_t batch_bytes = 256 * 1024;
+  int max_in_flight = 5;  // requests on the connection
+  std::chrono::milliseconds retry_backoff{100};
+  std::chrono::milliseconds retry_backoff_max{2'000};
+  std::chrono::milliseconds delivery_timeout{120'000};
+  std::chrono::milliseconds request_timeout{30'000};
+  int breaker_failures = 5;
+  std::chrono::milliseconds breaker_open{1'000};
+  partitioner_fn partitioner;  // empty: Kafka-compatible default
+};
+
+class producer {
+ public:
+  using callback = std::function<void(const result<delivery>&)>;
+
+  static result<std::unique_ptr<producer>> connect(producer_config cfg);
+  ~producer();  // close()
+  producer(const producer&) = delete;             // owns a connection
+  producer& operator=(const producer&) = delete;  // owns a connection
+  producer(producer&&) = delete;                  // the I/O thread holds `this`
+  producer& operator=(producer&&) = delete;       // the I/O thread holds `this`
+
+  void send(std::string_view topic, std::optional<std::string_view> key, std::string_view value,
+            const std::vector<header>& headers, callback cb);
+  std::future<result<delivery>> send(std::string_view topic, std::optional<std::string_view> key,
+                                     std::string_view value, const std::vector<header>& headers = {});
+  // Sends to an explicit partition.
+  void send_to(std::string_view topic, std::int32_t partition, std::optional<std::string_view> key,
+               std::string_view value, const std::vector<header>& headers, callback cb);
+
+  // Sends everything buffered and waits for every outstanding delivery.
+  result<void> flush(std::chrono::milliseconds timeout = std::chrono::minutes(2));
+  // flush(), then closes the connection. Later sends fail with errc::closed.
+  void close();
+
+  struct impl;
+
+ private:
+  explicit producer(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace runnel

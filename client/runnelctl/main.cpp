@@ -1,0 +1,426 @@
+// runnelctl: the Runnel admin CLI and kcat-like producer/consumer.
+// Tables for people, --json for scripts; errors are one line on stderr and
+// a non-zero exit (2: bad usage, 1: the operation failed).
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runnel/admin.h"
+#include "runnel/consumer.h"
+#include "runnel/producer.h"
+
+namespace {
+
+constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT] [--json] COMMAND
+  topic create NAME --partitions N [--replicas R] [--config k=v]...
+  topic list
+  topic describe NAME
+  topic alter NAME --config k=v...        (k= with no value removes the override)
+  topic delete NAME
+  produce TOPIC [--key-separator SEP] [--acks 0|1|all] [--partition P]   (one record per stdin line)
+  consume TOPIC [--from-beginning] [--partition P [--offset O]] [--max-messages N]
+                [--format FMT] [--exit-at-end]      (FMT: %k %v %p %o %T %t, \n \t; default "%v\n")
+  cluster
+bootstrap defaults to $RUNNEL_BOOTSTRAP or 127.0.0.1:9292
+)";
+
+struct usage_error {
+  std::string what;
+};
+
+struct args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::vector<std::string>> options;  // --name -> values
+  std::map<std::string, bool> flags;
+
+  [[nodiscard]] std::optional<std::string> opt(const std::string& name) const {
+    auto it = options.find(name);
+    if (it == options.end() || it->second.empty()) return std::nullopt;
+    return it->second.back();
+  }
+  [[nodiscard]] bool flag(const std::string& name) const { return flags.contains(name); }
+};
+
+const std::vector<std::string> value_options{"--bootstrap", "--partitions", "--replicas", "--config", "--key-separator",
+                                             "--acks",      "--partition",  "--offset",   "--max-messages", "--format"};
+const std::vector<std::string> flag_options{"--json", "--from-beginning", "--exit-at-end", "--help"};
+
+args parse(int argc, char** argv) {
+  args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s.starts_with("--")) {
+      if (std::find(flag_options.begin(), flag_options.end(), s) != flag_options.end()) {
+        a.flags[s] = true;
+      } else if (std::find(value_options.begin(), value_options.end(), s) != value_options.end()) {
+        if (i + 1 >= argc) throw usage_error{s + " needs a value"};
+        a.options[s].push_back(argv[++i]);
+      } else {
+        throw usage_error{"unknown option " + s};
+      }
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+std::int64_t to_int(const std::string& what, const std::string& s) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno != 0) throw usage_error{what + " must be an integer, got '" + s + "'"};
+  return v;
+}
+
+std::map<std::string, std::string> configs_of(const args& a) {
+  std::map<std::string, std::string> out;
+  auto it = a.options.find("--config");
+  if (it == a.options.end()) return out;
+  for (const auto& kv : it->second) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw usage_error{"--config expects key=value, got '" + kv + "'"};
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
+[[noreturn]] void fail(const runnel::error& e) {
+  std::fprintf(stderr, "runnelctl: %s\n", e.what().c_str());
+  std::exit(1);
+}
+
+template <class T>
+T check(runnel::result<T> r) {
+  if (!r) fail(r.error());
+  if constexpr (!std::is_void_v<T>) return std::move(*r);
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string bootstrap_of(const args& a) {
+  if (auto b = a.opt("--bootstrap")) return *b;
+  if (const char* env = std::getenv("RUNNEL_BOOTSTRAP")) return env;
+  return "127.0.0.1:9292";
+}
+
+std::unique_ptr<runnel::admin> connect_admin(const args& a) {
+  runnel::admin_config cfg;
+  cfg.bootstrap = bootstrap_of(a);
+  cfg.client_id = "runnelctl";
+  return check(runnel::admin::connect(cfg));
+}
+
+std::string join(const std::vector<std::int32_t>& v) {
+  std::string s;
+  for (auto x : v) {
+    if (!s.empty()) s += ',';
+    s += std::to_string(x);
+  }
+  return s;
+}
+
+int topic_command(const args& a) {
+  const auto& p = a.positional;
+  if (p.size() < 2) throw usage_error{"topic needs a subcommand: create, list, describe, alter, delete"};
+  const std::string& sub = p[1];
+  const bool json = a.flag("--json");
+  if (sub == "list") {
+    if (p.size() != 2) throw usage_error{"topic list takes no arguments"};
+    auto topics = check(connect_admin(a)->list_topics());
+    if (json) {
+      std::printf("[");
+      for (std::size_t i = 0; i < topics.size(); ++i) {
+        std::printf("%s{\"name\":\"%s\",\"partitions\":%zu}", i ? "," : "", json_escape(topics[i].name).c_str(),
+                    topics[i].partitions.size());
+      }
+      std::printf("]\n");
+    } else {
+      std::printf("%-40s %s\n", "TOPIC", "PARTITIONS");
+      for (const auto& t : topics) std::printf("%-40s %zu\n", t.name.c_str(), t.partitions.size());
+    }
+    return 0;
+  }
+  if (p.size() != 3) throw usage_error{"topic " + sub + " needs exactly one topic name"};
+  const std::string& name = p[2];
+  if (sub == "create") {
+    auto n = a.opt("--partitions");
+    if (!n) throw usage_error{"topic create needs --partitions N"};
+    const auto partitions = to_int("--partitions", *n);
+    const auto replicas = a.opt("--replicas") ? to_int("--replicas", *a.opt("--replicas")) : 1;
+    check(connect_admin(a)->create_topic(name, static_cast<std::int32_t>(partitions), static_cast<std::int16_t>(replicas),
+                                         configs_of(a)));
+    if (json) {
+      std::printf("{\"created\":\"%s\",\"partitions\":%lld}\n", json_escape(name).c_str(), static_cast<long long>(partitions));
+    } else {
+      std::printf("created topic %s with %lld partitions\n", name.c_str(), static_cast<long long>(partitions));
+    }
+    return 0;
+  }
+  if (sub == "delete") {
+    check(connect_admin(a)->delete_topic(name));
+    std::printf(json ? "{\"deleted\":\"%s\"}\n" : "deleted topic %s\n", json ? json_escape(name).c_str() : name.c_str());
+    return 0;
+  }
+  if (sub == "alter") {
+    auto cfgs = configs_of(a);
+    if (cfgs.empty()) throw usage_error{"topic alter needs at least one --config k=v"};
+    check(connect_admin(a)->alter_configs(name, cfgs));
+    std::printf(json ? "{\"altered\":\"%s\"}\n" : "altered topic %s\n", json ? json_escape(name).c_str() : name.c_str());
+    return 0;
+  }
+  if (sub == "describe") {
+    auto admin = connect_admin(a);
+    auto t = check(admin->describe_topic(name));
+    auto configs = check(admin->describe_configs(name));
+    struct row {
+      runnel::partition_info p;
+      std::int64_t earliest, latest;
+    };
+    std::vector<row> rows;
+    for (const auto& part : t.partitions) {
+      rows.push_back({part, check(admin->list_offset(name, part.partition, runnel::earliest_offset)),
+                      check(admin->list_offset(name, part.partition, runnel::latest_offset))});
+    }
+    if (json) {
+      std::printf("{\"name\":\"%s\",\"partitions\":[", json_escape(name).c_str());
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        std::printf("%s{\"partition\":%d,\"leader\":%d,\"leader_epoch\":%d,\"replicas\":[%s],\"isr\":[%s],"
+                    "\"earliest_offset\":%lld,\"latest_offset\":%lld}",
+                    i ? "," : "", r.p.partition, r.p.leader, r.p.leader_epoch, join(r.p.replicas).c_str(),
+                    join(r.p.isr).c_str(), static_cast<long long>(r.earliest), static_cast<long long>(r.latest));
+      }
+      std::printf("],\"configs\":{");
+      bool first = true;
+      for (const auto& [k, v] : configs) {
+        std::printf("%s\"%s\":\"%s\"", first ? "" : ",", json_escape(k).c_str(), json_escape(v.value).c_str());
+        first = false;
+      }
+      std::printf("}}\n");
+    } else {
+      std::printf("topic %s, %zu partitions\n", name.c_str(), rows.size());
+      std::printf("%-10s %-7s %-6s %-12s %-12s %-16s %-16s\n", "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR",
+                  "EARLIEST", "LATEST");
+      for (const auto& r : rows) {
+        std::printf("%-10d %-7d %-6d %-12s %-12s %-16lld %-16lld\n", r.p.partition, r.p.leader, r.p.leader_epoch,
+                    join(r.p.replicas).c_str(), join(r.p.isr).c_str(), static_cast<long long>(r.earliest),
+                    static_cast<long long>(r.latest));
+      }
+      std::printf("configs:\n");
+      for (const auto& [k, v] : configs) std::printf("  %s=%s%s\n", k.c_str(), v.value.c_str(), v.is_default ? "" : " (override)");
+    }
+    return 0;
+  }
+  throw usage_error{"unknown topic subcommand '" + sub + "'"};
+}
+
+int produce_command(const args& a) {
+  if (a.positional.size() != 2) throw usage_error{"produce needs exactly one topic"};
+  const std::string& topic = a.positional[1];
+  runnel::producer_config cfg;
+  cfg.bootstrap = bootstrap_of(a);
+  cfg.client_id = "runnelctl";
+  if (auto acks = a.opt("--acks")) {
+    if (*acks == "all" || *acks == "-1") {
+      cfg.acks = -1;
+    } else if (*acks == "0" || *acks == "1") {
+      cfg.acks = std::stoi(*acks);
+    } else {
+      throw usage_error{"--acks must be 0, 1 or all, got '" + *acks + "'"};
+    }
+  }
+  std::optional<std::int32_t> partition;
+  if (auto p = a.opt("--partition")) partition = static_cast<std::int32_t>(to_int("--partition", *p));
+  const auto sep = a.opt("--key-separator");
+  if (sep && sep->empty()) throw usage_error{"--key-separator must not be empty"};
+  auto producer = check(runnel::producer::connect(cfg));
+  std::atomic<std::uint64_t> ok{0}, failed{0};
+  std::mutex err_mu;
+  std::optional<runnel::error> first_error;
+  auto cb = [&](const runnel::result<runnel::delivery>& r) {
+    if (r) {
+      ++ok;
+    } else {
+      ++failed;
+      std::lock_guard lock(err_mu);
+      if (!first_error) first_error = r.error();
+    }
+  };
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::optional<std::string_view> key;
+    std::string_view value = line;
+    if (sep) {
+      auto at = line.find(*sep);
+      if (at != std::string::npos) {
+        key = std::string_view(line).substr(0, at);
+        value = std::string_view(line).substr(at + sep->size());
+      }
+    }
+    if (partition) {
+      producer->send_to(topic, *partition, key, value, {}, cb);
+    } else {
+      producer->send(topic, key, value, {}, cb);
+    }
+  }
+  auto flushed = producer->flush();
+  producer->close();
+  if (a.flag("--json")) {
+    std::printf("{\"topic\":\"%s\",\"produced\":%llu,\"failed\":%llu}\n", json_escape(topic).c_str(),
+                static_cast<unsigned long long>(ok.load()), static_cast<unsigned long long>(failed.load()));
+  } else {
+    std::fprintf(stderr, "produced %llu records to %s (%llu failed)\n", static_cast<unsigned long long>(ok.load()),
+                 topic.c_str(), static_cast<unsigned long long>(failed.load()));
+  }
+  if (first_error) fail(*first_error);
+  if (!flushed) fail(flushed.error());
+  return 0;
+}
+
+void print_formatted(const std::string& fmt, const runnel::record_view& r) {
+  std::string out;
+  for (std::size_t i = 0; i < fmt.size(); ++i) {
+    const char c = fmt[i];
+    if ((c == '%' || c == '\\') && i + 1 < fmt.size()) {
+      const char n = fmt[++i];
+      if (c == '\\') {
+        out += n == 'n' ? '\n' : n == 't' ? '\t' : n;
+        continue;
+      }
+      switch (n) {
+        case 'k': out += r.key.value_or(""); break;
+        case 'v': out += r.value.value_or(""); break;
+        case 'p': out += std::to_string(r.partition); break;
+        case 'o': out += std::to_string(r.offset); break;
+        case 'T': out += std::to_string(r.timestamp_ms); break;
+        case 't': out += r.topic; break;
+        case '%': out += '%'; break;
+        default: out += '%'; out += n;
+      }
+      continue;
+    }
+    out += c;
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+int consume_command(const args& a) {
+  if (a.positional.size() != 2) throw usage_error{"consume needs exactly one topic"};
+  const std::string& topic = a.positional[1];
+  const auto max_messages = a.opt("--max-messages") ? to_int("--max-messages", *a.opt("--max-messages")) : -1;
+  const std::string format = a.opt("--format").value_or("%v\n");
+  const bool json = a.flag("--json");
+  runnel::admin_config acfg;
+  acfg.bootstrap = bootstrap_of(a);
+  acfg.client_id = "runnelctl";
+  auto admin = check(runnel::admin::connect(acfg));
+  auto info = check(admin->describe_topic(topic));
+  runnel::consumer_config cfg;
+  cfg.bootstrap = acfg.bootstrap;
+  cfg.client_id = "runnelctl";
+  cfg.start_at_earliest = a.flag("--from-beginning");
+  auto consumer = check(runnel::consumer::connect(cfg));
+  std::vector<runnel::topic_partition_ref> parts;
+  if (auto p = a.opt("--partition")) {
+    parts.push_back({topic, static_cast<std::int32_t>(to_int("--partition", *p))});
+  } else {
+    if (a.opt("--offset")) throw usage_error{"--offset needs --partition"};
+    for (const auto& pi : info.partitions) parts.push_back({topic, pi.partition});
+  }
+  check(consumer->assign(parts));
+  if (auto o = a.opt("--offset")) check(consumer->seek(parts[0], to_int("--offset", *o)));
+  std::int64_t seen = 0;
+  const bool exit_at_end = a.flag("--exit-at-end");
+  // Where "the end" is, fixed at start so a busy topic still lets us exit.
+  std::map<std::int32_t, std::int64_t> end;
+  if (exit_at_end) {
+    for (const auto& tp : parts) end[tp.partition] = check(admin->list_offset(topic, tp.partition, runnel::latest_offset));
+  }
+  auto at_end = [&] {
+    for (const auto& tp : parts) {
+      if (consumer->position(tp) < end[tp.partition]) return false;
+    }
+    return true;
+  };
+  while (max_messages < 0 || seen < max_messages) {
+    if (exit_at_end && at_end()) break;
+    auto records = check(consumer->poll(std::chrono::milliseconds(500)));
+    for (const auto& r : records) {
+      if (json) {
+        std::printf("{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"timestamp\":%lld,\"key\":%s,\"value\":\"%s\"}\n",
+                    json_escape(r.topic).c_str(), r.partition, static_cast<long long>(r.offset),
+                    static_cast<long long>(r.timestamp_ms),
+                    r.key ? ("\"" + json_escape(*r.key) + "\"").c_str() : "null", json_escape(r.value.value_or("")).c_str());
+      } else {
+        print_formatted(format, r);
+      }
+      if (max_messages >= 0 && ++seen >= max_messages) break;
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+int cluster_command(const args& a) {
+  auto c = check(connect_admin(a)->describe_cluster());
+  if (a.flag("--json")) {
+    std::printf("{\"mode\":\"%s\",\"controller\":%d,\"brokers\":[", json_escape(c.mode).c_str(), c.controller);
+    for (std::size_t i = 0; i < c.brokers.size(); ++i) {
+      std::printf("%s{\"id\":%d,\"host\":\"%s\",\"port\":%d}", i ? "," : "", c.brokers[i].id,
+                  json_escape(c.brokers[i].host).c_str(), c.brokers[i].port);
+    }
+    std::printf("]}\n");
+  } else {
+    std::printf("mode: %s\ncontroller: %d\n%-6s %s\n", c.mode.c_str(), c.controller, "ID", "ADDRESS");
+    for (const auto& b : c.brokers) std::printf("%-6d %s:%d\n", b.id, b.host.c_str(), b.port);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto a = parse(argc, argv);
+    if (a.flag("--help")) {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if (a.positional.empty()) throw usage_error{"no command given"};
+    const std::string& cmd = a.positional[0];
+    if (cmd == "topic") return topic_command(a);
+    if (cmd == "produce") return produce_command(a);
+    if (cmd == "consume") return consume_command(a);
+    if (cmd == "cluster") return cluster_command(a);
+    throw usage_error{"unknown command '" + cmd + "'"};
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "runnelctl: %s (see runnelctl --help)\n", e.what.c_str());
+    return 2;
+  }
+}

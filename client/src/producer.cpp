@@ -1,0 +1,330 @@
+#include "runnel/producer.h"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "client/src/metadata_cache.h"
+#include "client/src/wire_client.h"
+#include "schemas/batch.h"
+#include "schemas/partitioner.h"
+
+namespace runnel {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using tp_key = std::pair<std::string, std::int32_t>;
+
+std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+struct producer::impl {
+  struct accumulator {
+    schemas::batch_builder builder;
+    std::vector<callback> callbacks;
+    clock_type::time_point first;
+  };
+  struct sealed {
+    tp_key tp;
+    std::vector<std::byte> bytes;
+    std::vector<callback> callbacks;
+    clock_type::time_point deadline;
+    clock_type::time_point retry_at;
+    int attempts = 0;
+  };
+
+  producer_config cfg;
+  std::unique_ptr<client::wire_client> wire;
+  std::unique_ptr<client::metadata_cache> meta;
+
+  std::mutex mu;  // guards everything below (user threads and the I/O thread)
+  std::condition_variable idle;
+  std::map<tp_key, accumulator> accumulators;
+  std::map<std::string, std::int32_t, std::less<>> sticky;
+  std::deque<sealed> ready;
+  std::size_t outstanding = 0;  // records sent or buffered, not yet completed
+  bool flushing = false;
+  bool closed = false;
+
+  // I/O thread only.
+  int in_flight = 0;
+  int consecutive_failures = 0;
+  clock_type::time_point breaker_until{};
+  std::unique_ptr<asio::steady_timer> ticker;
+  std::mt19937 rng{std::random_device{}()};
+
+  void seal_locked(const tp_key& tp, accumulator& a) {
+    sealed s{tp, a.builder.finish(), std::move(a.callbacks), clock_type::now() + cfg.delivery_timeout, {}, 0};
+    a.callbacks.clear();
+    ready.push_back(std::move(s));
+    if (auto it = sticky.find(tp.first); it != sticky.end() && it->second == tp.second) sticky.erase(it);
+  }
+
+  void complete(std::vector<callback>& cbs, const result<delivery>& first, bool success) {
+    for (std::size_t i = 0; i < cbs.size(); ++i) {
+      if (success) {
+        delivery d = *first;
+        if (d.offset >= 0) d.offset += static_cast<std::int64_t>(i);
+        if (cbs[i]) cbs[i](d);
+      } else if (cbs[i]) {
+        cbs[i](first);
+      }
+    }
+    std::lock_guard lock(mu);
+    outstanding -= cbs.size();
+    if (outstanding == 0) idle.notify_all();
+  }
+
+  // I/O thread: seal what lingered long enough, send what is ready.
+  void drain() {
+    const auto now = clock_type::now();
+    std::vector<sealed> batch_set;
+    {
+      std::lock_guard lock(mu);
+      for (auto& [tp, a] : accumulators) {
+        if (!a.builder.empty() && (flushing || closed || now - a.first >= cfg.linger)) seal_locked(tp, a);
+      }
+      if (now < breaker_until) return;
+      while (in_flight < cfg.max_in_flight && !ready.empty()) {
+        // One request: ready batches, at most one per partition (order), up to ~4 MiB.
+        batch_set.clear();
+        std::size_t bytes = 0;
+        std::set<tp_key> seen;
+        for (auto it = ready.begin(); it != ready.end() && bytes < (4U << 20);) {
+          if (it->retry_at <= now && !seen.contains(it->tp)) {
+            seen.insert(it->tp);
+            bytes += it->bytes.size();
+            batch_set.push_back(std::move(*it));
+            it = ready.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        if (batch_set.empty()) break;
+        ++in_flight;
+        send_request(std::move(batch_set));
+      }
+    }
+  }
+
+  void send_request(std::vector<sealed> batches) {
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<std::byte> payload;
+    std::map<std::string, std::vector<flatbuffers::Offset<wire::ProducePartition>>> by_topic;
+    for (auto& b : batches) {
+      wire::PayloadRef ref(static_cast<std::uint32_t>(payload.size()), static_cast<std::uint32_t>(b.bytes.size()));
+      payload.insert(payload.end(), b.bytes.begin(), b.bytes.end());
+      by_topic[b.tp.first].push_back(wire::CreateProducePartition(fbb, b.tp.second, &ref));
+    }
+    std::vector<flatbuffers::Offset<wire::ProduceTopic>> topics;
+    for (auto& [name, parts] : by_topic) topics.push_back(wire::CreateProduceTopicDirect(fbb, name.c_str(), &parts));
+    auto body = wire::CreateProduceRequestDirect(fbb, static_cast<std::int8_t>(cfg.acks),
+                                                 static_cast<std::int32_t>(cfg.request_timeout.count()), &topics);
+    auto shared = std::make_shared<std::vector<sealed>>(std::move(batches));
+    wire->call(std::move(fbb), wire::Request::ProduceRequest, body.Union(), std::move(payload),
+               [this, shared](result<client::response> r) { on_response(*shared, std::move(r)); }, cfg.acks != 0);
+  }
+
+  void on_response(std::vector<sealed>& batches, result<client::response> r) {
+    --in_flight;
+    const auto now = clock_type::now();
+    std::optional<error> request_error;
+    if (!r) {
+      request_error = r.error();
+    } else if (r->envelope != nullptr) {
+      request_error = client::envelope_error(*r->envelope);
+    }
+    if (request_error) {
+      if (++consecutive_failures >= cfg.breaker_failures) breaker_until = now + cfg.breaker_open;
+    } else {
+      consecutive_failures = 0;
+    }
+    for (auto& b : batches) {
+      std::optional<error> err = request_error;
+      delivery d{b.tp.second, -1, -1, false};
+      if (!err && cfg.acks != 0) {
+        err = error{errc::bad_response, "no result for partition"};
+        const auto* resp = r->envelope->body_as_ProduceResponse();
+        if (resp != nullptr && resp->topics() != nullptr) {
+          for (const auto* t : *resp->topics()) {
+            if (t->name() == nullptr || t->name()->string_view() != b.tp.first || t->partitions() == nullptr) continue;
+            for (const auto* p : *t->partitions()) {
+              if (p->partition() != b.tp.second) continue;
+              if (p->error() == wire::ErrorCode::NONE) {
+                err.reset();
+                d.offset = p->base_offset();
+                d.timestamp_ms = p->log_append_time_ms();
+                d.fsynced = p->durability() == wire::Durability::fsynced;
+              } else {
+                err = client::make_error(p->error(), p->message());
+              }
+            }
+          }
+        }
+      }
+      if (!err) {
+        complete(b.callbacks, d, true);
+        continue;
+      }
+      if (retriable(err->code) && now < b.deadline) {
+        ++b.attempts;
+        auto backoff = std::min<std::chrono::milliseconds>(cfg.retry_backoff * (1 << std::min(b.attempts, 10)),
+                                                           cfg.retry_backoff_max);
+        std::uniform_real_distribution<double> jitter(0.8, 1.2);
+        b.retry_at = now + std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(backoff.count()) * jitter(rng)));
+        std::lock_guard lock(mu);
+        ready.push_front(std::move(b));
+        continue;
+      }
+      complete(b.callbacks, std::unexpected(*err), false);
+    }
+    drain();
+  }
+
+  asio::awaitable<void> tick_loop() {
+    const auto period = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1), cfg.linger / 2);
+    while (true) {
+      ticker->expires_after(period);
+      auto [ec] = co_await ticker->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      drain();
+    }
+  }
+
+  void enqueue(std::string_view topic, std::optional<std::int32_t> partition, std::optional<std::string_view> key,
+               std::string_view value, const std::vector<header>& headers, callback cb) {
+    auto fail = [&](error e) {
+      if (cb) cb(std::unexpected(std::move(e)));
+    };
+    {
+      std::lock_guard lock(mu);
+      if (closed) return fail(error{errc::closed, "producer closed"});
+    }
+    auto count = meta->partitions(std::string(topic));
+    if (!count) return fail(count.error());
+    std::int32_t p = 0;
+    std::vector<schemas::header_in> hs;
+    for (const auto& h : headers) hs.push_back({h.key, bytes_of(h.value)});
+    bool kick = cfg.linger.count() == 0;
+    {
+      std::lock_guard lock(mu);
+      if (partition) {
+        p = *partition;
+      } else if (cfg.partitioner) {
+        p = cfg.partitioner(topic, key, *count);
+      } else if (key) {
+        p = schemas::partition_for_key(bytes_of(*key), *count);
+      } else {
+        auto it = sticky.find(topic);
+        if (it == sticky.end()) {
+          it = sticky.emplace(std::string(topic), static_cast<std::int32_t>(rng() % static_cast<unsigned>(*count))).first;
+        }
+        p = it->second;
+      }
+      if (p < 0 || p >= *count) {
+        return fail(error{errc::unknown_topic_or_partition, "partition " + std::to_string(p) + " of " + std::string(topic)});
+      }
+      tp_key tp{std::string(topic), p};
+      auto& a = accumulators[tp];
+      if (a.builder.empty()) a.first = clock_type::now();
+      std::optional<std::span<const std::byte>> k;
+      if (key) k = bytes_of(*key);
+      a.builder.add(k, bytes_of(value), timestamp_ms(wall_ms()), hs);
+      a.callbacks.push_back(std::move(cb));
+      ++outstanding;
+      if (a.builder.size_estimate() >= cfg.batch_bytes) {
+        seal_locked(tp, a);
+        kick = true;
+      }
+    }
+    if (kick) asio::post(wire->io(), [this] { drain(); });
+  }
+};
+
+producer::producer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+producer::~producer() { close(); }
+
+result<std::unique_ptr<producer>> producer::connect(producer_config cfg) {
+  auto hp = client::parse_host_port(cfg.bootstrap);
+  if (!hp) return std::unexpected(error{errc::invalid_argument, "bootstrap '" + cfg.bootstrap + "' is not host:port"});
+  if (cfg.acks != 0 && cfg.acks != 1 && cfg.acks != -1) {
+    return std::unexpected(error{errc::invalid_argument, "acks must be 0, 1 or -1 (all)"});
+  }
+  auto i = std::make_unique<impl>();
+  i->cfg = cfg;
+  i->wire = std::make_unique<client::wire_client>(hp->first, hp->second, cfg.client_id, cfg.request_timeout);
+  if (auto r = i->wire->connect(); !r) return std::unexpected(r.error());
+  i->meta = std::make_unique<client::metadata_cache>(*i->wire);
+  i->ticker = std::make_unique<asio::steady_timer>(i->wire->io());
+  asio::co_spawn(i->wire->io(), i->tick_loop(), asio::detached);
+  return std::unique_ptr<producer>(new producer(std::move(i)));
+}
+
+void producer::send(std::string_view topic, std::optional<std::string_view> key, std::string_view value,
+                    const std::vector<header>& headers, callback cb) {
+  impl_->enqueue(topic, std::nullopt, key, value, headers, std::move(cb));
+}
+
+std::future<result<delivery>> producer::send(std::string_view topic, std::optional<std::string_view> key,
+                                             std::string_view value, const std::vector<header>& headers) {
+  auto p = std::make_shared<std::promise<result<delivery>>>();
+  auto f = p->get_future();
+  impl_->enqueue(topic, std::nullopt, key, value, headers, [p](const result<delivery>& r) { p->set_value(r); });
+  return f;
+}
+
+void producer::send_to(std::string_view topic, std::int32_t partition, std::optional<std::string_view> key,
+                       std::string_view value, const std::vector<header>& headers, callback cb) {
+  impl_->enqueue(topic, partition, key, value, headers, std::move(cb));
+}
+
+result<void> producer::flush(std::chrono::milliseconds timeout) {
+  auto& i = *impl_;
+  {
+    std::lock_guard lock(i.mu);
+    i.flushing = true;
+  }
+  asio::post(i.wire->io(), [&i] { i.drain(); });
+  std::unique_lock lock(i.mu);
+  const bool done = i.idle.wait_for(lock, timeout, [&] { return i.outstanding == 0; });
+  i.flushing = false;
+  if (!done) return std::unexpected(error{errc::timed_out, std::to_string(i.outstanding) + " records still undelivered"});
+  return {};
+}
+
+void producer::close() {
+  if (!impl_ || !impl_->ticker) return;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->closed) return;
+  }
+  (void)flush(impl_->cfg.delivery_timeout);
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->closed = true;
+  }
+  std::promise<void> stopped;
+  asio::post(impl_->wire->io(), [this, &stopped] {
+    impl_->ticker->cancel();
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
+}
+
+}  // namespace runnel

@@ -1,0 +1,219 @@
+#include "client/src/wire_client.h"
+
+#include <charconv>
+
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/read.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+namespace runnel::client {
+
+namespace {
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr std::size_t max_response_bytes = 1U << 30;
+}  // namespace
+
+std::optional<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  unsigned port = 0;
+  auto p = s.substr(colon + 1);
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (ec != std::errc{} || end != p.data() + p.size() || port == 0 || port > 65535) return std::nullopt;
+  return std::pair{std::string(s.substr(0, colon)), static_cast<std::uint16_t>(port)};
+}
+
+error make_error(wire::ErrorCode code, const flatbuffers::String* message) {
+  return error{make_error_code(static_cast<errc>(static_cast<int>(code))), message != nullptr ? message->str() : std::string()};
+}
+
+std::optional<error> envelope_error(const wire::ResponseEnvelope& env) {
+  if (env.error() == wire::ErrorCode::NONE) return std::nullopt;
+  return make_error(env.error(), env.message());
+}
+
+wire_client::wire_client(std::string host, std::uint16_t port, std::string client_id, std::chrono::milliseconds timeout)
+    : host_(std::move(host)),
+      port_(port),
+      client_id_(std::move(client_id)),
+      timeout_(timeout),
+      guard_(io_.get_executor()),
+      socket_(io_),
+      writer_wakeup_(io_) {
+  thread_ = std::thread([this] { io_.run(); });
+  asio::co_spawn(io_, timeout_watch(), asio::detached);
+}
+
+wire_client::~wire_client() {
+  asio::post(io_, [this] {
+    stopping_ = true;
+    std::error_code ec;
+    socket_.close(ec);
+    connected_ = false;
+    fail_all(error{errc::closed, "client closed"});
+  });
+  guard_.reset();
+  thread_.join();
+}
+
+result<void> wire_client::connect() {
+  std::promise<std::error_code> p;
+  auto f = p.get_future();
+  asio::co_spawn(io_, ensure_connected(), [&p](std::exception_ptr, std::error_code ec) { p.set_value(ec); });
+  if (auto ec = f.get()) {
+    return std::unexpected(error{errc::connection_failed, host_ + ":" + std::to_string(port_) + ": " + ec.message()});
+  }
+  return {};
+}
+
+void wire_client::call(flatbuffers::FlatBufferBuilder fbb, wire::Request type, flatbuffers::Offset<void> body,
+                       std::vector<std::byte> payload, response_handler done, bool expect_response) {
+  asio::post(io_, [this, fbb = std::move(fbb), type, body, payload = std::move(payload), done = std::move(done),
+                   expect_response]() mutable {
+    if (stopping_) {
+      done(std::unexpected(error{errc::closed, "client closed"}));
+      return;
+    }
+    auto client_id = fbb.CreateString(client_id_);
+    auto env = wire::CreateRequestEnvelope(fbb, 1, next_correlation_++, client_id, type, body);
+    fbb.Finish(env);
+    auto prefix =
+        schemas::encode_frame_prefix(std::as_bytes(std::span(fbb.GetBufferPointer(), fbb.GetSize())), payload.size());
+    to_send_.push_back(outgoing{std::move(prefix), std::move(payload), std::move(done), expect_response,
+                                std::chrono::steady_clock::now() + timeout_});
+    start_writer();
+  });
+}
+
+result<response> wire_client::call_sync(flatbuffers::FlatBufferBuilder fbb, wire::Request type,
+                                        flatbuffers::Offset<void> body, std::vector<std::byte> payload) {
+  std::promise<result<response>> p;
+  auto f = p.get_future();
+  call(std::move(fbb), type, body, std::move(payload), [&p](result<response> r) { p.set_value(std::move(r)); });
+  auto r = f.get();  // the timeout watch fails it after `timeout_`
+  if (!r) return r;
+  if (auto e = envelope_error(*r->envelope)) return std::unexpected(*e);
+  return r;
+}
+
+void wire_client::start_writer() {
+  if (writer_running_) return;
+  writer_running_ = true;
+  asio::co_spawn(io_, write_loop(), asio::detached);
+}
+
+asio::awaitable<std::error_code> wire_client::ensure_connected() {
+  if (connected_) co_return std::error_code{};
+  asio::ip::tcp::resolver resolver(io_);
+  auto [rec, endpoints] = co_await resolver.async_resolve(host_, std::to_string(port_), use_tuple);
+  if (rec) co_return rec;
+  std::error_code ignored;
+  socket_.close(ignored);
+  auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, use_tuple);
+  if (cec) co_return cec;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  connected_ = true;
+  asio::co_spawn(io_, read_loop(++generation_), asio::detached);
+  co_return std::error_code{};
+}
+
+asio::awaitable<void> wire_client::write_loop() {
+  while (!to_send_.empty() && !stopping_) {
+    if (auto ec = co_await ensure_connected()) {
+      auto pending = std::exchange(to_send_, {});
+      for (auto& o : pending) {
+        o.done(std::unexpected(error{errc::connection_failed, host_ + ":" + std::to_string(port_) + ": " + ec.message()}));
+      }
+      break;
+    }
+    outgoing o = std::move(to_send_.front());
+    to_send_.pop_front();
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(o.prefix), asio::buffer(o.payload)};
+    const bool expect = o.expect_response;
+    // Queued before writing: the response may arrive before the write returns.
+    if (expect) in_flight_.push_back(std::move(o));
+    auto [ec, n] = co_await asio::async_write(socket_, bufs, use_tuple);
+    if (ec) {
+      if (!expect) o.done(std::unexpected(error{errc::disconnected, ec.message()}));
+      std::error_code ignored;
+      socket_.close(ignored);
+      connected_ = false;
+      auto lost = std::exchange(in_flight_, {});
+      for (auto& l : lost) l.done(std::unexpected(error{errc::disconnected, ec.message()}));
+      continue;
+    }
+    if (!expect) o.done(result<response>(std::in_place));
+  }
+  writer_running_ = false;
+}
+
+asio::awaitable<void> wire_client::read_loop(std::uint64_t generation) {
+  while (generation == generation_ && connected_) {
+    std::array<std::byte, schemas::frame_head_size> head_bytes{};
+    auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(head_bytes), use_tuple);
+    error failure{errc::disconnected, ""};
+    if (!ec) {
+      auto head = schemas::decode_frame_head(head_bytes, max_response_bytes);
+      if (head) {
+        auto body = std::make_shared<std::vector<std::byte>>(head->body_size());
+        auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(*body), use_tuple);
+        if (!ec2) {
+          auto env = schemas::verify_response(*body, *head);
+          if (env && !in_flight_.empty()) {
+            auto o = std::move(in_flight_.front());
+            in_flight_.pop_front();
+            o.done(response{body, *env, schemas::frame_payload(*body, *head)});
+            continue;
+          }
+          failure = error{errc::bad_response, env ? "response without a request" : env.error().message()};
+        } else {
+          failure.message = ec2.message();
+        }
+      } else {
+        failure = error{errc::bad_response, head.error().message()};
+      }
+    } else {
+      failure.message = ec.message();
+    }
+    if (generation != generation_) co_return;  // a newer connection took over
+    std::error_code ignored;
+    socket_.close(ignored);
+    connected_ = false;
+    auto lost = std::exchange(in_flight_, {});
+    for (auto& l : lost) l.done(std::unexpected(failure));
+    co_return;
+  }
+}
+
+asio::awaitable<void> wire_client::timeout_watch() {
+  asio::steady_timer t(io_);
+  while (!stopping_) {
+    t.expires_after(std::chrono::milliseconds(50));
+    co_await t.async_wait(use_tuple);
+    if (stopping_) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!in_flight_.empty() && in_flight_.front().deadline < now) {
+      // The connection is no longer trustworthy: drop it (as Kafka clients do).
+      std::error_code ignored;
+      socket_.close(ignored);
+      connected_ = false;
+      ++generation_;
+      auto lost = std::exchange(in_flight_, {});
+      for (auto& l : lost) l.done(std::unexpected(error{errc::timed_out, "no response within the request timeout"}));
+    }
+  }
+}
+
+void wire_client::fail_all(const error& e) {
+  auto a = std::exchange(to_send_, {});
+  auto b = std::exchange(in_flight_, {});
+  for (auto& o : a) o.done(std::unexpected(e));
+  for (auto& o : b) o.done(std::unexpected(e));
+}
+
+}  // namespace runnel::client

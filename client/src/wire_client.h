@@ -1,0 +1,105 @@
+#pragma once
+// wire_client: one connection to one broker, driven by its own I/O thread.
+// Requests may be issued from any thread; they are sent in issue order and
+// their responses matched in that order (the broker answers in order).
+// Connects lazily and again after a drop; a request in flight when the
+// connection drops fails with errc::disconnected.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <flatbuffers/flatbuffers.h>
+
+#include "runnel/errors.h"
+#include "schemas/frame.h"
+#include "schemas/protocol_generated.h"
+
+namespace runnel::client {
+
+struct response {
+  std::shared_ptr<std::vector<std::byte>> body;  // keeps `envelope` and `payload` valid
+  const wire::ResponseEnvelope* envelope = nullptr;
+  std::span<const std::byte> payload;
+};
+
+using response_handler = std::move_only_function<void(result<response>)>;
+
+// Parses "host:port"; nullopt when malformed.
+std::optional<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view s);
+
+class wire_client {
+ public:
+  wire_client(std::string host, std::uint16_t port, std::string client_id, std::chrono::milliseconds timeout);
+  ~wire_client();
+  wire_client(const wire_client&) = delete;             // owns a thread
+  wire_client& operator=(const wire_client&) = delete;  // owns a thread
+  wire_client(wire_client&&) = delete;                  // the thread holds `this`
+  wire_client& operator=(wire_client&&) = delete;       // the thread holds `this`
+
+  // Connects now (the first request would otherwise).
+  result<void> connect();
+
+  // Sends a request whose body `fbb` holds at `body` (not yet finished),
+  // with `payload` after the envelope. `done` runs on the I/O thread; with
+  // expect_response false (acks=0) it runs once the bytes are written.
+  void call(flatbuffers::FlatBufferBuilder fbb, wire::Request type, flatbuffers::Offset<void> body,
+            std::vector<std::byte> payload, response_handler done, bool expect_response = true);
+
+  // call() and wait; errors in the envelope come back as errors.
+  result<response> call_sync(flatbuffers::FlatBufferBuilder fbb, wire::Request type, flatbuffers::Offset<void> body,
+                             std::vector<std::byte> payload = {});
+
+  [[nodiscard]] asio::io_context& io() { return io_; }
+  [[nodiscard]] std::chrono::milliseconds timeout() const { return timeout_; }
+
+ private:
+  struct outgoing {
+    std::vector<std::byte> prefix;
+    std::vector<std::byte> payload;
+    response_handler done;
+    bool expect_response;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  void start_writer();
+  asio::awaitable<void> write_loop();
+  asio::awaitable<void> read_loop(std::uint64_t generation);
+  asio::awaitable<std::error_code> ensure_connected();
+  void fail_all(const error& e);
+  asio::awaitable<void> timeout_watch();
+
+  std::string host_;
+  std::uint16_t port_;
+  std::string client_id_;
+  std::chrono::milliseconds timeout_;
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer writer_wakeup_;
+  std::deque<outgoing> to_send_;    // I/O thread only
+  std::deque<outgoing> in_flight_;  // sent, response pending; I/O thread only
+  std::uint32_t next_correlation_ = 1;
+  std::uint64_t generation_ = 0;  // bumps on every (re)connect
+  bool connected_ = false;
+  bool writer_running_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// Maps an envelope-level error to a runnel::error (NONE -> nullopt).
+std::optional<error> envelope_error(const wire::ResponseEnvelope& env);
+error make_error(wire::ErrorCode code, const flatbuffers::String* message);
+
+}  // namespace runnel::client
