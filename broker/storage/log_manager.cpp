@@ -92,12 +92,24 @@ asio::awaitable<std::expected<log*, std::error_code>> log_manager::get_or_create
   }
   if (auto* l = get(tp)) co_return l;
   if (auto it = offline_.find(tp); it != offline_.end()) co_return std::unexpected(it->second);
+  // One open per partition: concurrent callers wait for the first one.
+  if (auto it = opening_.find(tp); it != opening_.end()) {
+    auto ec = co_await suspend_until([&](completion c) { it->second.push_back(std::move(c)); });
+    if (ec) co_return std::unexpected(ec);
+    if (auto* l = get(tp)) co_return l;
+    co_return std::unexpected(make_error_code(errc::unknown_log));
+  }
+  opening_[tp];
   auto opened = co_await log::open(ring_, dir_for(data_dir_, tp), tp, config_(tp));
-  if (!opened) co_return std::unexpected(opened.error());
-  // Another coroutine may have created it while this one waited.
-  auto [it, inserted] = logs_.try_emplace(tp, std::move(*opened));
-  if (!inserted) co_await (*opened)->close();
-  co_return it->second.get();
+  auto waiters = std::move(opening_[tp]);
+  opening_.erase(tp);
+  if (!opened) {
+    for (auto& w : waiters) w(opened.error());
+    co_return std::unexpected(opened.error());
+  }
+  auto* l = logs_.emplace(tp, std::move(*opened)).first->second.get();
+  for (auto& w : waiters) w({});
+  co_return l;
 }
 
 log* log_manager::get(const topic_partition& tp) const {

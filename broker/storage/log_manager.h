@@ -21,6 +21,7 @@
 #include <asio/awaitable.hpp>
 
 #include "broker/storage/log.h"
+#include "broker/storage/waiters.h"
 #include "broker/storage/types.h"
 
 namespace runnel::storage {
@@ -71,6 +72,7 @@ class log_manager {
   owner_fn owns_;
   std::map<topic_partition, std::unique_ptr<log>> logs_;
   std::map<topic_partition, std::error_code> offline_;
+  std::map<topic_partition, std::vector<completion>> opening_;  // get_or_create in progress
 };
 
 }  // namespace runnel::storage

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 
 #include "broker/storage/errc.h"
@@ -142,4 +144,28 @@ TEST_CASE("log_manager: retention runs over every log") {
   f.append(f.create("r", 1), 3);
   CHECK(run(f.io, f.m->apply_retention(timestamp_ms(0))) == 3);
   REQUIRE_FALSE(run(f.io, f.m->close_all()));
+}
+
+TEST_CASE("log_manager: concurrent get_or_create of a new partition opens it once") {
+  manager_fixture f;
+  f.make();
+  storage::log* a = nullptr;
+  storage::log* b = nullptr;
+  topic_partition tp("race", partition_id(0));
+  for (auto* out : {&a, &b}) {
+    asio::co_spawn(
+        f.io,
+        [&f, &tp, out]() -> asio::awaitable<void> {
+          auto l = co_await f.m->get_or_create(tp);
+          REQUIRE(l.has_value());
+          *out = *l;
+        },
+        asio::detached);
+  }
+  f.io.restart();
+  f.io.run();
+  REQUIRE(a != nullptr);
+  CHECK(a == b);
+  f.append(*a, 3);
+  CHECK(a->log_end_offset() == offset(3));
 }

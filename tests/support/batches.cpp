@@ -43,3 +43,12 @@ void flip_byte(const std::filesystem::path& p, std::uint64_t pos) {
 void truncate_file(const std::filesystem::path& p, std::uint64_t size) { std::filesystem::resize_file(p, size); }
 
 }  // namespace runnel::testing
+
+namespace runnel::testing {
+
+void write_file(const std::filesystem::path& p, std::string_view text) {
+  write_file(p, std::vector<std::byte>(reinterpret_cast<const std::byte*>(text.data()),
+                                       reinterpret_cast<const std::byte*>(text.data()) + text.size()));
+}
+
+}  // namespace runnel::testing

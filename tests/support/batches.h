@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "schemas/batch.h"
@@ -22,5 +23,6 @@ std::vector<std::byte> read_file(const std::filesystem::path& p);
 void flip_byte(const std::filesystem::path& p, std::uint64_t pos);
 void truncate_file(const std::filesystem::path& p, std::uint64_t size);
 void write_file(const std::filesystem::path& p, const std::vector<std::byte>& bytes);
+void write_file(const std::filesystem::path& p, std::string_view text);
 
 }  // namespace runnel::testing

@@ -1,0 +1,47 @@
+#pragma once
+// broker_process: a real runnel-broker child on 127.0.0.1 with an ephemeral
+// port, its data in a directory the test owns. Started with --shards 2.
+// The destructor kills it (SIGKILL) and reaps it by PID if still running.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace runnel::testing {
+
+class broker_process {
+ public:
+  explicit broker_process(std::filesystem::path data_dir, std::vector<std::string> extra_args = {});
+  ~broker_process();
+  broker_process(const broker_process&) = delete;             // owns a child process
+  broker_process& operator=(const broker_process&) = delete;  // owns a child process
+  broker_process(broker_process&&) = delete;                  // tests keep it on the stack
+  broker_process& operator=(broker_process&&) = delete;       // tests keep it on the stack
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] std::string bootstrap() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+  // SIGTERM and wait; returns the exit status (0 for a clean shutdown).
+  int stop();
+  // SIGKILL and wait.
+  void kill9();
+
+ private:
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// Runs a command to completion (bounded by `timeout_s`), feeding `input` to
+// its stdin; returns exit code and stdout/stderr.
+struct command_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+command_result run_command(const std::vector<std::string>& argv, const std::string& input = {}, int timeout_s = 60);
+
+}  // namespace runnel::testing
