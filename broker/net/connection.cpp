@@ -173,6 +173,10 @@ asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, std::vector<st
     inflight_produce_bytes_ -= produce_bytes;
     broker_.inflight_produce_bytes.fetch_sub(produce_bytes, std::memory_order_relaxed);
   }
+  if (const auto delay = broker_.response_delay_ms.load(std::memory_order_relaxed); delay > 0) {
+    asio::steady_timer t(socket_.get_executor(), std::chrono::milliseconds(delay));
+    co_await t.async_wait(use_tuple);
+  }
   if (result.no_response) {
     s->silent = true;
   } else {

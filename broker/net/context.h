@@ -27,6 +27,8 @@ struct broker_state {
   std::optional<meta::topic_store> store;
   std::atomic<std::uint64_t> inflight_produce_bytes{0};
   std::atomic<bool> stopping{false};
+  // Test hook (EmbeddedBroker): every response waits this long before it is sent.
+  std::atomic<std::int32_t> response_delay_ms{0};
 
   [[nodiscard]] shard& owner(const topic_partition& tp) {
     return *shards[shard::owner_of(tp, static_cast<unsigned>(shards.size()))];

@@ -154,6 +154,10 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
   return std::unique_ptr<server>(new server(std::move(i)));
 }
 
+void server::set_response_delay(std::chrono::milliseconds ms) {
+  impl_->state.response_delay_ms.store(static_cast<std::int32_t>(ms.count()));
+}
+
 void server::stop() {
   auto& i = *impl_;
   if (i.stopped) return;

@@ -5,6 +5,7 @@
 // stops gracefully: stop accepting, answer what was read, close every log
 // (flush + index sync), join the shard threads.
 
+#include <chrono>
 #include <cstdint>
 #include <expected>
 #include <memory>
@@ -28,6 +29,8 @@ class server {
   [[nodiscard]] std::uint16_t port() const;
   // Graceful stop; safe to call twice and from any thread but a shard's.
   void stop();
+  // Fault injection for tests: delay every response by `ms` (0: off).
+  void set_response_delay(std::chrono::milliseconds ms);
 
   struct impl;
 

@@ -1,0 +1,262 @@
+// runnel-perf: OMB-like load tool for a running broker.
+//
+//   runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T [--partitions N]
+//       [--record-size B] [--records N] [--rate R] [--producers P]
+//       [--acks 0|1|all] [--batch-bytes B] [--linger-ms L] [--max-seconds S]
+//
+// Creates the topic if missing. A progress line on stderr every second; one
+// JSON line on stdout at the end: records, seconds, records_per_sec,
+// mb_per_sec and, for e2e, latency percentiles in ms measured from each
+// record's intended send time (so a stalled producer counts as latency).
+// Every run is bounded by --records and by --max-seconds (default 300).
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runnel/admin.h"
+#include "runnel/consumer.h"
+#include "runnel/producer.h"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct options {
+  std::string mode;
+  std::string bootstrap = "127.0.0.1:9292";
+  std::string topic = "perf";
+  std::int32_t partitions = 1;
+  std::size_t record_size = 100;
+  std::int64_t records = 1'000'000;
+  double rate = 0;  // records/s over all producers; 0 = as fast as possible
+  int producers = 1;
+  int acks = 1;
+  std::size_t batch_bytes = 256 * 1024;
+  int linger_ms = 5;
+  int max_seconds = 300;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "runnel-perf: %s\nusage: runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T "
+                       "[--partitions N] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] "
+                       "[--batch-bytes B] [--linger-ms L] [--max-seconds S]\n",
+               msg.c_str());
+  std::exit(2);
+}
+
+long long number(const char* flag, const char* v) {
+  char* end = nullptr;
+  long long n = std::strtoll(v, &end, 10);
+  if (*v == '\0' || *end != '\0' || n < 0) usage_error(std::string(flag) + " must be a non-negative integer");
+  return n;
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  if (argc < 2) usage_error("no mode given");
+  o.mode = argv[1];
+  if (o.mode != "produce" && o.mode != "consume" && o.mode != "e2e") usage_error("unknown mode '" + o.mode + "'");
+  for (int i = 2; i < argc; i += 2) {
+    std::string f = argv[i];
+    if (i + 1 >= argc) usage_error(f + " needs a value");
+    const char* v = argv[i + 1];
+    if (f == "--bootstrap") o.bootstrap = v;
+    else if (f == "--topic") o.topic = v;
+    else if (f == "--partitions") o.partitions = static_cast<std::int32_t>(number(argv[i], v));
+    else if (f == "--record-size") o.record_size = static_cast<std::size_t>(number(argv[i], v));
+    else if (f == "--records") o.records = number(argv[i], v);
+    else if (f == "--rate") o.rate = static_cast<double>(number(argv[i], v));
+    else if (f == "--producers") o.producers = static_cast<int>(std::max(1LL, number(argv[i], v)));
+    else if (f == "--acks") o.acks = std::strcmp(v, "all") == 0 ? -1 : static_cast<int>(number(argv[i], v));
+    else if (f == "--batch-bytes") o.batch_bytes = static_cast<std::size_t>(number(argv[i], v));
+    else if (f == "--linger-ms") o.linger_ms = static_cast<int>(number(argv[i], v));
+    else if (f == "--max-seconds") o.max_seconds = static_cast<int>(number(argv[i], v));
+    else usage_error("unknown option " + f);
+  }
+  if (o.acks != 0 && o.acks != 1 && o.acks != -1) usage_error("--acks must be 0, 1 or all");
+  if (o.mode == "e2e" && o.record_size < 16) usage_error("e2e needs --record-size >= 16 (the send time travels in the value)");
+  return o;
+}
+
+void ensure_topic(const options& o) {
+  runnel::admin_config c;
+  c.bootstrap = o.bootstrap;
+  auto a = runnel::admin::connect(c);
+  if (!a) usage_error(a.error().what());
+  auto r = (*a)->create_topic(o.topic, o.partitions);
+  if (!r && r.error().code != runnel::errc::topic_already_exists) usage_error(r.error().what());
+}
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
+}
+
+struct progress {
+  std::atomic<std::int64_t> done{0};
+  std::atomic<std::int64_t> failed{0};
+  std::atomic<bool> stop{false};
+};
+
+// Prints "<mode>: N records, X rec/s" once a second until stopped.
+std::thread progress_printer(const char* what, progress& p) {
+  return std::thread([what, &p] {
+    std::int64_t last = 0;
+    auto next = clock_type::now();
+    while (!p.stop.load()) {
+      next += std::chrono::seconds(1);
+      while (!p.stop.load() && clock_type::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const auto d = p.done.load();
+      std::fprintf(stderr, "%s: %lld records, %lld rec/s, %lld failed\n", what, static_cast<long long>(d),
+                   static_cast<long long>(d - last), static_cast<long long>(p.failed.load()));
+      last = d;
+    }
+  });
+}
+
+// Producers; records carry their intended send time (ns) in the first 8 value bytes.
+double run_producers(const options& o, progress& p) {
+  const auto deadline = clock_type::now() + std::chrono::seconds(o.max_seconds);
+  std::vector<std::thread> threads;
+  std::atomic<std::int64_t> issued{0};
+  const auto start = clock_type::now();
+  for (int t = 0; t < o.producers; ++t) {
+    threads.emplace_back([&, t] {
+      runnel::producer_config c;
+      c.bootstrap = o.bootstrap;
+      c.acks = o.acks;
+      c.batch_bytes = o.batch_bytes;
+      c.linger = std::chrono::milliseconds(o.linger_ms);
+      c.client_id = "runnel-perf-" + std::to_string(t);
+      auto prod = runnel::producer::connect(c);
+      if (!prod) usage_error(prod.error().what());
+      std::string value(o.record_size, 'x');
+      const double per_producer_rate = o.rate / o.producers;
+      std::int64_t i = 0;
+      auto cb = [&p](const runnel::result<runnel::delivery>& r) {
+        if (r) p.done.fetch_add(1, std::memory_order_relaxed);
+        else p.failed.fetch_add(1, std::memory_order_relaxed);
+      };
+      while (issued.fetch_add(1, std::memory_order_relaxed) < o.records && clock_type::now() < deadline) {
+        std::int64_t intended = now_ns();
+        if (per_producer_rate > 0) {
+          intended = std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count() +
+                     static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / per_producer_rate);
+          while (now_ns() < intended) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+        ++i;
+        if (value.size() >= 8) std::memcpy(value.data(), &intended, 8);
+        // Bounded memory: wait while too much is outstanding.
+        while (i - (p.done.load(std::memory_order_relaxed) + p.failed.load(std::memory_order_relaxed)) / o.producers >
+               4'000'000 / static_cast<std::int64_t>(std::max<std::size_t>(o.record_size, 1))) {
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+        (*prod)->send(o.topic, std::nullopt, value, {}, cb);
+      }
+      (void)(*prod)->flush();
+    });
+  }
+  for (auto& t : threads) t.join();
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+struct latency_log {
+  std::mutex mu;
+  std::vector<double> ms;
+};
+
+double run_consumer(const options& o, progress& p, latency_log* lat) {
+  runnel::consumer_config c;
+  c.bootstrap = o.bootstrap;
+  c.fetch_max_wait = std::chrono::milliseconds(100);
+  c.max_partition_fetch_bytes = 4 << 20;
+  auto cons = runnel::consumer::connect(c);
+  if (!cons) usage_error(cons.error().what());
+  std::vector<runnel::topic_partition_ref> parts;
+  for (std::int32_t i = 0; i < o.partitions; ++i) parts.push_back({o.topic, i});
+  if (auto r = (*cons)->assign(parts); !r) usage_error(r.error().what());
+  if (lat != nullptr) {
+    for (const auto& tp : parts) (void)(*cons)->seek_to_end(tp);
+  }
+  const auto start = clock_type::now();
+  const auto deadline = start + std::chrono::seconds(o.max_seconds);
+  std::vector<double> local;
+  while (p.done.load() < o.records && clock_type::now() < deadline) {
+    auto recs = (*cons)->poll(std::chrono::milliseconds(200));
+    if (!recs) usage_error(recs.error().what());
+    const auto now = now_ns();
+    for (const auto& r : *recs) {
+      if (lat != nullptr && r.value && r.value->size() >= 8) {
+        std::int64_t sent = 0;
+        std::memcpy(&sent, r.value->data(), 8);
+        local.push_back(static_cast<double>(now - sent) / 1e6);
+      }
+    }
+    p.done.fetch_add(static_cast<std::int64_t>(recs->size()));
+  }
+  if (lat != nullptr) {
+    std::lock_guard l(lat->mu);
+    lat->ms = std::move(local);
+  }
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+double percentile(std::vector<double>& v, double q) {
+  if (v.empty()) return 0;
+  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+  ensure_topic(o);
+  progress p;
+  double secs = 0;
+  std::string extra;
+  if (o.mode == "produce") {
+    auto printer = progress_printer("produce", p);
+    secs = run_producers(o, p);
+    p.stop = true;
+    printer.join();
+  } else if (o.mode == "consume") {
+    auto printer = progress_printer("consume", p);
+    secs = run_consumer(o, p, nullptr);
+    p.stop = true;
+    printer.join();
+  } else {
+    latency_log lat;
+    progress consumed;
+    std::thread consumer([&] { run_consumer(o, consumed, &lat); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the consumer is at the end first
+    auto printer = progress_printer("e2e produce", p);
+    secs = run_producers(o, p);
+    consumer.join();
+    p.stop = true;
+    printer.join();
+    auto& v = lat.ms;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, ",\"consumed\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f",
+                  v.size(), percentile(v, 0.5), percentile(v, 0.99), percentile(v, 0.999),
+                  v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()));
+    extra = buf;
+  }
+  const auto n = p.done.load();
+  std::printf("{\"mode\":\"%s\",\"topic\":\"%s\",\"partitions\":%d,\"record_size\":%zu,\"producers\":%d,\"acks\":%d,"
+              "\"records\":%lld,\"failed\":%lld,\"seconds\":%.3f,\"records_per_sec\":%.0f,\"mb_per_sec\":%.2f%s}\n",
+              o.mode.c_str(), o.topic.c_str(), o.partitions, o.record_size, o.producers, o.acks,
+              static_cast<long long>(n), static_cast<long long>(p.failed.load()), secs,
+              static_cast<double>(n) / secs, static_cast<double>(n) * static_cast<double>(o.record_size) / secs / 1e6,
+              extra.c_str());
+  return p.failed.load() == 0 ? 0 : 1;
+}
