@@ -60,12 +60,6 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
   if (key == "log.retention.check.interval.ms") {
     return num(10, 1LL << 40, [&](auto v) { retention_check_interval = std::chrono::milliseconds(v); });
   }
-  if (key == "auto.create.topics.enable") {
-    if (value != "true" && value != "false") return std::unexpected(fmt::format("{}: '{}' is not true or false", key, value));
-    auto_create_topics = value == "true";
-    return {};
-  }
-  if (key == "num.partitions") return num(1, 10000, [&](auto v) { default_partitions = static_cast<std::int32_t>(v); });
   if (key.starts_with("log.")) {
     auto r = meta::apply_topic_config(topic_defaults, key.substr(4), value);
     if (!r) return std::unexpected(fmt::format("log.{}", r.error()));

@@ -14,8 +14,6 @@
 //   max.inflight.requests.per.connection  1..4096              256
 //   connections.max.idle.ms               0 = never            600000
 //   log.retention.check.interval.ms                            300000
-//   auto.create.topics.enable             true|false           false
-//   num.partitions                        auto-created topics  1
 // Topic defaults: every topic key (meta/topic_config.h) prefixed with
 // "log." (log.segment.bytes, log.retention.ms, ...), as in Kafka.
 
@@ -43,8 +41,6 @@ struct broker_config {
   std::uint32_t max_inflight_requests_per_connection = 256;
   std::chrono::milliseconds idle_timeout{600'000};
   std::chrono::milliseconds retention_check_interval{300'000};
-  bool auto_create_topics = false;
-  std::int32_t default_partitions = 1;
   meta::topic_config topic_defaults;
 
   // Applies one key=value; the error text names the key.

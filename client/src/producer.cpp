@@ -49,7 +49,6 @@ struct producer::impl {
   };
 
   producer_config cfg;
-  std::unique_ptr<client::wire_client> wire;
   std::unique_ptr<client::metadata_cache> meta;
 
   std::mutex mu;  // guards everything below (user threads and the I/O thread)
@@ -67,6 +66,10 @@ struct producer::impl {
   clock_type::time_point breaker_until{};
   std::unique_ptr<asio::steady_timer> ticker;
   std::mt19937 rng{std::random_device{}()};
+
+  // Declared last, destroyed first: its I/O thread is joined while every
+  // member its callbacks touch still exists.
+  std::unique_ptr<client::wire_client> wire;
 
   void seal_locked(const tp_key& tp, accumulator& a) {
     sealed s{tp, a.builder.finish(), std::move(a.callbacks), clock_type::now() + cfg.delivery_timeout, {}, 0};

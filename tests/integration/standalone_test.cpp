@@ -3,13 +3,17 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <set>
 
 #include "runnel/admin.h"
 #include "runnel/consumer.h"
 #include "runnel/producer.h"
 #include "schemas/partitioner.h"
+#include "tests/support/batches.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -257,4 +261,56 @@ TEST_CASE("standalone: SIGTERM drains and exits 0") {
   auto p = producer_for(b, 1);
   REQUIRE(p->send("bye", std::nullopt, "x").get().has_value());
   CHECK(b.stop() == 0);
+}
+
+TEST_CASE("standalone: a flipped byte in a sealed segment reaches the consumer as CORRUPT_MESSAGE, never silently") {
+  temp_dir dir;
+  {
+    broker_process b(dir / "data");
+    REQUIRE(admin_for(b)->create_topic("c", 2, 1, {{"segment.bytes", "1048576"}}).has_value());
+    auto p = producer_for(b, -1);
+    const std::string big(8000, 'v');
+    std::vector<std::future<result<delivery>>> fs;
+    for (int i = 0; i < 300; ++i) fs.push_back(p->send("c", std::nullopt, big));  // sticky: lands on one partition at a time
+    for (auto& f : fs) REQUIRE(f.get().has_value());
+    p->close();
+    CHECK(b.stop() == 0);
+  }
+  // Find a partition with a sealed segment and flip a byte in its middle.
+  std::string damaged;
+  for (int part : {0, 1}) {
+    auto pdir = dir / "data" / ("c-" + std::to_string(part));
+    std::vector<std::filesystem::path> logs;
+    for (const auto& e : std::filesystem::directory_iterator(pdir)) {
+      if (e.path().extension() == ".log") logs.push_back(e.path());
+    }
+    std::sort(logs.begin(), logs.end());
+    if (logs.size() >= 2) {
+      runnel::testing::flip_byte(logs[0], std::filesystem::file_size(logs[0]) / 2);
+      damaged = std::to_string(part);
+      break;
+    }
+  }
+  REQUIRE_FALSE(damaged.empty());
+  broker_process b(dir / "data");
+  const std::int32_t bad = std::stoi(damaged);
+  // Fetch sends stored bytes as they are; the consumer's CRC check catches
+  // the damage and names the partition and offset.
+  auto c = consumer_for(b);
+  REQUIRE(c->assign({{"c", bad}}).has_value());
+  std::optional<error> seen;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    auto recs = c->poll(std::chrono::milliseconds(200));
+    if (!recs) seen = recs.error();
+  }
+  REQUIRE(seen.has_value());
+  CHECK(seen->code == errc::corrupt_message);
+  CHECK(seen->message.find("c/" + damaged) != std::string::npos);
+  // The other partition and new appends are unaffected.
+  CHECK(read_all(b, "c", 2, 0).empty());
+  auto p = producer_for(b, 1);
+  std::vector<header> none;
+  std::promise<result<delivery>> to_good;
+  p->send_to("c", 1 - bad, std::nullopt, "y", none, [&](const result<delivery>& r) { to_good.set_value(r); });
+  CHECK(to_good.get_future().get().has_value());
 }

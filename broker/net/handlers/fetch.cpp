@@ -21,6 +21,10 @@ struct fetch_outcome {
 asio::awaitable<fetch_outcome> read_on_owner(shard& s, topic_partition tp, std::int64_t from, std::uint32_t max_bytes) {
   fetch_outcome out;
   storage::log* l = s.logs().get(tp);
+  if (l == nullptr && s.logs().offline().contains(tp)) {
+    out.error = wire::ErrorCode::STORAGE_ERROR;  // corrupt at start-up: never served
+    co_return out;
+  }
   if (l == nullptr) {  // the topic exists, nothing was ever appended here
     out.high_watermark = 0;
     out.log_start = 0;

@@ -15,6 +15,7 @@ struct offset_outcome {
 
 asio::awaitable<offset_outcome> lookup_on_owner(shard& s, topic_partition tp, std::int64_t timestamp) {
   storage::log* l = s.logs().get(tp);
+  if (l == nullptr && s.logs().offline().contains(tp)) co_return offset_outcome{wire::ErrorCode::STORAGE_ERROR, -1};
   if (l == nullptr) co_return offset_outcome{wire::ErrorCode::NONE, 0};  // nothing appended yet
   if (timestamp == earliest) co_return offset_outcome{wire::ErrorCode::NONE, l->log_start_offset().value()};
   if (timestamp == latest) co_return offset_outcome{wire::ErrorCode::NONE, l->log_end_offset().value()};
