@@ -200,21 +200,23 @@ int topic_command(const args& a) {
     auto configs = check(admin->describe_configs(name));
     struct row {
       runnel::partition_info p;
-      std::int64_t earliest, latest;
+      std::int64_t earliest, latest, size;
     };
     std::vector<row> rows;
     for (const auto& part : t.partitions) {
       rows.push_back({part, check(admin->list_offset(name, part.partition, runnel::earliest_offset)),
-                      check(admin->list_offset(name, part.partition, runnel::latest_offset))});
+                      check(admin->list_offset(name, part.partition, runnel::latest_offset)),
+                      check(admin->partition_size(name, part.partition))});
     }
     if (json) {
       std::printf("{\"name\":\"%s\",\"partitions\":[", json_escape(name).c_str());
       for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto& r = rows[i];
         std::printf("%s{\"partition\":%d,\"leader\":%d,\"leader_epoch\":%d,\"replicas\":[%s],\"isr\":[%s],"
-                    "\"earliest_offset\":%lld,\"latest_offset\":%lld}",
+                    "\"earliest_offset\":%lld,\"latest_offset\":%lld,\"size_bytes\":%lld}",
                     i ? "," : "", r.p.partition, r.p.leader, r.p.leader_epoch, join(r.p.replicas).c_str(),
-                    join(r.p.isr).c_str(), static_cast<long long>(r.earliest), static_cast<long long>(r.latest));
+                    join(r.p.isr).c_str(), static_cast<long long>(r.earliest), static_cast<long long>(r.latest),
+                    static_cast<long long>(r.size));
       }
       std::printf("],\"configs\":{");
       bool first = true;
@@ -225,12 +227,12 @@ int topic_command(const args& a) {
       std::printf("}}\n");
     } else {
       std::printf("topic %s, %zu partitions\n", name.c_str(), rows.size());
-      std::printf("%-10s %-7s %-6s %-12s %-12s %-16s %-16s\n", "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR",
-                  "EARLIEST", "LATEST");
+      std::printf("%-10s %-7s %-6s %-12s %-12s %-16s %-16s %-14s\n", "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR",
+                  "EARLIEST", "LATEST", "SIZE");
       for (const auto& r : rows) {
-        std::printf("%-10d %-7d %-6d %-12s %-12s %-16lld %-16lld\n", r.p.partition, r.p.leader, r.p.leader_epoch,
-                    join(r.p.replicas).c_str(), join(r.p.isr).c_str(), static_cast<long long>(r.earliest),
-                    static_cast<long long>(r.latest));
+        std::printf("%-10d %-7d %-6d %-12s %-12s %-16lld %-16lld %-14lld\n", r.p.partition, r.p.leader,
+                    r.p.leader_epoch, join(r.p.replicas).c_str(), join(r.p.isr).c_str(),
+                    static_cast<long long>(r.earliest), static_cast<long long>(r.latest), static_cast<long long>(r.size));
       }
       std::printf("configs:\n");
       for (const auto& [k, v] : configs) std::printf("  %s=%s%s\n", k.c_str(), v.value.c_str(), v.is_default ? "" : " (override)");

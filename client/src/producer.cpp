@@ -65,6 +65,7 @@ struct producer::impl {
   int consecutive_failures = 0;
   clock_type::time_point breaker_until{};
   std::unique_ptr<asio::steady_timer> ticker;
+  bool ticking = true;  // cleared by close(); the tick loop then ends
   std::mt19937 rng{std::random_device{}()};
 
   // Declared last, destroyed first: its I/O thread is joined while every
@@ -194,6 +195,8 @@ struct producer::impl {
         ready.push_front(std::move(b));
         continue;
       }
+      // A topic that vanished or moved: look its partitions up again next time.
+      if (err->code == errc::unknown_topic_or_partition || err->code == errc::not_leader) meta->forget(b.tp.first);
       complete(b.callbacks, std::unexpected(*err), false);
     }
     drain();
@@ -201,10 +204,10 @@ struct producer::impl {
 
   asio::awaitable<void> tick_loop() {
     const auto period = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1), cfg.linger / 2);
-    while (true) {
+    while (ticking) {
       ticker->expires_after(period);
-      auto [ec] = co_await ticker->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
+      co_await ticker->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      if (!ticking) co_return;
       drain();
     }
   }
@@ -324,6 +327,7 @@ void producer::close() {
   }
   std::promise<void> stopped;
   asio::post(impl_->wire->io(), [this, &stopped] {
+    impl_->ticking = false;
     impl_->ticker->cancel();
     stopped.set_value();
   });

@@ -40,6 +40,7 @@ TEST_CASE("runnelctl: create, list, produce, consume, describe, alter, delete") 
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("\"retention.ms\":\"60000\"") != std::string::npos);
   CHECK(r.out.find("\"partition\":2") != std::string::npos);
+  CHECK(r.out.find("\"size_bytes\":") != std::string::npos);
   r = ctl(b, {"topic", "alter", "events", "--config", "retention.ms="});
   CHECK(r.exit_code == 0);
   r = ctl(b, {"topic", "describe", "events"});

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 
 #include "schemas/assert.h"
@@ -18,19 +20,25 @@ namespace runnel::testing {
 
 namespace {
 
+// fork + exec rather than posix_spawn: the child asks for SIGKILL when the
+// test process dies (PR_SET_PDEATHSIG), so a test killed by a timeout never
+// leaves a broker behind. Only async-signal-safe calls between fork and exec.
 pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (in_fd >= 0) posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-  if (out_fd >= 0) posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-  if (err_fd >= 0) posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  RUNNEL_ASSERT(rc == 0, "posix_spawn {}: {}", argv[0], std::strerror(rc));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  RUNNEL_ASSERT(pid >= 0, "fork: {}", std::strerror(errno));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died already
+    if (in_fd >= 0) ::dup2(in_fd, 0);
+    if (out_fd >= 0) ::dup2(out_fd, 1);
+    if (err_fd >= 0) ::dup2(err_fd, 2);
+    ::execve(args[0], args.data(), environ);
+    ::_exit(127);
+  }
   return pid;
 }
 

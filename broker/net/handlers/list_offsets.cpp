@@ -11,17 +11,19 @@ constexpr std::int64_t latest = -1;
 struct offset_outcome {
   wire::ErrorCode error = wire::ErrorCode::NONE;
   std::int64_t offset = -1;
+  std::int64_t size = -1;
 };
 
 asio::awaitable<offset_outcome> lookup_on_owner(shard& s, topic_partition tp, std::int64_t timestamp) {
   storage::log* l = s.logs().get(tp);
-  if (l == nullptr && s.logs().offline().contains(tp)) co_return offset_outcome{wire::ErrorCode::STORAGE_ERROR, -1};
-  if (l == nullptr) co_return offset_outcome{wire::ErrorCode::NONE, 0};  // nothing appended yet
-  if (timestamp == earliest) co_return offset_outcome{wire::ErrorCode::NONE, l->log_start_offset().value()};
-  if (timestamp == latest) co_return offset_outcome{wire::ErrorCode::NONE, l->log_end_offset().value()};
+  if (l == nullptr && s.logs().offline().contains(tp)) co_return offset_outcome{wire::ErrorCode::STORAGE_ERROR, -1, -1};
+  if (l == nullptr) co_return offset_outcome{wire::ErrorCode::NONE, 0, 0};  // nothing appended yet
+  const auto size = static_cast<std::int64_t>(l->size_bytes());
+  if (timestamp == earliest) co_return offset_outcome{wire::ErrorCode::NONE, l->log_start_offset().value(), size};
+  if (timestamp == latest) co_return offset_outcome{wire::ErrorCode::NONE, l->log_end_offset().value(), size};
   auto r = co_await l->offset_for_timestamp(timestamp_ms(timestamp));
-  if (!r) co_return offset_outcome{to_wire(r.error()), -1};
-  co_return offset_outcome{wire::ErrorCode::NONE, r->has_value() ? (*r)->value() : l->log_end_offset().value()};
+  if (!r) co_return offset_outcome{to_wire(r.error()), -1, size};
+  co_return offset_outcome{wire::ErrorCode::NONE, r->has_value() ? (*r)->value() : l->log_end_offset().value(), size};
 }
 
 }  // namespace
@@ -67,7 +69,8 @@ asio::awaitable<handler_result> list_offsets(request_context& ctx) {
   std::vector<std::vector<flatbuffers::Offset<wire::ListOffsetsPartitionResponse>>> per_topic(names.size());
   for (const auto& s : slots) {
     per_topic[s.topic].push_back(
-        wire::CreateListOffsetsPartitionResponse(fbb, s.partition, s.outcome.error, s.outcome.offset, s.timestamp));
+        wire::CreateListOffsetsPartitionResponse(fbb, s.partition, s.outcome.error, s.outcome.offset, s.timestamp,
+                                                 s.outcome.size));
   }
   std::vector<flatbuffers::Offset<wire::ListOffsetsTopicResponse>> topics;
   for (std::size_t t = 0; t < names.size(); ++t) {

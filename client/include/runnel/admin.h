@@ -73,6 +73,8 @@ class admin {
   result<void> alter_configs(const std::string& topic, const std::map<std::string, std::string>& configs);
   // timestamp: earliest_offset, latest_offset, or milliseconds since the epoch.
   result<std::int64_t> list_offset(const std::string& topic, std::int32_t partition, std::int64_t timestamp);
+  // Bytes of the partition's log on its leader.
+  result<std::int64_t> partition_size(const std::string& topic, std::int32_t partition);
 
   struct impl;
 
