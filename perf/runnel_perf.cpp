@@ -1,5 +1,6 @@
 // runnel-perf: OMB-like load tool for a running broker.
 //
+//   runnel-perf limits [--dir DIR]      the machine's loopback TCP and fdatasync limits
 //   runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T [--partitions N]
 //       [--record-size B] [--records N] [--rate R] [--producers P]
 //       [--acks 0|1|all] [--batch-bytes B] [--linger-ms L] [--max-seconds S]
@@ -9,6 +10,12 @@
 // mb_per_sec and, for e2e, latency percentiles in ms measured from each
 // record's intended send time (so a stalled producer counts as latency).
 // Every run is bounded by --records and by --max-seconds (default 300).
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -43,6 +50,7 @@ struct options {
   std::size_t batch_bytes = 256 * 1024;
   int linger_ms = 5;
   int max_seconds = 300;
+  std::string dir = ".";  // limits: where to measure fdatasync
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -64,7 +72,9 @@ options parse(int argc, char** argv) {
   options o;
   if (argc < 2) usage_error("no mode given");
   o.mode = argv[1];
-  if (o.mode != "produce" && o.mode != "consume" && o.mode != "e2e") usage_error("unknown mode '" + o.mode + "'");
+  if (o.mode != "produce" && o.mode != "consume" && o.mode != "e2e" && o.mode != "limits") {
+    usage_error("unknown mode '" + o.mode + "'");
+  }
   for (int i = 2; i < argc; i += 2) {
     std::string f = argv[i];
     if (i + 1 >= argc) usage_error(f + " needs a value");
@@ -80,6 +90,7 @@ options parse(int argc, char** argv) {
     else if (f == "--batch-bytes") o.batch_bytes = static_cast<std::size_t>(number(argv[i], v));
     else if (f == "--linger-ms") o.linger_ms = static_cast<int>(number(argv[i], v));
     else if (f == "--max-seconds") o.max_seconds = static_cast<int>(number(argv[i], v));
+    else if (f == "--dir") o.dir = v;
     else usage_error("unknown option " + f);
   }
   if (o.acks != 0 && o.acks != 1 && o.acks != -1) usage_error("--acks must be 0, 1 or all");
@@ -216,10 +227,71 @@ double percentile(std::vector<double>& v, double q) {
   return v[k];
 }
 
+// The machine's own limits, for side-by-side figures: loopback TCP
+// throughput at 1 KiB and 1 MiB writes (one connection, 1 s each) and the
+// latency of a 4 KiB append + fdatasync (1000 times) in --dir.
+int run_limits(const options& o) {
+  auto tcp = [](std::size_t chunk) {
+    int ls = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(ls, 1);
+    ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
+    std::atomic<bool> stop{false};
+    std::thread reader([&] {
+      int c = ::accept(ls, nullptr, nullptr);
+      std::vector<char> buf(1 << 20);
+      while (::read(c, buf.data(), buf.size()) > 0) {
+      }
+      ::close(c);
+    });
+    int w = ::socket(AF_INET, SOCK_STREAM, 0);
+    ::connect(w, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    std::vector<char> data(chunk, 'x');
+    std::uint64_t bytes = 0, writes = 0;
+    const auto start = clock_type::now();
+    while (clock_type::now() - start < std::chrono::seconds(1)) {
+      const ssize_t n = ::write(w, data.data(), data.size());
+      if (n <= 0) break;
+      bytes += static_cast<std::uint64_t>(n);
+      ++writes;
+    }
+    const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+    ::close(w);
+    reader.join();
+    ::close(ls);
+    stop = true;
+    return std::pair{static_cast<double>(bytes) / secs / 1e6, static_cast<double>(writes) / secs};
+  };
+  auto [mb_1k, writes_1k] = tcp(1024);
+  auto [mb_1m, writes_1m] = tcp(1 << 20);
+  const std::string path = o.dir + "/runnel-perf-limits.tmp";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) usage_error("cannot create " + path);
+  std::vector<char> block(4096, 'y');
+  std::vector<double> lat;
+  for (int i = 0; i < 1000; ++i) {
+    const auto t0 = clock_type::now();
+    if (::write(fd, block.data(), block.size()) != 4096 || ::fdatasync(fd) != 0) usage_error("write/fdatasync failed");
+    lat.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  std::printf("{\"mode\":\"limits\",\"tcp_1k_mb_per_sec\":%.1f,\"tcp_1k_writes_per_sec\":%.0f,"
+              "\"tcp_1m_mb_per_sec\":%.1f,\"append_4k_fdatasync_p50_ms\":%.3f,\"append_4k_fdatasync_p99_ms\":%.3f}\n",
+              mb_1k, writes_1k, mb_1m, percentile(lat, 0.5), percentile(lat, 0.99));
+  (void)writes_1m;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
+  if (o.mode == "limits") return run_limits(o);
   ensure_topic(o);
   progress p;
   double secs = 0;

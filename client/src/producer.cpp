@@ -203,7 +203,10 @@ struct producer::impl {
   }
 
   asio::awaitable<void> tick_loop() {
-    const auto period = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1), cfg.linger / 2);
+    // A quarter of the linger (at least 200 µs): a batch leaves at most
+    // linger + linger/4 after its first record.
+    const auto period = std::max<std::chrono::microseconds>(std::chrono::microseconds(200),
+                                                            std::chrono::duration_cast<std::chrono::microseconds>(cfg.linger) / 4);
     while (ticking) {
       ticker->expires_after(period);
       co_await ticker->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
