@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <thread>
 
 #include "runnel/admin.h"
 #include "runnel/producer.h"
@@ -177,4 +178,46 @@ TEST_CASE("bad input: pipelined produces past the connection bound are THROTTLED
   CHECK(r1->envelope().error() == wire::ErrorCode::NONE);
   CHECK(r2->envelope().error() == wire::ErrorCode::THROTTLED);
   CHECK(r2->envelope().throttle_ms() > 0);
+}
+
+TEST_CASE("connections: an idle connection is closed after connections.max.idle.ms") {
+  temp_dir dir;
+  broker_process b(dir / "data", {"--set", "connections.max.idle.ms=300"});
+  raw_client idle(b.port());
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(idle.closed_by_peer(5000));
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(250));
+  // A busy connection is not closed.
+  raw_client busy(b.port());
+  for (int i = 0; i < 6; ++i) {
+    flatbuffers::FlatBufferBuilder fbb;
+    auto body = wire::CreateMetadataRequest(fbb);
+    busy.send(request_frame(fbb, wire::Request::MetadataRequest, body.Union(), {}, 1, static_cast<std::uint32_t>(i)));
+    REQUIRE(busy.read().has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+TEST_CASE("connections: SIGTERM answers a request already in flight before exiting 0") {
+  temp_dir dir;
+  broker_process b(dir / "data");
+  {
+    admin_config ac;
+    ac.bootstrap = b.bootstrap();
+    REQUIRE((*admin::connect(ac))->create_topic("t", 1).has_value());
+  }
+  raw_client c(b.port());
+  // A fetch that long-polls for 3 s: in flight when SIGTERM arrives.
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::FetchPartition>> parts{wire::CreateFetchPartition(fbb, 0, 0, 4096)};
+  std::vector<flatbuffers::Offset<wire::FetchTopic>> topics{wire::CreateFetchTopicDirect(fbb, "t", &parts)};
+  auto body = wire::CreateFetchRequestDirect(fbb, 3000, 1, 1 << 20, &topics);
+  c.send(request_frame(fbb, wire::Request::FetchRequest, body.Union()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread stopper([&] { CHECK(b.stop() == 0); });
+  auto r = c.read(10'000);
+  stopper.join();
+  REQUIRE(r.has_value());
+  CHECK(r->envelope().error() == wire::ErrorCode::NONE);
+  CHECK(r->envelope().body_as_FetchResponse() != nullptr);
 }
