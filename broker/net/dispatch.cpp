@@ -62,6 +62,17 @@ asio::awaitable<void> publish_topics(broker_state& b, meta::topics_snapshot snap
 
 namespace handlers {
 
+std::vector<flatbuffers::Offset<wire::TopicResult>> topic_results(flatbuffers::FlatBufferBuilder& fbb,
+                                                                 const std::vector<topic_outcome>& outcomes) {
+  std::vector<flatbuffers::Offset<wire::TopicResult>> results;
+  results.reserve(outcomes.size());
+  for (const auto& o : outcomes) {
+    results.push_back(wire::CreateTopicResultDirect(fbb, o.name.c_str(), to_wire(o.ec),
+                                                    o.message.empty() ? nullptr : o.message.c_str()));
+  }
+  return results;
+}
+
 const meta::topic* find_topic(const request_context& ctx, std::string_view name) {
   auto it = ctx.home.topics()->find(name);
   return it == ctx.home.topics()->end() ? nullptr : &it->second;

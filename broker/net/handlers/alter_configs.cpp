@@ -5,14 +5,8 @@ namespace runnel::net::handlers {
 
 namespace {
 
-struct alter_outcome {
-  std::string name;
-  std::error_code ec;
-  std::string message;
-};
-
-asio::awaitable<std::vector<alter_outcome>> alter_on_controller(broker_state& b, const wire::AlterConfigsRequest* req) {
-  std::vector<alter_outcome> out;
+asio::awaitable<std::vector<topic_outcome>> alter_on_controller(broker_state& b, const wire::AlterConfigsRequest* req) {
+  std::vector<topic_outcome> out;
   bool changed = false;
   if (req->topics() != nullptr) {
     for (const auto* t : *req->topics()) {
@@ -41,11 +35,7 @@ asio::awaitable<std::vector<alter_outcome>> alter_on_controller(broker_state& b,
 asio::awaitable<handler_result> alter_configs(request_context& ctx) {
   const auto* req = ctx.envelope.body_as_AlterConfigsRequest();
   auto outcomes = co_await run_on(ctx.broker.controller(), alter_on_controller(ctx.broker, req));
-  std::vector<flatbuffers::Offset<wire::TopicResult>> results;
-  for (const auto& o : outcomes) {
-    results.push_back(wire::CreateTopicResultDirect(ctx.fbb, o.name.c_str(), to_wire(o.ec),
-                                                    o.message.empty() ? nullptr : o.message.c_str()));
-  }
+  auto results = topic_results(ctx.fbb, outcomes);
   auto body = wire::CreateAlterConfigsResponseDirect(ctx.fbb, &results);
   co_return handler_result{wire::Response::AlterConfigsResponse, body.Union()};
 }

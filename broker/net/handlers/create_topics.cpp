@@ -5,12 +5,6 @@ namespace runnel::net::handlers {
 
 namespace {
 
-struct create_outcome {
-  std::string name;
-  std::error_code ec;
-  std::string message;
-};
-
 meta::config_overrides overrides_of(const flatbuffers::Vector<flatbuffers::Offset<wire::ConfigEntry>>* configs) {
   meta::config_overrides o;
   if (configs != nullptr) {
@@ -20,8 +14,8 @@ meta::config_overrides overrides_of(const flatbuffers::Vector<flatbuffers::Offse
 }
 
 // Runs on shard 0, which owns the topic store; publishes the new snapshot.
-asio::awaitable<std::vector<create_outcome>> create_on_controller(broker_state& b, const wire::CreateTopicsRequest* req) {
-  std::vector<create_outcome> out;
+asio::awaitable<std::vector<topic_outcome>> create_on_controller(broker_state& b, const wire::CreateTopicsRequest* req) {
+  std::vector<topic_outcome> out;
   bool changed = false;
   if (req->topics() != nullptr) {
     for (const auto* t : *req->topics()) {
@@ -45,11 +39,7 @@ asio::awaitable<std::vector<create_outcome>> create_on_controller(broker_state& 
 asio::awaitable<handler_result> create_topics(request_context& ctx) {
   const auto* req = ctx.envelope.body_as_CreateTopicsRequest();
   auto outcomes = co_await run_on(ctx.broker.controller(), create_on_controller(ctx.broker, req));
-  std::vector<flatbuffers::Offset<wire::TopicResult>> results;
-  for (const auto& o : outcomes) {
-    results.push_back(wire::CreateTopicResultDirect(ctx.fbb, o.name.c_str(), to_wire(o.ec),
-                                                    o.message.empty() ? nullptr : o.message.c_str()));
-  }
+  auto results = topic_results(ctx.fbb, outcomes);
   auto body = wire::CreateCreateTopicsResponseDirect(ctx.fbb, &results);
   co_return handler_result{wire::Response::CreateTopicsResponse, body.Union()};
 }

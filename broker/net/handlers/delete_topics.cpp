@@ -5,12 +5,6 @@ namespace runnel::net::handlers {
 
 namespace {
 
-struct delete_outcome {
-  std::string name;
-  std::error_code ec;
-  std::string message;
-};
-
 // Removes the partitions of `topic` that `s` owns (on s's thread).
 asio::awaitable<int> remove_logs(shard& s, std::string topic, std::int32_t partitions) {
   for (std::int32_t p = 0; p < partitions; ++p) {
@@ -21,8 +15,8 @@ asio::awaitable<int> remove_logs(shard& s, std::string topic, std::int32_t parti
   co_return 0;
 }
 
-asio::awaitable<std::vector<delete_outcome>> delete_on_controller(broker_state& b, std::vector<std::string> names) {
-  std::vector<delete_outcome> out;
+asio::awaitable<std::vector<topic_outcome>> delete_on_controller(broker_state& b, std::vector<std::string> names) {
+  std::vector<topic_outcome> out;
   std::vector<std::pair<std::string, std::int32_t>> removed;
   for (auto& name : names) {
     auto snap = b.store->snapshot();
@@ -55,11 +49,7 @@ asio::awaitable<handler_result> delete_topics(request_context& ctx) {
     for (const auto* n : *req->names()) names.push_back(n->str());
   }
   auto outcomes = co_await run_on(ctx.broker.controller(), delete_on_controller(ctx.broker, std::move(names)));
-  std::vector<flatbuffers::Offset<wire::TopicResult>> results;
-  for (const auto& o : outcomes) {
-    results.push_back(wire::CreateTopicResultDirect(ctx.fbb, o.name.c_str(), to_wire(o.ec),
-                                                    o.message.empty() ? nullptr : o.message.c_str()));
-  }
+  auto results = topic_results(ctx.fbb, outcomes);
   auto body = wire::CreateDeleteTopicsResponseDirect(ctx.fbb, &results);
   co_return handler_result{wire::Response::DeleteTopicsResponse, body.Union()};
 }

@@ -15,6 +15,17 @@ asio::awaitable<handler_result> produce(request_context& ctx);
 asio::awaitable<handler_result> fetch(request_context& ctx);
 asio::awaitable<handler_result> list_offsets(request_context& ctx);
 
+// The outcome of an admin operation on one topic (create, delete, alter).
+struct topic_outcome {
+  std::string name;
+  std::error_code ec;
+  std::string message;
+};
+
+// TopicResult entries for `outcomes`, in order.
+std::vector<flatbuffers::Offset<wire::TopicResult>> topic_results(flatbuffers::FlatBufferBuilder& fbb,
+                                                                 const std::vector<topic_outcome>& outcomes);
+
 // Looks up a topic in the home shard's snapshot; nullptr when unknown.
 const meta::topic* find_topic(const request_context& ctx, std::string_view name);
 
