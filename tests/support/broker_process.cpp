@@ -18,12 +18,10 @@ extern char** environ;
 
 namespace runnel::testing {
 
-namespace {
-
 // fork + exec rather than posix_spawn: the child asks for SIGKILL when the
 // test process dies (PR_SET_PDEATHSIG), so a test killed by a timeout never
 // leaves a broker behind. Only async-signal-safe calls between fork and exec.
-pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
+pid_t spawn_process(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -42,8 +40,6 @@ pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err
   return pid;
 }
 
-}  // namespace
-
 broker_process::broker_process(std::filesystem::path data_dir, std::vector<std::string> extra_args) {
   std::vector<std::string> argv{RUNNEL_BROKER_BIN, "--data-dir", data_dir.string(), "--listen", "127.0.0.1:0",
                                 "--shards", "2"};
@@ -52,7 +48,7 @@ broker_process::broker_process(std::filesystem::path data_dir, std::vector<std::
   RUNNEL_ASSERT(::pipe2(out, O_CLOEXEC) == 0, "pipe");
   const std::string log = (data_dir.parent_path() / (data_dir.filename().string() + ".broker.log")).string();
   const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_ = spawn(argv, -1, out[1], err);
+  pid_ = spawn_process(argv, -1, out[1], err);
   ::close(out[1]);
   if (err >= 0) ::close(err);
   // "runnel-broker listening on 127.0.0.1:PORT\n", within 20 s.
@@ -96,7 +92,7 @@ void broker_process::kill9() {
 command_result run_command(const std::vector<std::string>& argv, const std::string& input, int timeout_s) {
   int in[2], out[2], err[2];
   RUNNEL_ASSERT(::pipe2(in, O_CLOEXEC) == 0 && ::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0, "pipe");
-  const pid_t pid = spawn(argv, in[0], out[1], err[1]);
+  const pid_t pid = spawn_process(argv, in[0], out[1], err[1]);
   ::close(in[0]);
   ::close(out[1]);
   ::close(err[1]);

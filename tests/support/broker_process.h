@@ -44,4 +44,8 @@ struct command_result {
 };
 command_result run_command(const std::vector<std::string>& argv, const std::string& input = {}, int timeout_s = 60);
 
+// Starts argv[0] (an absolute path) with the given fds as stdin/stdout/stderr
+// (-1: inherit); the child is SIGKILLed if the test process dies.
+pid_t spawn_process(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd);
+
 }  // namespace runnel::testing

@@ -1,0 +1,39 @@
+#pragma once
+// zk_server: a real ZooKeeper server (Debian's `zookeeper` package, run with
+// java) on a free 127.0.0.1 port with its own data directory, for tests.
+// Started in the constructor (ready when it answers "ruok"), killed by PID
+// in the destructor; stop() and start() again keep port and data.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace runnel::testing {
+
+class zk_server {
+ public:
+  explicit zk_server(std::filesystem::path dir);
+  ~zk_server();
+  zk_server(const zk_server&) = delete;             // owns a process
+  zk_server& operator=(const zk_server&) = delete;  // owns a process
+  zk_server(zk_server&&) = delete;                  // tests keep it on the stack
+  zk_server& operator=(zk_server&&) = delete;       // tests keep it on the stack
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] std::string connect_string() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  void start();  // waits until it serves (bounded: 60 s)
+  void stop();   // SIGKILL and wait
+
+ private:
+  std::filesystem::path dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// True when Debian's ZooKeeper server and java are installed.
+bool zk_server_available();
+
+}  // namespace runnel::testing
