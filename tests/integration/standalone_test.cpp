@@ -314,3 +314,18 @@ TEST_CASE("standalone: a flipped byte in a sealed segment reaches the consumer a
   p->send_to("c", 1 - bad, std::nullopt, "y", none, [&](const result<delivery>& r) { to_good.set_value(r); });
   CHECK(to_good.get_future().get().has_value());
 }
+
+TEST_CASE("standalone: acks=0 sends without responses and the records still land") {
+  temp_dir dir;
+  broker_process b(dir / "data");
+  REQUIRE(admin_for(b)->create_topic("fire", 2).has_value());
+  auto p = producer_for(b, 0);
+  std::vector<std::future<result<delivery>>> fs;
+  for (int i = 0; i < 200; ++i) fs.push_back(p->send("fire", "k" + std::to_string(i), "v"));
+  for (auto& f : fs) {
+    auto r = f.get();
+    REQUIRE(r.has_value());
+    CHECK(r->offset == -1);  // fire and forget: no offset comes back
+  }
+  CHECK(read_all(b, "fire", 2, 200).size() == 200);
+}
