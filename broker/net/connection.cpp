@@ -49,15 +49,25 @@ asio::awaitable<void> connection::run() {
   if (broker_.cfg.idle_timeout.count() > 0) asio::co_spawn(socket_.get_executor(), idle_watch(), asio::detached);
   // The writer outlives the reader: requests already read get answered.
   auto writer_done = std::make_shared<asio::steady_timer>(socket_.get_executor(), asio::steady_timer::time_point::max());
-  asio::co_spawn(socket_.get_executor(), write_loop(), [writer_done](std::exception_ptr) { writer_done->cancel(); });
+  asio::co_spawn(socket_.get_executor(), write_loop(), [this, self, writer_done](std::exception_ptr) {
+    writer_finished_ = true;  // a cancel with nobody waiting would be lost
+    writer_done->cancel();
+  });
   co_await read_loop();
   reading_done_ = true;
   wake_writer();
-  co_await writer_done->async_wait(use_tuple);
+  if (!writer_finished_) co_await writer_done->async_wait(use_tuple);
   closed_ = true;
   socket_.close(ec);
   reader_wakeup_.cancel();
   logger().debug("shard {}: connection from {} closed", home_.id(), peer);
+}
+
+void connection::force_close() {
+  std::error_code ec;
+  socket_.close(ec);
+  reader_wakeup_.cancel();
+  writer_wakeup_.cancel();
 }
 
 void connection::drain() {
@@ -87,10 +97,13 @@ asio::awaitable<void> connection::read_loop() {
   auto self = shared_from_this();
   const std::size_t max_inflight = broker_.cfg.max_inflight_requests_per_connection;
   while (true) {
-    while (queue_.size() >= max_inflight && !broker_.stopping.load(std::memory_order_relaxed)) {
+    // Back pressure by not reading: too many requests, or too many request
+    // bytes (of any API), in flight on this connection.
+    while (queue_.size() >= max_inflight ||
+           (!queue_.empty() && inflight_request_bytes_ >= broker_.cfg.max_inflight_produce_bytes_per_connection)) {
       reader_wakeup_.expires_at(asio::steady_timer::time_point::max());
       co_await reader_wakeup_.async_wait(use_tuple);
-      if (closed_) co_return;
+      if (closed_ || writer_finished_ || broker_.stopping.load(std::memory_order_relaxed)) co_return;
     }
     std::array<std::byte, schemas::frame_head_size> head_bytes{};
     auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(head_bytes), use_tuple);
@@ -114,6 +127,7 @@ asio::awaitable<void> connection::read_loop() {
     if ((*env)->body_type() == wire::Request::ProduceRequest) produce_bytes = body.size();
     auto s = std::make_shared<slot>();
     queue_.push_back(s);
+    inflight_request_bytes_ += body.size();
     asio::co_spawn(socket_.get_executor(), handle(s, std::move(body), *head, produce_bytes), asio::detached);
   }
 }
@@ -123,6 +137,9 @@ asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, std::vector<st
   auto self = shared_from_this();
   const auto* env = flatbuffers::GetRoot<wire::RequestEnvelope>(body.data());
   flatbuffers::FlatBufferBuilder fbb(1024);
+  // acks=0: the client expects no answer at all, not even a refusal.
+  const auto* as_produce = env->body_as_ProduceRequest();
+  const bool never_answer = as_produce != nullptr && as_produce->acks() == 0;
   handler_result result;
   std::int32_t throttle_ms = 0;
 
@@ -177,7 +194,8 @@ asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, std::vector<st
     asio::steady_timer t(socket_.get_executor(), std::chrono::milliseconds(delay));
     co_await t.async_wait(use_tuple);
   }
-  if (result.no_response) {
+  inflight_request_bytes_ -= body.size();
+  if (result.no_response || never_answer) {
     s->silent = true;
   } else {
     finish(*s, fbb, env->correlation_id(), result, throttle_ms);
@@ -222,6 +240,8 @@ asio::awaitable<void> connection::write_loop() {
     co_await writer_wakeup_.async_wait(use_tuple);
   }
   // A write failed or everything is answered: stop the reader too.
+  writer_finished_ = true;
+  reader_wakeup_.cancel();
   std::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   // Handlers still running finish into slots nobody sends; they hold `self`.

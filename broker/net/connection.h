@@ -32,6 +32,8 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<void> run();
   // Stops reading; requests already read are answered, then the socket closes.
   void drain();
+  // Last resort at shutdown: closes the socket now (pending I/O fails).
+  void force_close();
 
  private:
   struct slot {
@@ -58,8 +60,10 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::steady_timer writer_wakeup_;
   asio::steady_timer reader_wakeup_;
   std::uint64_t inflight_produce_bytes_ = 0;
+  std::uint64_t inflight_request_bytes_ = 0;  // every request body read and not yet answered
   std::chrono::steady_clock::time_point last_activity_;
   bool reading_done_ = false;
+  bool writer_finished_ = false;
   bool closed_ = false;
 };
 

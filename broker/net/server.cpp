@@ -74,15 +74,21 @@ struct server::impl {
     }
   }
 
-  // Stops reading on every connection of `s` and waits until they are gone.
-  asio::awaitable<int> drain_shard(shard& s) {
+  // Stops reading on every connection of `s` and waits until they are gone
+  // (bounded: 10 s, then the sockets are closed under them).
+  asio::awaitable<int> drain_connections(shard& s) {
     for (const auto& c : connections[s.id()]) c->drain();
     asio::steady_timer t(s.io());
-    for (int i = 0; i < 1000 && !connections[s.id()].empty(); ++i) {  // bounded: 10 s
+    for (int i = 0; i < 1000 && !connections[s.id()].empty(); ++i) {
       t.expires_after(std::chrono::milliseconds(10));
       co_await t.async_wait(use_tuple);
     }
+    for (const auto& c : connections[s.id()]) c->force_close();
     retention_timers[s.id()]->cancel();
+    co_return 0;
+  }
+
+  asio::awaitable<int> close_logs(shard& s) {
     if (auto ec = co_await s.logs().close_all()) logger().error("shard {}: closing logs: {}", s.id(), ec.message());
     co_return 0;
   }
@@ -171,7 +177,10 @@ void server::stop() {
       co_return 0;
     }(*i.acceptor));
   }
-  for (auto& s : i.state.shards) i.block_on(*s, i.drain_shard(*s));
+  // Every shard stops serving before any shard closes its logs: a request
+  // on one shard may touch partitions of all of them.
+  for (auto& s : i.state.shards) i.block_on(*s, i.drain_connections(*s));
+  for (auto& s : i.state.shards) i.block_on(*s, i.close_logs(*s));
   for (auto& s : i.state.shards) s->stop();
   for (auto& s : i.state.shards) s->join();
   logger().info("stopped");

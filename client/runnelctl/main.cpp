@@ -293,15 +293,19 @@ int produce_command(const args& a) {
   }
   auto flushed = producer->flush();
   producer->close();
-  if (a.flag("--json")) {
-    std::printf("{\"topic\":\"%s\",\"produced\":%llu,\"failed\":%llu}\n", json_escape(topic).c_str(),
-                static_cast<unsigned long long>(ok.load()), static_cast<unsigned long long>(failed.load()));
-  } else {
-    std::fprintf(stderr, "produced %llu records to %s (%llu failed)\n", static_cast<unsigned long long>(ok.load()),
-                 topic.c_str(), static_cast<unsigned long long>(failed.load()));
+  // Exactly one line either way: the summary on success, the error otherwise.
+  if (first_error) {
+    first_error->message += " (" + std::to_string(failed.load()) + " of " + std::to_string(ok.load() + failed.load()) +
+                            " records failed)";
+    fail(*first_error);
   }
-  if (first_error) fail(*first_error);
   if (!flushed) fail(flushed.error());
+  if (a.flag("--json")) {
+    std::printf("{\"topic\":\"%s\",\"produced\":%llu,\"failed\":0}\n", json_escape(topic).c_str(),
+                static_cast<unsigned long long>(ok.load()));
+  } else {
+    std::fprintf(stderr, "produced %llu records to %s\n", static_cast<unsigned long long>(ok.load()), topic.c_str());
+  }
   return 0;
 }
 
@@ -338,6 +342,13 @@ int consume_command(const args& a) {
   const auto max_messages = a.opt("--max-messages") ? to_int("--max-messages", *a.opt("--max-messages")) : -1;
   const std::string format = a.opt("--format").value_or("%v\n");
   const bool json = a.flag("--json");
+  std::optional<std::int32_t> only_partition;
+  std::optional<std::int64_t> start_offset;
+  if (auto p = a.opt("--partition")) only_partition = static_cast<std::int32_t>(to_int("--partition", *p));
+  if (auto o = a.opt("--offset")) {
+    if (!only_partition) throw usage_error{"--offset needs --partition"};
+    start_offset = to_int("--offset", *o);
+  }
   runnel::admin_config acfg;
   acfg.bootstrap = bootstrap_of(a);
   acfg.client_id = "runnelctl";
@@ -349,14 +360,13 @@ int consume_command(const args& a) {
   cfg.start_at_earliest = a.flag("--from-beginning");
   auto consumer = check(runnel::consumer::connect(cfg));
   std::vector<runnel::topic_partition_ref> parts;
-  if (auto p = a.opt("--partition")) {
-    parts.push_back({topic, static_cast<std::int32_t>(to_int("--partition", *p))});
+  if (only_partition) {
+    parts.push_back({topic, *only_partition});
   } else {
-    if (a.opt("--offset")) throw usage_error{"--offset needs --partition"};
     for (const auto& pi : info.partitions) parts.push_back({topic, pi.partition});
   }
   check(consumer->assign(parts));
-  if (auto o = a.opt("--offset")) check(consumer->seek(parts[0], to_int("--offset", *o)));
+  if (start_offset) check(consumer->seek(parts[0], *start_offset));
   std::int64_t seen = 0;
   const bool exit_at_end = a.flag("--exit-at-end");
   // Where "the end" is, fixed at start so a busy topic still lets us exit.

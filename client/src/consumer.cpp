@@ -65,6 +65,10 @@ struct consumer::impl {
   // Turns a fetch response into records; advances positions.
   result<consumer_records> decode(const client::response& r) {
     consumer_records out;
+    // Positions move only when the whole response decoded: an error leaves
+    // every partition where it was, so nothing is skipped.
+    std::map<partition_state*, std::int64_t> positions;
+    std::map<partition_state*, std::int64_t> watermarks;
     const auto* resp = r.envelope->body_as_FetchResponse();
     if (resp == nullptr) return std::unexpected(error{errc::bad_response, "Fetch"});
     out.buffers_.push_back(r.body);
@@ -75,14 +79,15 @@ struct consumer::impl {
         auto it = assigned.find(topic_partition_ref{t->name()->str(), p->partition()});
         if (it == assigned.end()) continue;
         auto& st = it->second;
+        std::int64_t& pos = positions.try_emplace(&st, st.position).first->second;
         if (p->error() != wire::ErrorCode::NONE) {
           auto e = client::make_error(p->error(), nullptr);
           e.message = it->first.topic + "/" + std::to_string(p->partition()) + " at offset " +
-                      std::to_string(st.position) + " (log " + std::to_string(p->log_start_offset()) + ".." +
+                      std::to_string(pos) + " (log " + std::to_string(p->log_start_offset()) + ".." +
                       std::to_string(p->high_watermark()) + ")";
           return std::unexpected(e);
         }
-        st.high_watermark = p->high_watermark();
+        watermarks[&st] = p->high_watermark();
         const auto* ref = p->records();
         if (ref == nullptr || ref->length() == 0) continue;
         if (std::uint64_t{ref->offset()} + ref->length() > r.payload.size()) {
@@ -101,7 +106,7 @@ struct consumer::impl {
           }
           for (std::size_t i = 0; i < view->record_count(); ++i) {
             auto rec = view->record(i);
-            if (rec.off.value() < st.position) continue;  // the batch began before our position
+            if (rec.off.value() < pos) continue;  // the batch began before our position
             record_view v;
             v.topic = *st.topic;
             v.partition = p->partition();
@@ -112,11 +117,13 @@ struct consumer::impl {
             for (std::size_t k = 0; k < rec.header_count(); ++k) v.headers.push_back({rec.header_key(k), sv(rec.header_value(k))});
             out.records_.push_back(std::move(v));
           }
-          st.position = std::max(st.position, view->header().next_offset().value());
+          pos = std::max(pos, view->header().next_offset().value());
           rest = rest.subspan(h->length);
         }
       }
     }
+    for (const auto& [st, pos] : positions) st->position = pos;
+    for (const auto& [st, hw] : watermarks) st->high_watermark = hw;
     for (const auto& [tp, st] : assigned) out.buffers_.push_back(st.topic);
     return out;
   }

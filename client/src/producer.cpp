@@ -66,7 +66,9 @@ struct producer::impl {
   clock_type::time_point breaker_until{};
   std::unique_ptr<asio::steady_timer> ticker;
   bool ticking = true;  // cleared by close(); the tick loop then ends
-  std::mt19937 rng{std::random_device{}()};
+  std::mt19937 rng{std::random_device{}()};     // sticky partitions; under `mu`
+  std::mt19937 io_rng{std::random_device{}()};  // retry jitter; I/O thread only
+  std::set<tp_key> partitions_in_flight;        // one batch per partition at a time (order); I/O thread
 
   // Declared last, destroyed first: its I/O thread is joined while every
   // member its callbacks touch still exists.
@@ -108,11 +110,15 @@ struct producer::impl {
         // One request: ready batches, at most one per partition (order), up to ~4 MiB.
         batch_set.clear();
         std::size_t bytes = 0;
-        std::set<tp_key> seen;
+        // A partition with a batch in flight, or whose oldest ready batch
+        // waits for its retry time, sends nothing else: order per partition.
+        std::set<tp_key> seen = partitions_in_flight;
         for (auto it = ready.begin(); it != ready.end() && bytes < (4U << 20);) {
-          if (it->retry_at <= now && !seen.contains(it->tp)) {
-            seen.insert(it->tp);
+          const bool blocked = seen.contains(it->tp);
+          seen.insert(it->tp);
+          if (!blocked && it->retry_at <= now) {
             bytes += it->bytes.size();
+            partitions_in_flight.insert(it->tp);
             batch_set.push_back(std::move(*it));
             it = ready.erase(it);
           } else {
@@ -146,6 +152,8 @@ struct producer::impl {
 
   void on_response(std::vector<sealed>& batches, result<client::response> r) {
     --in_flight;
+    for (const auto& b : batches) partitions_in_flight.erase(b.tp);
+    std::vector<sealed> retries;
     const auto now = clock_type::now();
     std::optional<error> request_error;
     if (!r) {
@@ -190,14 +198,19 @@ struct producer::impl {
         auto backoff = std::min<std::chrono::milliseconds>(cfg.retry_backoff * (1 << std::min(b.attempts, 10)),
                                                            cfg.retry_backoff_max);
         std::uniform_real_distribution<double> jitter(0.8, 1.2);
-        b.retry_at = now + std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(backoff.count()) * jitter(rng)));
-        std::lock_guard lock(mu);
-        ready.push_front(std::move(b));
+        b.retry_at =
+            now + std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(backoff.count()) * jitter(io_rng)));
+        retries.push_back(std::move(b));
         continue;
       }
       // A topic that vanished or moved: look its partitions up again next time.
       if (err->code == errc::unknown_topic_or_partition || err->code == errc::not_leader) meta->forget(b.tp.first);
       complete(b.callbacks, std::unexpected(*err), false);
+    }
+    if (!retries.empty()) {
+      // Ahead of everything newer, in their original order.
+      std::lock_guard lock(mu);
+      ready.insert(ready.begin(), std::make_move_iterator(retries.begin()), std::make_move_iterator(retries.end()));
     }
     drain();
   }
@@ -217,6 +230,7 @@ struct producer::impl {
 
   void enqueue(std::string_view topic, std::optional<std::int32_t> partition, std::optional<std::string_view> key,
                std::string_view value, const std::vector<header>& headers, callback cb) {
+    // User callbacks and partitioners never run under `mu`.
     auto fail = [&](error e) {
       if (cb) cb(std::unexpected(std::move(e)));
     };
@@ -226,29 +240,29 @@ struct producer::impl {
     }
     auto count = meta->partitions(std::string(topic));
     if (!count) return fail(count.error());
-    std::int32_t p = 0;
+    std::optional<std::int32_t> p = partition;
+    if (!p && cfg.partitioner) p = cfg.partitioner(topic, key, *count);
+    if (!p && key) p = schemas::partition_for_key(bytes_of(*key), *count);
+    if (p && (*p < 0 || *p >= *count)) {
+      return fail(error{errc::unknown_topic_or_partition, "partition " + std::to_string(*p) + " of " + std::string(topic)});
+    }
     std::vector<schemas::header_in> hs;
     for (const auto& h : headers) hs.push_back({h.key, bytes_of(h.value)});
     bool kick = cfg.linger.count() == 0;
     {
-      std::lock_guard lock(mu);
-      if (partition) {
-        p = *partition;
-      } else if (cfg.partitioner) {
-        p = cfg.partitioner(topic, key, *count);
-      } else if (key) {
-        p = schemas::partition_for_key(bytes_of(*key), *count);
-      } else {
+      std::unique_lock lock(mu);
+      if (closed) {
+        lock.unlock();
+        return fail(error{errc::closed, "producer closed"});
+      }
+      if (!p) {  // no key: stick to one partition until its batch is sealed
         auto it = sticky.find(topic);
         if (it == sticky.end()) {
           it = sticky.emplace(std::string(topic), static_cast<std::int32_t>(rng() % static_cast<unsigned>(*count))).first;
         }
         p = it->second;
       }
-      if (p < 0 || p >= *count) {
-        return fail(error{errc::unknown_topic_or_partition, "partition " + std::to_string(p) + " of " + std::string(topic)});
-      }
-      tp_key tp{std::string(topic), p};
+      tp_key tp{std::string(topic), *p};
       auto& a = accumulators[tp];
       if (a.builder.empty()) a.first = clock_type::now();
       std::optional<std::span<const std::byte>> k;
@@ -263,6 +277,22 @@ struct producer::impl {
     }
     if (kick) asio::post(wire->io(), [this] { drain(); });
   }
+
+  // After the I/O thread is gone: whatever was never sent fails with `closed`.
+  ~impl() {
+    wire.reset();
+    std::vector<callback> left;
+    for (auto& [tp, a] : accumulators) std::move(a.callbacks.begin(), a.callbacks.end(), std::back_inserter(left));
+    for (auto& b : ready) std::move(b.callbacks.begin(), b.callbacks.end(), std::back_inserter(left));
+    for (auto& cb : left) {
+      if (cb) cb(std::unexpected(error{errc::closed, "producer closed before delivery"}));
+    }
+  }
+  impl() = default;
+  impl(const impl&) = delete;             // owns the I/O thread
+  impl& operator=(const impl&) = delete;  // owns the I/O thread
+  impl(impl&&) = delete;                  // the I/O thread holds `this`
+  impl& operator=(impl&&) = delete;       // the I/O thread holds `this`
 };
 
 producer::producer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
@@ -319,19 +349,17 @@ result<void> producer::flush(std::chrono::milliseconds timeout) {
 
 void producer::close() {
   if (!impl_ || !impl_->ticker) return;
+  auto& i = *impl_;
   {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->closed) return;
+    std::lock_guard lock(i.mu);
+    if (i.closed) return;
+    i.closed = true;  // later sends fail at once; what is buffered still goes
   }
-  (void)flush(impl_->cfg.delivery_timeout);
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->closed = true;
-  }
+  (void)flush(i.cfg.delivery_timeout);
   std::promise<void> stopped;
-  asio::post(impl_->wire->io(), [this, &stopped] {
-    impl_->ticking = false;
-    impl_->ticker->cancel();
+  asio::post(i.wire->io(), [&i, &stopped] {
+    i.ticking = false;
+    i.ticker.reset();  // on its own thread: the pending wait ends, the loop returns
     stopped.set_value();
   });
   stopped.get_future().wait();

@@ -46,6 +46,7 @@ wire_client::wire_client(std::string host, std::uint16_t port, std::string clien
       socket_(io_),
       writer_wakeup_(io_) {
   thread_ = std::thread([this] { io_.run(); });
+  io_thread_id_ = thread_.get_id();
   asio::co_spawn(io_, timeout_watch(), asio::detached);
 }
 
@@ -80,11 +81,12 @@ void wire_client::call(flatbuffers::FlatBufferBuilder fbb, wire::Request type, f
       return;
     }
     auto client_id = fbb.CreateString(client_id_);
-    auto env = wire::CreateRequestEnvelope(fbb, 1, next_correlation_++, client_id, type, body);
+    const std::uint32_t correlation_id = next_correlation_++;
+    auto env = wire::CreateRequestEnvelope(fbb, 1, correlation_id, client_id, type, body);
     fbb.Finish(env);
     auto prefix =
         schemas::encode_frame_prefix(std::as_bytes(std::span(fbb.GetBufferPointer(), fbb.GetSize())), payload.size());
-    to_send_.push_back(outgoing{std::move(prefix), std::move(payload), std::move(done), expect_response,
+    to_send_.push_back(outgoing{correlation_id, std::move(prefix), std::move(payload), std::move(done), expect_response,
                                 std::chrono::steady_clock::now() + timeout_});
     start_writer();
   });
@@ -92,6 +94,10 @@ void wire_client::call(flatbuffers::FlatBufferBuilder fbb, wire::Request type, f
 
 result<response> wire_client::call_sync(flatbuffers::FlatBufferBuilder fbb, wire::Request type,
                                         flatbuffers::Offset<void> body, std::vector<std::byte> payload) {
+  if (std::this_thread::get_id() == io_thread_id_) {
+    // Waiting here would block the only thread that can answer.
+    return std::unexpected(error{errc::invalid_argument, "blocking call from the client's I/O thread (a callback)"});
+  }
   std::promise<result<response>> p;
   auto f = p.get_future();
   call(std::move(fbb), type, body, std::move(payload), [&p](result<response> r) { p.set_value(std::move(r)); });
@@ -111,10 +117,15 @@ asio::awaitable<std::error_code> wire_client::ensure_connected() {
   if (connected_) co_return std::error_code{};
   asio::ip::tcp::resolver resolver(io_);
   auto [rec, endpoints] = co_await resolver.async_resolve(host_, std::to_string(port_), use_tuple);
+  if (stopping_) co_return make_error_code(asio::error::operation_aborted);
   if (rec) co_return rec;
   std::error_code ignored;
   socket_.close(ignored);
   auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, use_tuple);
+  if (stopping_) {
+    socket_.close(ignored);
+    co_return make_error_code(asio::error::operation_aborted);
+  }
   if (cec) co_return cec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   connected_ = true;
@@ -131,6 +142,7 @@ asio::awaitable<void> wire_client::write_loop() {
       }
       break;
     }
+    if (to_send_.empty() || stopping_) break;  // failed or closed while connecting
     outgoing o = std::move(to_send_.front());
     to_send_.pop_front();
     std::array<asio::const_buffer, 2> bufs{asio::buffer(o.prefix), asio::buffer(o.payload)};
@@ -164,13 +176,13 @@ asio::awaitable<void> wire_client::read_loop(std::uint64_t generation) {
         auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(*body), use_tuple);
         if (!ec2) {
           auto env = schemas::verify_response(*body, *head);
-          if (env && !in_flight_.empty()) {
+          if (env && !in_flight_.empty() && (*env)->correlation_id() == in_flight_.front().correlation_id) {
             auto o = std::move(in_flight_.front());
             in_flight_.pop_front();
             o.done(response{body, *env, schemas::frame_payload(*body, *head)});
             continue;
           }
-          failure = error{errc::bad_response, env ? "response without a request" : env.error().message()};
+          failure = error{errc::bad_response, env ? "response does not match the oldest request" : env.error().message()};
         } else {
           failure.message = ec2.message();
         }
@@ -197,6 +209,12 @@ asio::awaitable<void> wire_client::timeout_watch() {
     co_await t.async_wait(use_tuple);
     if (stopping_) co_return;
     const auto now = std::chrono::steady_clock::now();
+    if (!connected_ && !to_send_.empty() && to_send_.front().deadline < now) {
+      // Still connecting past the request timeout: abort the connect; the
+      // writer fails what waits with connection_failed.
+      std::error_code ignored;
+      socket_.close(ignored);
+    }
     if (!in_flight_.empty() && in_flight_.front().deadline < now) {
       // The connection is no longer trustworthy: drop it (as Kafka clients do).
       std::error_code ignored;

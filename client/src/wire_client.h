@@ -67,6 +67,7 @@ class wire_client {
 
  private:
   struct outgoing {
+    std::uint32_t correlation_id = 0;
     std::vector<std::byte> prefix;
     std::vector<std::byte> payload;
     response_handler done;
@@ -96,6 +97,7 @@ class wire_client {
   bool writer_running_ = false;
   bool stopping_ = false;
   std::thread thread_;
+  std::thread::id io_thread_id_;
 };
 
 // Maps an envelope-level error to a runnel::error (NONE -> nullopt).

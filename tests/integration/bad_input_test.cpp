@@ -221,3 +221,46 @@ TEST_CASE("connections: SIGTERM answers a request already in flight before exiti
   CHECK(r->envelope().error() == wire::ErrorCode::NONE);
   CHECK(r->envelope().body_as_FetchResponse() != nullptr);
 }
+
+TEST_CASE("bad input: overlapping record sets are INVALID_REQUEST and nothing is appended") {
+  fixture f;
+  raw_client c(f.broker.port());
+  auto batch = make_batch();
+  flatbuffers::FlatBufferBuilder fbb;
+  wire::PayloadRef ref(0, static_cast<std::uint32_t>(batch.size()));
+  std::vector<flatbuffers::Offset<wire::ProducePartition>> parts{wire::CreateProducePartition(fbb, 0, &ref),
+                                                                 wire::CreateProducePartition(fbb, 1, &ref)};
+  std::vector<flatbuffers::Offset<wire::ProduceTopic>> topics{wire::CreateProduceTopicDirect(fbb, "t", &parts)};
+  auto body = wire::CreateProduceRequestDirect(fbb, 1, 1000, &topics);
+  c.send(request_frame(fbb, wire::Request::ProduceRequest, body.Union(), batch));
+  auto r = c.read();
+  REQUIRE(r.has_value());
+  CHECK(r->envelope().error() == wire::ErrorCode::INVALID_REQUEST);
+  f.check_still_serving();  // partition 0 takes offset 0: the refused request appended nothing
+}
+
+TEST_CASE("bad input: a throttled acks=0 produce gets no response, the next request its own") {
+  temp_dir dir;
+  broker_process b(dir / "data", {"--set", "max.inflight.produce.bytes.per.connection=1024"});
+  {
+    admin_config ac;
+    ac.bootstrap = b.bootstrap();
+    REQUIRE((*admin::connect(ac))->create_topic("t", 1).has_value());
+  }
+  raw_client c(b.port());
+  auto batch = make_batch(1, 600);
+  std::vector<std::byte> frames = produce_frame("t", 0, batch, -1, 1);  // acks=all, admitted
+  auto silent = produce_frame("t", 0, batch, 0, 2);                    // acks=0, throttled
+  frames.insert(frames.end(), silent.begin(), silent.end());
+  flatbuffers::FlatBufferBuilder fbb;
+  auto body = wire::CreateMetadataRequest(fbb);
+  auto meta = request_frame(fbb, wire::Request::MetadataRequest, body.Union(), {}, 1, 3);
+  frames.insert(frames.end(), meta.begin(), meta.end());
+  c.send(frames);
+  auto r1 = c.read();
+  auto r3 = c.read();
+  REQUIRE(r1.has_value());
+  REQUIRE(r3.has_value());
+  CHECK(r1->envelope().correlation_id() == 1);
+  CHECK(r3->envelope().correlation_id() == 3);
+}

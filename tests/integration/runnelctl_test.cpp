@@ -29,7 +29,7 @@ TEST_CASE("runnelctl: create, list, produce, consume, describe, alter, delete") 
   CHECK(r.out == "[{\"name\":\"events\",\"partitions\":3}]\n");
   r = ctl(b, {"produce", "events", "--key-separator", ":", "--acks", "all"}, "a:1\nb:2\nc:3\nd:4\n");
   CHECK(r.exit_code == 0);
-  CHECK(r.err.find("produced 4 records") != std::string::npos);
+  CHECK(r.err == "produced 4 records to events\n");
   r = ctl(b, {"consume", "events", "--from-beginning", "--exit-at-end", "--format", "%k=%v\\n"});
   CHECK(r.exit_code == 0);
   for (const char* kv : {"a=1\n", "b=2\n", "c=3\n", "d=4\n"}) CHECK(r.out.find(kv) != std::string::npos);
@@ -72,11 +72,15 @@ TEST_CASE("runnelctl: errors are one line and a non-zero exit") {
   CHECK(one_line(r));
   r = ctl(b, {"produce", "missing"}, "x\n");
   CHECK(r.exit_code == 1);
+  CHECK(one_line(r));
   r = ctl(b, {"topic", "create", "x", "--partitions", "1", "--config", "nonsense"});
   CHECK(r.exit_code == 2);
   r = ctl(b, {"topic", "create", "x", "--partitions", "1", "--config", "segment.bytes=1"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("segment.bytes") != std::string::npos);
+  // Usage errors are found before connecting.
+  r = run_command({RUNNELCTL_BIN, "--bootstrap", "127.0.0.1:1", "consume", "t", "--offset", "5"});
+  CHECK(r.exit_code == 2);
   r = run_command({RUNNELCTL_BIN, "--bootstrap", "127.0.0.1:1", "topic", "list"});
   CHECK(r.exit_code == 1);
   CHECK(one_line(r));

@@ -9,7 +9,8 @@ namespace {
 asio::awaitable<int> remove_logs(shard& s, std::string topic, std::int32_t partitions) {
   for (std::int32_t p = 0; p < partitions; ++p) {
     topic_partition tp(topic, partition_id(p));
-    if (!s.owns(tp) || s.logs().get(tp) == nullptr) continue;
+    // Offline partitions go too, or a re-created topic would find them.
+    if (!s.owns(tp) || (s.logs().get(tp) == nullptr && !s.logs().offline().contains(tp))) continue;
     if (auto ec = co_await s.logs().remove(tp)) logger().error("[{}] cannot delete log: {}", tp, ec.message());
   }
   co_return 0;

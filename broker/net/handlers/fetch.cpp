@@ -72,6 +72,9 @@ struct wanted {
 asio::awaitable<handler_result> fetch(request_context& ctx) {
   const auto* req = ctx.envelope.body_as_FetchRequest();
   auto& fbb = ctx.fbb;
+  // The topic pointers below point into this snapshot: keep it alive across
+  // the waits even if the topics change meanwhile.
+  const meta::topics_snapshot snapshot = ctx.home.topics();
   std::vector<std::string> topic_names;
   std::vector<wanted> parts;
   if (req->topics() != nullptr) {
@@ -126,7 +129,8 @@ asio::awaitable<handler_result> fetch(request_context& ctx) {
     }
     co_await gather(std::move(watches));
     if (!wake->woken) {
-      wake->timer.expires_at(deadline);
+      // Slices of at most 100 ms so a stopping broker answers long polls soon.
+      wake->timer.expires_at(std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
       co_await wake->timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
     }
   }

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "broker/net/gather.h"
@@ -108,6 +109,23 @@ asio::awaitable<handler_result> produce(request_context& ctx) {
   if (acks != 0 && acks != 1 && acks != -1) {
     co_return handler_result::refuse(wire::ErrorCode::INVALID_REQUEST,
                                      fmt::format("acks must be 0, 1 or -1 (all), got {}", acks));
+  }
+  // Record sets must not overlap: each owner shard stamps offsets into its
+  // batches in place, and two shards must never write the same bytes.
+  if (req->topics() != nullptr) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+    for (const auto* pt : *req->topics()) {
+      if (pt->partitions() == nullptr) continue;
+      for (const auto* pp : *pt->partitions()) {
+        ranges.emplace_back(pp->records()->offset(), std::uint64_t{pp->records()->offset()} + pp->records()->length());
+      }
+    }
+    std::sort(ranges.begin(), ranges.end());
+    for (std::size_t i = 1; i < ranges.size(); ++i) {
+      if (ranges[i].first < ranges[i - 1].second) {
+        co_return handler_result::refuse(wire::ErrorCode::INVALID_REQUEST, "record sets overlap in the payload");
+      }
+    }
   }
   if (req->topics() != nullptr) {
     for (const auto* pt : *req->topics()) {
