@@ -127,6 +127,7 @@ session::~session() {
 }
 
 session_state session::state() const { return impl_->state.load(); }
+asio::any_io_executor session::executor() const { return impl_->ex; }
 
 std::int64_t session::session_id() const {
   const clientid_t* id = zoo_client_id(impl_->zh);
@@ -369,22 +370,26 @@ void subscription::deliver_children(std::optional<std::vector<std::string>> c) {
   });
 }
 
+// Every C callback holds its own strong reference (a sub_box it deletes):
+// the C client may run completions and watchers in any order, also while
+// the session closes.
 void subscription::arm() {
   auto s = session_.lock();
   if (!s || !active_) return;
   if (kind_ == kind::children) {
     auto* box = new sub_box{shared_from_this()};
+    auto* done = new sub_box{shared_from_this()};
     const int rc = zoo_awget_children2(
         s->zh, path_.c_str(), &subscription::watcher, box,
         [](int rc2, const String_vector* v, const Stat*, const void* d) {
-          auto* self = static_cast<subscription*>(const_cast<void*>(d));
+          std::unique_ptr<sub_box> mine(static_cast<sub_box*>(const_cast<void*>(d)));
+          subscription* self = mine->sub.get();
           if (rc2 == ZOK) {
             self->deliver_children(to_strings(v));
           } else if (rc2 == ZNONODE) {
             // No node, so no child watch was set: watch for its creation.
-            auto sess = self->session_.lock();
-            if (sess) {
-              auto* b2 = new sub_box{self->shared_from_this()};
+            if (auto sess = self->session_.lock()) {
+              auto* b2 = new sub_box{mine->sub};
               if (zoo_awexists(sess->zh, self->path_.c_str(), &subscription::watcher, b2,
                                [](int, const Stat*, const void*) {}, nullptr) != ZOK) {
                 delete b2;
@@ -393,16 +398,21 @@ void subscription::arm() {
             self->deliver_children(std::nullopt);
           }
         },
-        this);
-    if (rc != ZOK) delete box;
+        done);
+    if (rc != ZOK) {
+      delete box;
+      delete done;
+    }
     return;
   }
   // Data: an exists-watch fires on create, change and delete alike.
   auto* box = new sub_box{shared_from_this()};
+  auto* done = new sub_box{shared_from_this()};
   const int rc = zoo_awexists(
       s->zh, path_.c_str(), &subscription::watcher, box,
       [](int rc2, const Stat*, const void* d) {
-        auto* self = static_cast<subscription*>(const_cast<void*>(d));
+        std::unique_ptr<sub_box> mine(static_cast<sub_box*>(const_cast<void*>(d)));
+        subscription* self = mine->sub.get();
         auto sess = self->session_.lock();
         if (!sess) return;
         if (rc2 == ZNONODE) {
@@ -410,22 +420,27 @@ void subscription::arm() {
           return;
         }
         if (rc2 != ZOK) return;
-        zoo_aget(
+        auto* got = new sub_box{mine->sub};
+        const int rc3 = zoo_aget(
             sess->zh, self->path_.c_str(), 0,
-            [](int rc3, const char* value, int len, const Stat* st, const void* d2) {
-              auto* me = static_cast<subscription*>(const_cast<void*>(d2));
-              if (rc3 == ZOK) {
-                me->deliver_data(node{value != nullptr && len > 0 ? std::string(value, static_cast<std::size_t>(len))
-                                                                   : std::string(),
-                                      to_stat(st)});
-              } else if (rc3 == ZNONODE) {
-                me->deliver_data(std::nullopt);
+            [](int rc4, const char* value, int len, const Stat* st, const void* d2) {
+              std::unique_ptr<sub_box> held(static_cast<sub_box*>(const_cast<void*>(d2)));
+              if (rc4 == ZOK) {
+                held->sub->deliver_data(node{value != nullptr && len > 0 ? std::string(value, static_cast<std::size_t>(len))
+                                                                         : std::string(),
+                                             to_stat(st)});
+              } else if (rc4 == ZNONODE) {
+                held->sub->deliver_data(std::nullopt);
               }
             },
-            self);
+            got);
+        if (rc3 != ZOK) delete got;
       },
-      this);
-  if (rc != ZOK) delete box;
+      done);
+  if (rc != ZOK) {
+    delete box;
+    delete done;
+  }
 }
 
 std::shared_ptr<subscription> session::watch_data(const std::string& path, std::function<void(std::optional<node>)> fn) {

@@ -77,6 +77,7 @@ class session {
   // Resumes once connected, or with operation_timeout after `timeout`.
   asio::awaitable<std::error_code> wait_connected(std::chrono::milliseconds timeout);
   [[nodiscard]] session_state state() const;
+  [[nodiscard]] asio::any_io_executor executor() const;
   [[nodiscard]] std::int64_t session_id() const;
 
   // The created path (with the sequence suffix for sequential modes).
