@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     if (auto r = cfg.set(k, v); !r) return fail(r.error());
   }
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%n] %v");
+  spdlog::default_logger()->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [main] %v");
 
   // Signals are blocked for the shard threads (they inherit this mask);
   // the main thread waits for them through Asio.
