@@ -1,5 +1,6 @@
 #include "runnel/producer.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -66,6 +67,7 @@ struct producer::impl {
   clock_type::time_point breaker_until{};
   std::unique_ptr<asio::steady_timer> ticker;
   bool ticking = true;  // cleared by close(); the tick loop then ends
+  bool parked = false;  // the tick loop sleeps until a record arrives (I/O thread)
   std::mt19937 rng{std::random_device{}()};     // sticky partitions; under `mu`
   std::mt19937 io_rng{std::random_device{}()};  // retry jitter; I/O thread only
   std::set<tp_key> partitions_in_flight;        // one batch per partition at a time (order); I/O thread
@@ -221,11 +223,30 @@ struct producer::impl {
     const auto period = std::max<std::chrono::microseconds>(std::chrono::microseconds(200),
                                                             std::chrono::duration_cast<std::chrono::microseconds>(cfg.linger) / 4);
     while (ticking) {
-      ticker->expires_after(period);
+      // Nothing buffered or waiting: park instead of waking 4000 times a
+      // second; enqueue() unparks (wake()).
+      bool nothing_buffered = false;
+      {
+        std::lock_guard lock(mu);
+        nothing_buffered = ready.empty() && std::all_of(accumulators.begin(), accumulators.end(),
+                                            [](const auto& kv) { return kv.second.builder.empty(); });
+      }
+      parked = nothing_buffered && in_flight == 0;
+      if (parked) {
+        ticker->expires_at(asio::steady_timer::time_point::max());
+      } else {
+        ticker->expires_after(period);
+      }
       co_await ticker->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      parked = false;
       if (!ticking) co_return;
       drain();
     }
+  }
+
+  // I/O thread: ends a parked tick loop's sleep.
+  void wake() {
+    if (parked && ticker) ticker->cancel();
   }
 
   void enqueue(std::string_view topic, std::optional<std::int32_t> partition, std::optional<std::string_view> key,
@@ -249,6 +270,7 @@ struct producer::impl {
     std::vector<schemas::header_in> hs;
     for (const auto& h : headers) hs.push_back({h.key, bytes_of(h.value)});
     bool kick = cfg.linger.count() == 0;
+    bool first_record = false;  // the batch is new: a parked tick loop must wake
     {
       std::unique_lock lock(mu);
       if (closed) {
@@ -264,7 +286,10 @@ struct producer::impl {
       }
       tp_key tp{std::string(topic), *p};
       auto& a = accumulators[tp];
-      if (a.builder.empty()) a.first = clock_type::now();
+      if (a.builder.empty()) {
+        a.first = clock_type::now();
+        first_record = true;
+      }
       std::optional<std::span<const std::byte>> k;
       if (key) k = bytes_of(*key);
       a.builder.add(k, bytes_of(value), timestamp_ms(wall_ms()), hs);
@@ -275,7 +300,11 @@ struct producer::impl {
         kick = true;
       }
     }
-    if (kick) asio::post(wire->io(), [this] { drain(); });
+    if (kick) {
+      asio::post(wire->io(), [this] { drain(); });
+    } else if (first_record) {
+      asio::post(wire->io(), [this] { wake(); });
+    }
   }
 
   // After the I/O thread is gone: whatever was never sent fails with `closed`.
