@@ -37,6 +37,7 @@ connection::connection(broker_state& b, shard& home, asio::ip::tcp::socket socke
       socket_(std::move(socket)),
       writer_wakeup_(socket_.get_executor()),
       reader_wakeup_(socket_.get_executor()),
+      idle_timer_(socket_.get_executor()),
       last_activity_(std::chrono::steady_clock::now()) {}
 
 asio::awaitable<void> connection::run() {
@@ -60,6 +61,7 @@ asio::awaitable<void> connection::run() {
   closed_ = true;
   socket_.close(ec);
   reader_wakeup_.cancel();
+  idle_timer_.cancel();  // so a stopping shard need not wait for its next tick
   logger().debug("shard {}: connection from {} closed", home_.id(), peer);
 }
 
@@ -79,10 +81,9 @@ void connection::drain() {
 
 asio::awaitable<void> connection::idle_watch() {
   auto self = shared_from_this();
-  asio::steady_timer t(socket_.get_executor());
   while (!closed_) {
-    t.expires_after(std::min<std::chrono::milliseconds>(broker_.cfg.idle_timeout, std::chrono::seconds(1)));
-    co_await t.async_wait(use_tuple);
+    idle_timer_.expires_after(std::min<std::chrono::milliseconds>(broker_.cfg.idle_timeout, std::chrono::seconds(1)));
+    co_await idle_timer_.async_wait(use_tuple);
     if (closed_ || reading_done_) co_return;
     if (queue_.empty() && std::chrono::steady_clock::now() - last_activity_ > broker_.cfg.idle_timeout) {
       logger().info("shard {}: closing connection from {} idle for {} ms", home_.id(), peer_of(socket_),

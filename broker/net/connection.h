@@ -59,6 +59,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::deque<std::shared_ptr<slot>> queue_;
   asio::steady_timer writer_wakeup_;
   asio::steady_timer reader_wakeup_;
+  asio::steady_timer idle_timer_;  // idle_watch's tick; cancelled at close
   std::uint64_t inflight_produce_bytes_ = 0;
   std::uint64_t inflight_request_bytes_ = 0;  // every request body read and not yet answered
   std::chrono::steady_clock::time_point last_activity_;
