@@ -210,9 +210,12 @@ struct producer::impl {
       complete(b.callbacks, std::unexpected(*err), false);
     }
     if (!retries.empty()) {
-      // Ahead of everything newer, in their original order.
-      std::lock_guard lock(mu);
-      ready.insert(ready.begin(), std::make_move_iterator(retries.begin()), std::make_move_iterator(retries.end()));
+      {
+        // Ahead of everything newer, in their original order.
+        std::lock_guard lock(mu);
+        ready.insert(ready.begin(), std::make_move_iterator(retries.begin()), std::make_move_iterator(retries.end()));
+      }
+      wake();  // their retry time comes on a tick
     }
     drain();
   }
@@ -300,10 +303,11 @@ struct producer::impl {
         kick = true;
       }
     }
-    if (kick) {
-      asio::post(wire->io(), [this] { drain(); });
-    } else if (first_record) {
-      asio::post(wire->io(), [this] { wake(); });
+    if (kick || first_record) {
+      asio::post(wire->io(), [this, kick] {
+        wake();  // a parked tick loop resumes: lingering and retries need it
+        if (kick) drain();
+      });
     }
   }
 
