@@ -60,6 +60,17 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
   if (key == "log.retention.check.interval.ms") {
     return num(10, 1LL << 40, [&](auto v) { retention_check_interval = std::chrono::milliseconds(v); });
   }
+  if (key == "zookeeper") {
+    zookeeper = std::string(value);
+    return {};
+  }
+  if (key == "zookeeper.session.timeout.ms") {
+    return num(1000, 60000, [&](auto v) { zookeeper_session_timeout = std::chrono::milliseconds(v); });
+  }
+  if (key == "rack") {
+    rack = std::string(value);
+    return {};
+  }
   if (key.starts_with("log.")) {
     auto r = meta::apply_topic_config(topic_defaults, key.substr(4), value);
     if (!r) return std::unexpected(fmt::format("log.{}", r.error()));

@@ -14,6 +14,9 @@
 //   max.inflight.requests.per.connection  1..4096              256
 //   connections.max.idle.ms               0 = never            600000
 //   log.retention.check.interval.ms                            300000
+//   zookeeper                             host:port[/chroot]   (empty: standalone)
+//   zookeeper.session.timeout.ms          1000..60000          6000
+//   rack                                  any                  (empty)
 // Topic defaults: every topic key (meta/topic_config.h) prefixed with
 // "log." (log.segment.bytes, log.retention.ms, ...), as in Kafka.
 
@@ -41,6 +44,9 @@ struct broker_config {
   std::uint32_t max_inflight_requests_per_connection = 256;
   std::chrono::milliseconds idle_timeout{600'000};
   std::chrono::milliseconds retention_check_interval{300'000};
+  std::string zookeeper;  // empty: standalone mode
+  std::chrono::milliseconds zookeeper_session_timeout{6'000};
+  std::string rack;
   meta::topic_config topic_defaults;
 
   // Applies one key=value; the error text names the key.

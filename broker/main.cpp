@@ -16,6 +16,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "broker/config.h"
@@ -25,6 +26,7 @@ namespace {
 
 constexpr const char* usage =
     "usage: runnel-broker [--config FILE] [--set key=value]... [--data-dir DIR] [--listen HOST:PORT] [--shards N]\n"
+    "                     [--zookeeper HOST:PORT[/CHROOT] --broker-id N [--rack R]]\n"
     "       (docs/operations.md lists every config key)\n";
 
 int fail(const std::string& msg, int code = 2) {
@@ -50,7 +52,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     const char* v = nullptr;
-    if (a == "--config" || a == "--set" || a == "--data-dir" || a == "--listen" || a == "--shards") {
+    if (a == "--config" || a == "--set" || a == "--data-dir" || a == "--listen" || a == "--shards" ||
+        a == "--zookeeper" || a == "--broker-id" || a == "--rack") {
       v = value(a);
       if (v == nullptr) return fail(std::string(a) + " needs a value");
     } else {
@@ -70,6 +73,12 @@ int main(int argc, char** argv) {
       sets.emplace_back("listen", v);
     } else if (a == "--shards") {
       sets.emplace_back("shards", v);
+    } else if (a == "--zookeeper") {
+      sets.emplace_back("zookeeper", v);
+    } else if (a == "--broker-id") {
+      sets.emplace_back("broker.id", v);
+    } else if (a == "--rack") {
+      sets.emplace_back("rack", v);
     }
   }
   if (!config_file.empty()) {
@@ -78,8 +87,8 @@ int main(int argc, char** argv) {
   for (const auto& [k, v] : sets) {
     if (auto r = cfg.set(k, v); !r) return fail(r.error());
   }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("main"));  // stdout carries only the "listening" line
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%n] %v");
-  spdlog::default_logger()->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [main] %v");
 
   // Signals are blocked for the shard threads (they inherit this mask);
   // the main thread waits for them through Asio.

@@ -12,6 +12,7 @@
 #include <asio/awaitable.hpp>
 #include <flatbuffers/flatbuffers.h>
 
+#include "broker/cluster/membership.h"
 #include "broker/config.h"
 #include "broker/meta/topic_store.h"
 #include "broker/net/shard.h"
@@ -25,6 +26,7 @@ struct broker_state {
   broker_config cfg;
   std::vector<std::unique_ptr<shard>> shards;
   std::optional<meta::topic_store> store;
+  std::unique_ptr<cluster::membership> cluster;  // shard 0 only; null in standalone mode
   std::atomic<std::uint64_t> inflight_produce_bytes{0};
   std::atomic<bool> stopping{false};
   // Test hook (EmbeddedBroker): every response waits this long before it is sent.

@@ -152,8 +152,20 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
     self->stop();
     return std::unexpected(fmt::format("listen {}:{}: {}", cfg.listen_host, cfg.listen_port, e.code().message()));
   }
-  logger().info("standalone broker {} on {}:{}, {} shards, {} partition logs in {}", cfg.broker_id, cfg.listen_host,
-                i->port, cfg.shards, opened, cfg.data_dir.string());
+  if (!cfg.zookeeper.empty()) {
+    // Cluster membership (registration, controller election) on shard 0.
+    cluster::broker_registration me{cfg.broker_id, cfg.listen_host, i->port, cfg.rack};
+    auto joined = i->block_on(*st.shards[0], cluster::membership::start(st.shards[0]->io().get_executor(), cfg.zookeeper,
+                                                                        cfg.zookeeper_session_timeout, me));
+    if (!joined) {
+      auto self = std::unique_ptr<server>(new server(std::move(i)));
+      self->stop();
+      return std::unexpected(joined.error());
+    }
+    st.cluster = std::move(*joined);
+  }
+  logger().info("{} broker {} on {}:{}, {} shards, {} partition logs in {}", st.cluster ? "cluster" : "standalone",
+                cfg.broker_id, cfg.listen_host, i->port, cfg.shards, opened, cfg.data_dir.string());
   auto* raw = i.get();
   asio::co_spawn(st.shards[0]->io(), raw->accept_loop(), asio::detached);
   for (auto& s : st.shards) asio::co_spawn(s->io(), raw->retention_loop(*s), asio::detached);
@@ -170,6 +182,14 @@ void server::stop() {
   i.stopped = true;
   i.state.stopping = true;
   logger().info("stopping: draining connections, closing logs");
+  if (i.state.cluster) {
+    // Leave the cluster first: the registration and, if held, /controller go
+    // with the session, so another broker takes over at once.
+    i.block_on(*i.state.shards[0], [](broker_state& st) -> asio::awaitable<int> {
+      st.cluster.reset();
+      co_return 0;
+    }(i.state));
+  }
   if (i.acceptor) {
     i.block_on(*i.state.shards[0], [](asio::ip::tcp::acceptor& a) -> asio::awaitable<int> {
       std::error_code ec;

@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <cstring>
 #include <stdexcept>
 
@@ -66,7 +68,10 @@ broker_process::broker_process(std::filesystem::path data_dir, std::vector<std::
   const auto colon = line.rfind(':');
   if (line.find("listening on") == std::string::npos || colon == std::string::npos) {
     kill9();
-    throw std::runtime_error("runnel-broker did not start; see " + log);
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.size() > 2000) text = text.substr(text.size() - 2000);
+    throw std::runtime_error("runnel-broker did not start; its log:\n" + text);
   }
   port_ = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
 }

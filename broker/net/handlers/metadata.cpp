@@ -36,9 +36,22 @@ asio::awaitable<handler_result> metadata(request_context& ctx) {
     }
   }
   const auto& cfg = ctx.broker.cfg;
-  std::vector<flatbuffers::Offset<wire::BrokerInfo>> brokers{
-      wire::CreateBrokerInfoDirect(fbb, cfg.broker_id, cfg.listen_host.c_str(), cfg.listen_port)};
-  auto body = wire::CreateMetadataResponseDirect(fbb, &brokers, cfg.broker_id, "standalone", &topics);
+  std::vector<flatbuffers::Offset<wire::BrokerInfo>> brokers;
+  std::int32_t controller = cfg.broker_id;
+  const bool cluster_mode = !cfg.zookeeper.empty();
+  if (cluster_mode) {
+    // The membership lives on shard 0.
+    auto view = co_await run_on(ctx.broker.controller(), [](broker_state& b) -> asio::awaitable<cluster::membership::view> {
+      co_return b.cluster ? b.cluster->snapshot() : cluster::membership::view{};
+    }(ctx.broker));
+    for (const auto& r : view.brokers) {
+      brokers.push_back(wire::CreateBrokerInfoDirect(fbb, r.id, r.host.c_str(), r.port, r.rack.empty() ? nullptr : r.rack.c_str()));
+    }
+    controller = view.controller;
+  } else {
+    brokers.push_back(wire::CreateBrokerInfoDirect(fbb, cfg.broker_id, cfg.listen_host.c_str(), cfg.listen_port));
+  }
+  auto body = wire::CreateMetadataResponseDirect(fbb, &brokers, controller, cluster_mode ? "cluster" : "standalone", &topics);
   co_return handler_result{wire::Response::MetadataResponse, body.Union()};
 }
 
