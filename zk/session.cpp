@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <set>
 
 #include <asio/async_result.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -91,6 +92,11 @@ const std::error_category& error_category() noexcept {
 struct session::impl : std::enable_shared_from_this<session::impl> {
   asio::any_io_executor ex;
   zhandle_t* zh = nullptr;
+  // Contexts of registered watches (freed when the watch fires, or with the
+  // session): the C client keeps a watch across session events and may call
+  // it for each, so a watcher context is not freed on those.
+  std::mutex watches_mu;
+  std::set<void*> watch_contexts;
   event_fn on_event;
   std::atomic<session_state> state{session_state::connecting};
 
@@ -121,9 +127,12 @@ session::session(asio::any_io_executor ex, const std::string& hosts, std::chrono
   if (impl_->zh == nullptr) throw std::system_error(errno, std::system_category(), "zookeeper_init " + hosts);
 }
 
+void free_watch_contexts(session::impl& i);  // below, where watch contexts are defined
+
 session::~session() {
   impl_->state = session_state::closed;
-  zookeeper_close(impl_->zh);  // joins the C client's threads
+  zookeeper_close(impl_->zh);  // joins the C client's threads: no callback runs after this
+  free_watch_contexts(*impl_);
 }
 
 session_state session::state() const { return impl_->state.load(); }
@@ -341,14 +350,34 @@ struct sub_box {
   std::shared_ptr<subscription> sub;
 };
 
+// A watch context, registered with its session until the watch fires.
+sub_box* new_watch_box(session::impl& owner, std::shared_ptr<subscription> sub) {
+  auto* b = new sub_box{std::move(sub)};
+  std::lock_guard lock(owner.watches_mu);
+  owner.watch_contexts.insert(b);
+  return b;
+}
+
 }  // namespace
 
+void free_watch_contexts(session::impl& i) {
+  std::lock_guard lock(i.watches_mu);
+  for (void* b : i.watch_contexts) delete static_cast<sub_box*>(b);
+  i.watch_contexts.clear();
+}
+
 void subscription::watcher(zhandle_t*, int type, int, const char*, void* ctx) {
-  std::unique_ptr<sub_box> box(static_cast<sub_box*>(ctx));
-  if (type == ZOO_SESSION_EVENT) return;  // the watch stays registered across reconnects
-  if (!box->sub->active_) return;
-  auto s = box->sub->session_.lock();
-  if (!s) return;
+  // Session events (disconnect, reconnect, expiry) may reach the same watch
+  // more than once: its context stays with the session until a real event.
+  if (type == ZOO_SESSION_EVENT) return;
+  auto* raw = static_cast<sub_box*>(ctx);
+  auto s = raw->sub->session_.lock();
+  if (s) {
+    std::lock_guard lock(s->watches_mu);
+    if (s->watch_contexts.erase(raw) == 0) return;  // freed with the session already
+  }
+  std::unique_ptr<sub_box> box(raw);
+  if (!box->sub->active_ || !s) return;
   asio::post(s->ex, [sub = box->sub] {
     if (sub->active_) sub->arm();
   });
@@ -377,7 +406,7 @@ void subscription::arm() {
   auto s = session_.lock();
   if (!s || !active_) return;
   if (kind_ == kind::children) {
-    auto* box = new sub_box{shared_from_this()};
+    auto* box = new_watch_box(*s, shared_from_this());
     auto* done = new sub_box{shared_from_this()};
     const int rc = zoo_awget_children2(
         s->zh, path_.c_str(), &subscription::watcher, box,
@@ -389,9 +418,11 @@ void subscription::arm() {
           } else if (rc2 == ZNONODE) {
             // No node, so no child watch was set: watch for its creation.
             if (auto sess = self->session_.lock()) {
-              auto* b2 = new sub_box{mine->sub};
+              auto* b2 = new_watch_box(*sess, mine->sub);
               if (zoo_awexists(sess->zh, self->path_.c_str(), &subscription::watcher, b2,
                                [](int, const Stat*, const void*) {}, nullptr) != ZOK) {
+                std::lock_guard lock(sess->watches_mu);
+                sess->watch_contexts.erase(b2);
                 delete b2;
               }
             }
@@ -400,13 +431,17 @@ void subscription::arm() {
         },
         done);
     if (rc != ZOK) {
+      {
+        std::lock_guard lock(s->watches_mu);
+        s->watch_contexts.erase(box);
+      }
       delete box;
       delete done;
     }
     return;
   }
   // Data: an exists-watch fires on create, change and delete alike.
-  auto* box = new sub_box{shared_from_this()};
+  auto* box = new_watch_box(*s, shared_from_this());
   auto* done = new sub_box{shared_from_this()};
   const int rc = zoo_awexists(
       s->zh, path_.c_str(), &subscription::watcher, box,
@@ -438,6 +473,10 @@ void subscription::arm() {
       },
       done);
   if (rc != ZOK) {
+    {
+      std::lock_guard lock(s->watches_mu);
+      s->watch_contexts.erase(box);
+    }
     delete box;
     delete done;
   }

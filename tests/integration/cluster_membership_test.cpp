@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <memory>
 #include <thread>
 
@@ -103,4 +105,27 @@ TEST_CASE("cluster mode: an unreachable ZooKeeper is a clear start-up error") {
                        {}, 60);
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("zookeeper") != std::string::npos);
+}
+
+TEST_CASE("cluster mode: a broker whose session expired (SIGSTOP) registers again after SIGCONT") {
+  temp_dir dir;
+  zk_server zk(dir / "zk");
+  std::vector<std::string> args{"--zookeeper", zk.connect_string(), "--set", "zookeeper.session.timeout.ms=2000"};
+  auto with_id = [&](int id) {
+    auto a = args;
+    a.insert(a.end(), {"--broker-id", std::to_string(id)});
+    return a;
+  };
+  broker_process b1(dir / "b1", with_id(1));
+  broker_process b2(dir / "b2", with_id(2));
+  REQUIRE(eventually([&] { auto c = describe(b2); return c && c->brokers.size() == 2 && c->controller > 0; },
+                     std::chrono::seconds(20)));
+  ::kill(b1.pid(), SIGSTOP);  // frozen past its session timeout: ZooKeeper expires it
+  REQUIRE(eventually([&] { auto c = describe(b2); return c && c->brokers.size() == 1 && c->controller == 2; },
+                     std::chrono::seconds(20)));
+  ::kill(b1.pid(), SIGCONT);  // it learns of the expiry and joins again
+  CHECK(eventually([&] { auto c = describe(b2); return c && c->brokers.size() == 2; }, std::chrono::seconds(20)));
+  auto seen_by_b1 = describe(b1);
+  REQUIRE(seen_by_b1.has_value());
+  CHECK(seen_by_b1->controller == 2);  // the controller role stayed with broker 2
 }
