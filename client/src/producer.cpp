@@ -1,6 +1,7 @@
 #include "runnel/producer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -60,6 +61,7 @@ struct producer::impl {
   std::size_t outstanding = 0;  // records sent or buffered, not yet completed
   bool flushing = false;
   bool closed = false;
+  std::atomic<bool> dying{false};  // ~impl: send nothing more
 
   // I/O thread only.
   int in_flight = 0;
@@ -100,6 +102,7 @@ struct producer::impl {
 
   // I/O thread: seal what lingered long enough, send what is ready.
   void drain() {
+    if (dying.load()) return;  // the I/O thread is being torn down
     const auto now = clock_type::now();
     std::vector<sealed> batch_set;
     {
@@ -313,7 +316,8 @@ struct producer::impl {
 
   // After the I/O thread is gone: whatever was never sent fails with `closed`.
   ~impl() {
-    wire.reset();
+    dying = true;
+    wire.reset();  // joins the I/O thread; requests still in flight fail into `ready` or their callbacks
     std::vector<callback> left;
     for (auto& [tp, a] : accumulators) std::move(a.callbacks.begin(), a.callbacks.end(), std::back_inserter(left));
     for (auto& b : ready) std::move(b.callbacks.begin(), b.callbacks.end(), std::back_inserter(left));

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -328,4 +329,31 @@ TEST_CASE("standalone: acks=0 sends without responses and the records still land
     CHECK(r->offset == -1);  // fire and forget: no offset comes back
   }
   CHECK(read_all(b, "fire", 2, 200).size() == 200);
+}
+
+TEST_CASE("standalone: destroying a producer whose broker died fails every record exactly once") {
+  temp_dir dir;
+  auto b = std::make_unique<broker_process>(dir / "data");
+  REQUIRE(admin_for(*b)->create_topic("gone", 1).has_value());
+  producer_config c;
+  c.bootstrap = b->bootstrap();
+  c.acks = 1;
+  c.linger = std::chrono::milliseconds(1);
+  c.request_timeout = std::chrono::milliseconds(300);
+  c.delivery_timeout = std::chrono::milliseconds(800);
+  c.retry_backoff = std::chrono::milliseconds(20);
+  auto p = producer::connect(c);
+  REQUIRE(p.has_value());
+  REQUIRE((*p)->send("gone", std::nullopt, "first").get().has_value());  // metadata cached
+  b->kill9();
+  std::atomic<int> calls{0}, failures{0};
+  for (int i = 0; i < 50; ++i) {
+    (*p)->send("gone", std::nullopt, "x", {}, [&](const result<delivery>& r) {
+      ++calls;
+      if (!r) ++failures;
+    });
+  }
+  p->reset();  // close(): flush gives up after delivery.timeout; nothing may be left without an answer
+  CHECK(calls.load() == 50);
+  CHECK(failures.load() == 50);
 }
