@@ -404,13 +404,15 @@ int cluster_command(const args& a) {
   if (a.flag("--json")) {
     std::printf("{\"mode\":\"%s\",\"controller\":%d,\"brokers\":[", json_escape(c.mode).c_str(), c.controller);
     for (std::size_t i = 0; i < c.brokers.size(); ++i) {
-      std::printf("%s{\"id\":%d,\"host\":\"%s\",\"port\":%d}", i ? "," : "", c.brokers[i].id,
-                  json_escape(c.brokers[i].host).c_str(), c.brokers[i].port);
+      std::printf("%s{\"id\":%d,\"host\":\"%s\",\"port\":%d,\"rack\":\"%s\"}", i ? "," : "", c.brokers[i].id,
+                  json_escape(c.brokers[i].host).c_str(), c.brokers[i].port, json_escape(c.brokers[i].rack).c_str());
     }
     std::printf("]}\n");
   } else {
-    std::printf("mode: %s\ncontroller: %d\n%-6s %s\n", c.mode.c_str(), c.controller, "ID", "ADDRESS");
-    for (const auto& b : c.brokers) std::printf("%-6d %s:%d\n", b.id, b.host.c_str(), b.port);
+    std::printf("mode: %s\ncontroller: %d\n%-6s %-24s %s\n", c.mode.c_str(), c.controller, "ID", "ADDRESS", "RACK");
+    for (const auto& b : c.brokers) {
+      std::printf("%-6d %-24s %s\n", b.id, (b.host + ":" + std::to_string(b.port)).c_str(), b.rack.c_str());
+    }
   }
   return 0;
 }

@@ -130,7 +130,10 @@ result<cluster_info> admin::describe_cluster() {
   c.mode = m->mode() != nullptr ? m->mode()->str() : "";
   c.controller = m->controller_id();
   if (m->brokers() != nullptr) {
-    for (const auto* b : *m->brokers()) c.brokers.push_back({b->id(), b->host() != nullptr ? b->host()->str() : "", b->port()});
+    for (const auto* b : *m->brokers()) {
+      c.brokers.push_back({b->id(), b->host() != nullptr ? b->host()->str() : "", b->port(),
+                           b->rack() != nullptr ? b->rack()->str() : ""});
+    }
   }
   return c;
 }

@@ -64,6 +64,11 @@ TEST_CASE("cluster mode: three brokers register, one controller, failover after 
   CHECK(info.mode == "cluster");
   CHECK(info.brokers[0].id == 1);
   CHECK(info.brokers[2].port == brokers[2]->port());
+  CHECK(info.brokers[2].rack == "r2");
+  auto table = run_command({RUNNELCTL_BIN, "--bootstrap", brokers[0]->bootstrap(), "cluster"});
+  CHECK(table.exit_code == 0);
+  CHECK(table.out.find("mode: cluster") != std::string::npos);
+  CHECK(table.out.find("r2") != std::string::npos);
   const std::int32_t first = info.controller;
   // Every broker sees the same controller.
   for (const auto& b : brokers) CHECK(describe(*b)->controller == first);

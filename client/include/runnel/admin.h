@@ -36,6 +36,7 @@ struct broker_info {
   std::int32_t id = 0;
   std::string host;
   std::int32_t port = 0;
+  std::string rack;  // empty when not set
 };
 
 struct cluster_info {
