@@ -61,18 +61,24 @@ struct op_ctx {
   R result;
   std::move_only_function<void()> resume;
   asio::any_io_executor ex;
+  std::weak_ptr<void> session_alive;
   void finish() {
-    asio::post(ex, [this] {
+    asio::post(ex, [this, alive = session_alive] {
       auto r = std::move(resume);
+      // The session is gone (its destructor completed this operation with
+      // ZCLOSING): the awaiting coroutine is destroyed, never resumed into
+      // code that would use the dead session.
+      if (alive.expired()) return;
       r();
     });
   }
 };
 
 template <class R, class Start>
-asio::awaitable<R> run_op(asio::any_io_executor ex, Start start) {
+asio::awaitable<R> run_op(asio::any_io_executor ex, std::weak_ptr<void> alive, Start start) {
   op_ctx<R> ctx;
   ctx.ex = ex;
+  ctx.session_alive = std::move(alive);
   co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
       [&](auto handler) {
         ctx.resume = [h = std::move(handler)]() mutable { std::move(h)(); };
@@ -92,6 +98,7 @@ const std::error_category& error_category() noexcept {
 struct session::impl : std::enable_shared_from_this<session::impl> {
   asio::any_io_executor ex;
   zhandle_t* zh = nullptr;
+  std::shared_ptr<int> alive = std::make_shared<int>(0);  // reset when the session closes
   // Contexts of registered watches (freed when the watch fires, or with the
   // session): the C client keeps a watch across session events and may call
   // it for each, so a watcher context is not freed on those.
@@ -131,6 +138,7 @@ void free_watch_contexts(session::impl& i);  // below, where watch contexts are 
 
 session::~session() {
   impl_->state = session_state::closed;
+  impl_->alive.reset();  // operations completed by the close below resume nobody
   zookeeper_close(impl_->zh);  // joins the C client's threads: no callback runs after this
   free_watch_contexts(*impl_);
 }
@@ -158,7 +166,7 @@ asio::awaitable<std::error_code> session::wait_connected(std::chrono::millisecon
 asio::awaitable<std::expected<std::string, std::error_code>> session::create(const std::string& path,
                                                                             const std::string& data, create_mode mode) {
   using R = std::expected<std::string, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
     const int rc = zoo_acreate(
         impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), &ZOO_OPEN_ACL_UNSAFE, mode_flags(mode),
         [](int rc2, const char* value, const void* d) {
@@ -176,7 +184,7 @@ asio::awaitable<std::expected<std::string, std::error_code>> session::create(con
 
 asio::awaitable<std::expected<node, std::error_code>> session::get(const std::string& path) {
   using R = std::expected<node, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
     const int rc = zoo_aget(
         impl_->zh, path.c_str(), 0,
         [](int rc2, const char* value, int len, const Stat* st, const void* d) {
@@ -200,7 +208,7 @@ asio::awaitable<std::expected<node, std::error_code>> session::get(const std::st
 asio::awaitable<std::expected<stat, std::error_code>> session::set(const std::string& path, const std::string& data,
                                                                    std::int32_t version) {
   using R = std::expected<stat, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
     const int rc = zoo_aset(
         impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), version,
         [](int rc2, const Stat* st, const void* d) {
@@ -218,7 +226,7 @@ asio::awaitable<std::expected<stat, std::error_code>> session::set(const std::st
 
 asio::awaitable<std::error_code> session::remove(const std::string& path, std::int32_t version) {
   using R = std::error_code;
-  co_return co_await run_op<R>(impl_->ex, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
     const int rc = zoo_adelete(
         impl_->zh, path.c_str(), version,
         [](int rc2, const void* d) {
@@ -236,7 +244,7 @@ asio::awaitable<std::error_code> session::remove(const std::string& path, std::i
 
 asio::awaitable<std::expected<std::vector<std::string>, std::error_code>> session::children(const std::string& path) {
   using R = std::expected<std::vector<std::string>, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
     const int rc = zoo_aget_children2(
         impl_->zh, path.c_str(), 0,
         [](int rc2, const String_vector* v, const Stat*, const void* d) {
@@ -254,7 +262,7 @@ asio::awaitable<std::expected<std::vector<std::string>, std::error_code>> sessio
 
 asio::awaitable<std::expected<std::optional<stat>, std::error_code>> session::exists(const std::string& path) {
   using R = std::expected<std::optional<stat>, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
     const int rc = zoo_aexists(
         impl_->zh, path.c_str(), 0,
         [](int rc2, const Stat* st, const void* d) {
@@ -292,7 +300,7 @@ asio::awaitable<std::error_code> session::multi(const std::vector<op>& ops) {
       case op::kind::check: zoo_check_op_init(&zops[i], o.path.c_str(), o.version); break;
     }
   }
-  co_return co_await run_op<R>(impl_->ex, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
     const int rc = zoo_amulti(
         impl_->zh, static_cast<int>(zops.size()), zops.data(), results.data(),
         [](int rc2, const void* d) {

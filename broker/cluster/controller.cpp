@@ -106,15 +106,19 @@ void controller_election::start() {
 }
 
 asio::awaitable<void> controller_election::campaign() {
+  const std::shared_ptr<bool> alive = alive_;  // in the frame: checked after every wait
   auto created = co_await zk_.create(controller_path, std::to_string(id_), zk::create_mode::ephemeral);
+  if (!*alive) co_return;
   campaigning_ = false;
   if (!created) co_return;  // someone else won (node_exists) or ZooKeeper is away: the watch retries
   controller_id_ = id_;
   // Bump the epoch by compare-and-set; create it on a fresh cluster.
   while (true) {
     auto cur = co_await zk_.get(epoch_path);
+    if (!*alive) co_return;
     if (!cur && cur.error() == zk::make_error_code(zk::no_node)) {
       auto c = co_await zk_.create(epoch_path, "1");
+      if (!*alive) co_return;
       if (c) {
         epoch_ = 1;
         epoch_version_ = 0;
@@ -125,6 +129,7 @@ asio::awaitable<void> controller_election::campaign() {
     if (!cur) co_return;
     const std::int64_t next = parse_i64(cur->data).value_or(0) + 1;
     auto st = co_await zk_.set(epoch_path, std::to_string(next), cur->stat.version);
+    if (!*alive) co_return;
     if (st) {
       epoch_ = next;
       epoch_version_ = st->version;

@@ -51,6 +51,11 @@ class controller_election {
   using elected_fn = std::function<void(std::int64_t epoch)>;
 
   controller_election(zk::session& zk, std::int32_t broker_id, elected_fn on_elected);
+  ~controller_election() { *alive_ = false; }
+  controller_election(const controller_election&) = delete;             // coroutines hold `this`
+  controller_election& operator=(const controller_election&) = delete;  // coroutines hold `this`
+  controller_election(controller_election&&) = delete;                  // coroutines hold `this`
+  controller_election& operator=(controller_election&&) = delete;       // coroutines hold `this`
 
   // Starts campaigning: tries now, and again whenever /controller goes.
   void start();
@@ -74,6 +79,8 @@ class controller_election {
   std::int32_t controller_id_ = -1;
   bool campaigning_ = false;
   std::shared_ptr<zk::subscription> watch_;
+  // A campaign resumed after this object is gone touches nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace runnel::cluster

@@ -28,7 +28,9 @@ membership::~membership() {
   *alive_ = false;
   brokers_watch_.reset();
   election_.reset();
+  retired_elections_.clear();
   session_.reset();  // closes the session: our ephemeral nodes go at once
+  retired_sessions_.clear();
 }
 
 asio::awaitable<std::expected<std::unique_ptr<membership>, std::string>> membership::start(
@@ -40,8 +42,8 @@ asio::awaitable<std::expected<std::unique_ptr<membership>, std::string>> members
 
 asio::awaitable<std::string> membership::join() {
   brokers_watch_.reset();
-  election_.reset();
-  session_.reset();
+  if (election_) retired_elections_.push_back(std::move(election_));
+  if (session_) retired_sessions_.push_back(std::move(session_));
   // A chroot must exist before a session can use it.
   const auto slash = connect_.find('/');
   if (slash != std::string::npos && slash + 1 < connect_.size()) {
@@ -86,7 +88,9 @@ asio::awaitable<std::string> membership::join() {
 
 asio::awaitable<void> membership::refresh_brokers() {
   if (!session_) co_return;
+  const std::shared_ptr<bool> alive = alive_;
   auto live = co_await live_brokers(*session_);
+  if (!*alive) co_return;
   if (live) live_ = std::move(*live);
 }
 

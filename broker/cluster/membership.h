@@ -51,6 +51,10 @@ class membership {
   std::unique_ptr<controller_election> election_;
   std::shared_ptr<zk::subscription> brokers_watch_;
   std::vector<broker_registration> live_;
+  // Sessions (and what uses them) replaced after an expiry: kept until the
+  // membership goes, so operations still pending on them never dangle.
+  std::vector<std::unique_ptr<controller_election>> retired_elections_;
+  std::vector<std::unique_ptr<zk::session>> retired_sessions_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards late callbacks
 };
 
