@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <set>
 
 #include <asio/async_result.hpp>
@@ -74,6 +75,18 @@ struct op_ctx {
   }
 };
 
+// The result of an operation the C client refused to start (rc != ZOK).
+template <class R>
+R failure(int rc) {
+  if constexpr (std::is_same_v<R, std::error_code>) {
+    return make_error_code(rc);
+  } else {
+    return std::unexpected(make_error_code(rc));
+  }
+}
+
+// `start` issues the C call with &ctx as its completion data and returns the
+// call's own return code; a refused call completes here with that code.
 template <class R, class Start>
 asio::awaitable<R> run_op(asio::any_io_executor ex, std::weak_ptr<void> alive, Start start) {
   op_ctx<R> ctx;
@@ -82,7 +95,10 @@ asio::awaitable<R> run_op(asio::any_io_executor ex, std::weak_ptr<void> alive, S
   co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
       [&](auto handler) {
         ctx.resume = [h = std::move(handler)]() mutable { std::move(h)(); };
-        start(ctx);
+        if (const int rc = start(ctx); rc != ZOK) {
+          ctx.result = failure<R>(rc);
+          ctx.finish();
+        }
       },
       asio::use_awaitable);
   co_return std::move(ctx.result);
@@ -166,7 +182,7 @@ asio::awaitable<std::error_code> session::wait_connected(std::chrono::millisecon
 asio::awaitable<std::expected<std::string, std::error_code>> session::create(const std::string& path,
                                                                             const std::string& data, create_mode mode) {
   using R = std::expected<std::string, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_acreate(
         impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), &ZOO_OPEN_ACL_UNSAFE, mode_flags(mode),
         [](int rc2, const char* value, const void* d) {
@@ -175,16 +191,13 @@ asio::awaitable<std::expected<std::string, std::error_code>> session::create(con
           c->finish();
         },
         &ctx);
-    if (rc != ZOK) {
-      ctx.result = std::unexpected(make_error_code(rc));
-      ctx.finish();
-    }
+    return rc;
   });
 }
 
 asio::awaitable<std::expected<node, std::error_code>> session::get(const std::string& path) {
   using R = std::expected<node, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_aget(
         impl_->zh, path.c_str(), 0,
         [](int rc2, const char* value, int len, const Stat* st, const void* d) {
@@ -198,17 +211,14 @@ asio::awaitable<std::expected<node, std::error_code>> session::get(const std::st
           c->finish();
         },
         &ctx);
-    if (rc != ZOK) {
-      ctx.result = std::unexpected(make_error_code(rc));
-      ctx.finish();
-    }
+    return rc;
   });
 }
 
 asio::awaitable<std::expected<stat, std::error_code>> session::set(const std::string& path, const std::string& data,
                                                                    std::int32_t version) {
   using R = std::expected<stat, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_aset(
         impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), version,
         [](int rc2, const Stat* st, const void* d) {
@@ -217,16 +227,13 @@ asio::awaitable<std::expected<stat, std::error_code>> session::set(const std::st
           c->finish();
         },
         &ctx);
-    if (rc != ZOK) {
-      ctx.result = std::unexpected(make_error_code(rc));
-      ctx.finish();
-    }
+    return rc;
   });
 }
 
 asio::awaitable<std::error_code> session::remove(const std::string& path, std::int32_t version) {
   using R = std::error_code;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_adelete(
         impl_->zh, path.c_str(), version,
         [](int rc2, const void* d) {
@@ -235,16 +242,13 @@ asio::awaitable<std::error_code> session::remove(const std::string& path, std::i
           c->finish();
         },
         &ctx);
-    if (rc != ZOK) {
-      ctx.result = make_error_code(rc);
-      ctx.finish();
-    }
+    return rc;
   });
 }
 
 asio::awaitable<std::expected<std::vector<std::string>, std::error_code>> session::children(const std::string& path) {
   using R = std::expected<std::vector<std::string>, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_aget_children2(
         impl_->zh, path.c_str(), 0,
         [](int rc2, const String_vector* v, const Stat*, const void* d) {
@@ -253,16 +257,13 @@ asio::awaitable<std::expected<std::vector<std::string>, std::error_code>> sessio
           c->finish();
         },
         &ctx);
-    if (rc != ZOK) {
-      ctx.result = std::unexpected(make_error_code(rc));
-      ctx.finish();
-    }
+    return rc;
   });
 }
 
 asio::awaitable<std::expected<std::optional<stat>, std::error_code>> session::exists(const std::string& path) {
   using R = std::expected<std::optional<stat>, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_aexists(
         impl_->zh, path.c_str(), 0,
         [](int rc2, const Stat* st, const void* d) {
@@ -273,10 +274,7 @@ asio::awaitable<std::expected<std::optional<stat>, std::error_code>> session::ex
           c->finish();
         },
         &ctx);
-    if (rc != ZOK) {
-      ctx.result = std::unexpected(make_error_code(rc));
-      ctx.finish();
-    }
+    return rc;
   });
 }
 
@@ -300,7 +298,7 @@ asio::awaitable<std::error_code> session::multi(const std::vector<op>& ops) {
       case op::kind::check: zoo_check_op_init(&zops[i], o.path.c_str(), o.version); break;
     }
   }
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_amulti(
         impl_->zh, static_cast<int>(zops.size()), zops.data(), results.data(),
         [](int rc2, const void* d) {
@@ -309,10 +307,7 @@ asio::awaitable<std::error_code> session::multi(const std::vector<op>& ops) {
           c->finish();
         },
         &ctx);
-    if (rc != ZOK) {
-      ctx.result = make_error_code(rc);
-      ctx.finish();
-    }
+    return rc;
   });
 }
 
