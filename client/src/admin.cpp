@@ -1,5 +1,6 @@
 #include "runnel/admin.h"
 
+#include "client/src/requests.h"
 #include "client/src/wire_client.h"
 
 namespace runnel {
@@ -174,44 +175,16 @@ result<void> admin::alter_configs(const std::string& topic, const std::map<std::
   return {};
 }
 
-namespace {
-
-result<const wire::ListOffsetsPartitionResponse*> list_offsets_one(client::wire_client& w, const std::string& topic,
-                                                                   std::int32_t partition, std::int64_t timestamp,
-                                                                   client::response& keep) {
-  flatbuffers::FlatBufferBuilder fbb;
-  std::vector<flatbuffers::Offset<wire::ListOffsetsPartition>> parts{wire::CreateListOffsetsPartition(fbb, partition, timestamp)};
-  std::vector<flatbuffers::Offset<wire::ListOffsetsTopic>> topics{wire::CreateListOffsetsTopicDirect(fbb, topic.c_str(), &parts)};
-  auto body = wire::CreateListOffsetsRequestDirect(fbb, &topics);
-  auto r = w.call_sync(std::move(fbb), wire::Request::ListOffsetsRequest, body.Union());
-  if (!r) return std::unexpected(r.error());
-  keep = std::move(*r);
-  const auto* resp = keep.envelope->body_as_ListOffsetsResponse();
-  if (resp == nullptr || resp->topics() == nullptr || resp->topics()->size() != 1 ||
-      resp->topics()->Get(0)->partitions() == nullptr || resp->topics()->Get(0)->partitions()->size() != 1) {
-    return std::unexpected(error{errc::bad_response, "ListOffsets"});
-  }
-  const auto* p = resp->topics()->Get(0)->partitions()->Get(0);
-  if (p->error() != wire::ErrorCode::NONE) {
-    auto e = client::make_error(p->error(), nullptr);
-    e.message = topic + "/" + std::to_string(partition);
-    return std::unexpected(e);
-  }
-  return p;
-}
-
-}  // namespace
-
 result<std::int64_t> admin::list_offset(const std::string& topic, std::int32_t partition, std::int64_t timestamp) {
   client::response keep;
-  auto p = list_offsets_one(*impl_->wire, topic, partition, timestamp, keep);
+  auto p = client::list_offsets_one(*impl_->wire, topic, partition, timestamp, keep);
   if (!p) return std::unexpected(p.error());
   return (*p)->offset();
 }
 
 result<std::int64_t> admin::partition_size(const std::string& topic, std::int32_t partition) {
   client::response keep;
-  auto p = list_offsets_one(*impl_->wire, topic, partition, latest_offset, keep);
+  auto p = client::list_offsets_one(*impl_->wire, topic, partition, latest_offset, keep);
   if (!p) return std::unexpected(p.error());
   return (*p)->log_size_bytes();
 }

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "client/src/requests.h"
 #include "client/src/wire_client.h"
 #include "schemas/batch.h"
 
@@ -44,22 +45,10 @@ struct consumer::impl {
   }
 
   result<std::int64_t> list_offset(const topic_partition_ref& tp, std::int64_t timestamp) {
-    flatbuffers::FlatBufferBuilder fbb;
-    std::vector<flatbuffers::Offset<wire::ListOffsetsPartition>> parts{wire::CreateListOffsetsPartition(fbb, tp.partition, timestamp)};
-    std::vector<flatbuffers::Offset<wire::ListOffsetsTopic>> topics{wire::CreateListOffsetsTopicDirect(fbb, tp.topic.c_str(), &parts)};
-    auto body = wire::CreateListOffsetsRequestDirect(fbb, &topics);
-    auto r = wire->call_sync(std::move(fbb), wire::Request::ListOffsetsRequest, body.Union());
-    if (!r) return std::unexpected(r.error());
-    const auto* resp = r->envelope->body_as_ListOffsetsResponse();
-    if (resp == nullptr || resp->topics() == nullptr || resp->topics()->size() != 1 ||
-        resp->topics()->Get(0)->partitions() == nullptr || resp->topics()->Get(0)->partitions()->size() != 1) {
-      return std::unexpected(error{errc::bad_response, "ListOffsets"});
-    }
-    const auto* p = resp->topics()->Get(0)->partitions()->Get(0);
-    if (p->error() != wire::ErrorCode::NONE) {
-      return std::unexpected(client::make_error(p->error(), nullptr));
-    }
-    return p->offset();
+    client::response keep;
+    auto p = client::list_offsets_one(*wire, tp.topic, tp.partition, timestamp, keep);
+    if (!p) return std::unexpected(p.error());
+    return (*p)->offset();
   }
 
   // Turns a fetch response into records; advances positions.

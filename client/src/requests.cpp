@@ -1,0 +1,29 @@
+#include "client/src/requests.h"
+
+namespace runnel::client {
+
+result<const wire::ListOffsetsPartitionResponse*> list_offsets_one(wire_client& w, const std::string& topic,
+                                                                   std::int32_t partition, std::int64_t timestamp,
+                                                                   response& keep) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::ListOffsetsPartition>> parts{wire::CreateListOffsetsPartition(fbb, partition, timestamp)};
+  std::vector<flatbuffers::Offset<wire::ListOffsetsTopic>> topics{wire::CreateListOffsetsTopicDirect(fbb, topic.c_str(), &parts)};
+  auto body = wire::CreateListOffsetsRequestDirect(fbb, &topics);
+  auto r = w.call_sync(std::move(fbb), wire::Request::ListOffsetsRequest, body.Union());
+  if (!r) return std::unexpected(r.error());
+  keep = std::move(*r);
+  const auto* resp = keep.envelope->body_as_ListOffsetsResponse();
+  if (resp == nullptr || resp->topics() == nullptr || resp->topics()->size() != 1 ||
+      resp->topics()->Get(0)->partitions() == nullptr || resp->topics()->Get(0)->partitions()->size() != 1) {
+    return std::unexpected(error{errc::bad_response, "ListOffsets"});
+  }
+  const auto* p = resp->topics()->Get(0)->partitions()->Get(0);
+  if (p->error() != wire::ErrorCode::NONE) {
+    auto e = make_error(p->error(), nullptr);
+    e.message = topic + "/" + std::to_string(partition);
+    return std::unexpected(e);
+  }
+  return p;
+}
+
+}  // namespace runnel::client
