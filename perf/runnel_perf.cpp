@@ -1,6 +1,6 @@
 // runnel-perf: OMB-like load tool for a running broker.
 //
-//   runnel-perf limits [--dir DIR]      the machine's loopback TCP and fdatasync limits
+//   runnel-perf limits [--dir DIR]      the machine's loopback TCP, fdatasync and thread wake-up limits
 //   runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T [--partitions N]
 //       [--record-size B] [--records N] [--rate R] [--producers P]
 //       [--acks 0|1|all] [--batch-bytes B] [--linger-ms L] [--max-seconds S]
@@ -20,11 +20,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -227,9 +229,59 @@ double percentile(std::vector<double>& v, double q) {
   return v[k];
 }
 
+// How late a thread runs after it is due, two ways, 10,000 samples each at
+// one per 200 µs: a sleeping thread's wake-up past its deadline, and the
+// hand-off from one thread to another waiting on a condition variable
+// (every hop between threads on the e2e path pays one).
+struct wakeup_figures {
+  std::vector<double> sleep_ms, handoff_ms;
+};
+wakeup_figures measure_wakeups() {
+  constexpr int samples = 10000;
+  constexpr auto period = std::chrono::microseconds(200);
+  wakeup_figures f;
+  auto next = clock_type::now();
+  for (int i = 0; i < samples; ++i) {
+    next += period;
+    std::this_thread::sleep_until(next);
+    f.sleep_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - next).count());
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<clock_type::time_point> posted;
+  bool done = false;
+  std::thread waiter([&] {
+    std::unique_lock lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return posted.has_value() || done; });
+      if (!posted) return;
+      f.handoff_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - *posted).count());
+      posted.reset();
+    }
+  });
+  next = clock_type::now();
+  for (int i = 0; i < samples; ++i) {
+    next += period;
+    std::this_thread::sleep_until(next);
+    {
+      std::lock_guard lock(mu);
+      posted = clock_type::now();
+    }
+    cv.notify_one();
+  }
+  {
+    std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_one();
+  waiter.join();
+  return f;
+}
+
 // The machine's own limits, for side-by-side figures: loopback TCP
-// throughput at 1 KiB and 1 MiB writes (one connection, 1 s each) and the
-// latency of a 4 KiB append + fdatasync (1000 times) in --dir.
+// throughput at 1 KiB and 1 MiB writes (one connection, 1 s each), the
+// latency of a 4 KiB append + fdatasync (1000 times) in --dir, and thread
+// wake-up delays (measure_wakeups).
 int run_limits(const options& o) {
   auto tcp = [](std::size_t chunk) {
     int ls = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -280,9 +332,14 @@ int run_limits(const options& o) {
   }
   ::close(fd);
   ::unlink(path.c_str());
+  auto w = measure_wakeups();
   std::printf("{\"mode\":\"limits\",\"tcp_1k_mb_per_sec\":%.1f,\"tcp_1k_writes_per_sec\":%.0f,"
-              "\"tcp_1m_mb_per_sec\":%.1f,\"append_4k_fdatasync_p50_ms\":%.3f,\"append_4k_fdatasync_p99_ms\":%.3f}\n",
-              mb_1k, writes_1k, mb_1m, percentile(lat, 0.5), percentile(lat, 0.99));
+              "\"tcp_1m_mb_per_sec\":%.1f,\"append_4k_fdatasync_p50_ms\":%.3f,\"append_4k_fdatasync_p99_ms\":%.3f,"
+              "\"append_4k_fdatasync_max_ms\":%.3f,\"sleep_overshoot_p99_ms\":%.3f,\"sleep_overshoot_p999_ms\":%.3f,"
+              "\"thread_handoff_p50_ms\":%.3f,\"thread_handoff_p99_ms\":%.3f,\"thread_handoff_p999_ms\":%.3f}\n",
+              mb_1k, writes_1k, mb_1m, percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1.0),
+              percentile(w.sleep_ms, 0.99), percentile(w.sleep_ms, 0.999), percentile(w.handoff_ms, 0.5),
+              percentile(w.handoff_ms, 0.99), percentile(w.handoff_ms, 0.999));
   (void)writes_1m;
   return 0;
 }

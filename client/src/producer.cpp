@@ -59,6 +59,11 @@ struct producer::impl {
   std::map<std::string, std::int32_t, std::less<>> sticky;
   std::deque<sealed> ready;
   std::size_t outstanding = 0;  // records sent or buffered, not yet completed
+  // When the oldest buffered batch has lingered long enough. A send that
+  // finds it past kicks the I/O thread itself: under load, batches leave on
+  // time without waiting for the tick timer, whose wake-ups can be
+  // milliseconds late on a busy or virtual machine.
+  clock_type::time_point next_due = clock_type::time_point::max();
   bool flushing = false;
   bool closed = false;
   std::atomic<bool> dying{false};  // ~impl: send nothing more
@@ -107,8 +112,14 @@ struct producer::impl {
     std::vector<sealed> batch_set;
     {
       std::lock_guard lock(mu);
+      next_due = clock_type::time_point::max();
       for (auto& [tp, a] : accumulators) {
-        if (!a.builder.empty() && (flushing || closed || now - a.first >= cfg.linger)) seal_locked(tp, a);
+        if (a.builder.empty()) continue;
+        if (flushing || closed || now - a.first >= cfg.linger) {
+          seal_locked(tp, a);
+        } else {
+          next_due = std::min(next_due, a.first + cfg.linger);
+        }
       }
       if (now < breaker_until) return;
       while (in_flight < cfg.max_in_flight && !ready.empty()) {
@@ -292,9 +303,15 @@ struct producer::impl {
       }
       tp_key tp{std::string(topic), *p};
       auto& a = accumulators[tp];
+      const auto now = clock_type::now();
       if (a.builder.empty()) {
-        a.first = clock_type::now();
+        a.first = now;
         first_record = true;
+        next_due = std::min(next_due, now + cfg.linger);
+      }
+      if (now >= next_due) {
+        next_due = clock_type::time_point::max();  // one kick; drain() sets the next
+        kick = true;
       }
       std::optional<std::span<const std::byte>> k;
       if (key) k = bytes_of(*key);
