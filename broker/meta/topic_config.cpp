@@ -10,9 +10,10 @@ namespace runnel::meta {
 
 namespace {
 
-constexpr std::array<std::string_view, 7> keys{
-    "segment.bytes",        "segment.ms",     "retention.bytes",   "retention.ms",
-    "index.interval.bytes", "max.message.bytes", "segment.preallocate.bytes",
+constexpr std::array<std::string_view, 9> keys{
+    "segment.bytes",        "segment.ms",          "retention.bytes",        "retention.ms",
+    "index.interval.bytes", "max.message.bytes",   "segment.preallocate.bytes", "min.insync.replicas",
+    "unclean.leader.election",
 };
 
 constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
@@ -56,6 +57,16 @@ std::expected<void, std::string> apply_topic_config(topic_config& cfg, std::stri
   if (key == "segment.preallocate.bytes") {
     return set(0, 1LL << 30, [&](auto v) { cfg.log.preallocate_bytes = static_cast<std::uint64_t>(v); });
   }
+  if (key == "min.insync.replicas") {
+    return set(1, 1000, [&](auto v) { cfg.min_insync_replicas = static_cast<std::int32_t>(v); });
+  }
+  if (key == "unclean.leader.election") {
+    if (value != "true" && value != "false") {
+      return std::unexpected(fmt::format("{}: '{}' is not true or false", key, value));
+    }
+    cfg.unclean_leader_election = value == "true";
+    return {};
+  }
   return std::unexpected(fmt::format("{}: unknown topic config key", key));
 }
 
@@ -76,6 +87,8 @@ std::vector<std::pair<std::string, std::string>> describe(const topic_config& cf
       {"index.interval.bytes", std::to_string(cfg.log.index_interval_bytes)},
       {"max.message.bytes", std::to_string(cfg.max_message_bytes)},
       {"segment.preallocate.bytes", std::to_string(cfg.log.preallocate_bytes)},
+      {"min.insync.replicas", std::to_string(cfg.min_insync_replicas)},
+      {"unclean.leader.election", cfg.unclean_leader_election ? "true" : "false"},
   };
 }
 

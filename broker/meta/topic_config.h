@@ -3,9 +3,10 @@
 //
 //   segment.bytes  segment.ms  retention.bytes  retention.ms
 //   index.interval.bytes  segment.preallocate.bytes  max.message.bytes
+//   min.insync.replicas  unclean.leader.election (cluster mode)
 //
-// Values are integers (bytes or milliseconds); retention.* accept -1 (no
-// limit). Errors name the key and say what is wrong, for the CLI and the log.
+// Values are integers (bytes or milliseconds), except
+// unclean.leader.election (true/false); retention.* accept -1 (no limit). Errors name the key and say what is wrong, for the CLI and the log.
 
 #include <expected>
 #include <span>

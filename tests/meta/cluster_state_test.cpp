@@ -1,0 +1,72 @@
+// ZooKeeper encodings of topic assignments and partition states, and the
+// replica assignment of new topics (broker/cluster/topic_state.h).
+#include <doctest/doctest.h>
+
+#include <map>
+#include <set>
+
+#include "broker/cluster/topic_state.h"
+
+using namespace runnel::cluster;
+
+TEST_CASE("topic assignment round-trips through its ZooKeeper text") {
+  topic_assignment a;
+  a.replicas = {{1, 2, 3}, {2, 3, 1}};
+  a.config = {{"min.insync.replicas", "2"}, {"retention.ms", "1000"}};
+  auto back = decode_topic(encode_topic(a));
+  REQUIRE(back.has_value());
+  CHECK(back->replicas == a.replicas);
+  CHECK(back->config == a.config);
+}
+
+TEST_CASE("malformed topic assignments are refused with the line that is wrong") {
+  CHECK_FALSE(decode_topic("").has_value());
+  CHECK_FALSE(decode_topic("runnel-topic 2\npartitions 1\nreplicas 0 1").has_value());
+  auto missing = decode_topic("runnel-topic 1\npartitions 2\nreplicas 0 1");
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().find("partition 1 has no replicas") != std::string::npos);
+  auto twice = decode_topic("runnel-topic 1\npartitions 1\nreplicas 0 1,1");
+  REQUIRE_FALSE(twice.has_value());
+  CHECK(twice.error().find("line 3") != std::string::npos);
+  CHECK_FALSE(decode_topic("runnel-topic 1\npartitions 1\nreplicas 1 1").has_value());
+  CHECK_FALSE(decode_topic("runnel-topic 1\npartitions 0").has_value());
+  CHECK_FALSE(decode_topic("runnel-topic 1\npartitions x").has_value());
+  CHECK_FALSE(decode_topic("runnel-topic 1\npartitions 1\nreplicas 0 1\nbogus").has_value());
+}
+
+TEST_CASE("partition state round-trips, including an empty ISR and no leader") {
+  for (const auto& s : {leader_state{1, 0, {1, 2, 3}}, leader_state{-1, 7, {2}}, leader_state{-1, 3, {}}}) {
+    auto back = decode_state(encode_state(s));
+    REQUIRE(back.has_value());
+    CHECK(*back == s);
+  }
+  CHECK_FALSE(decode_state("leader 1 epoch x isr 1").has_value());
+  CHECK_FALSE(decode_state("leader -2 epoch 0 isr 1").has_value());
+  CHECK_FALSE(decode_state("leader 1 epoch 0 isr 1,-1").has_value());
+  CHECK_FALSE(decode_state("epoch 0 leader 1 isr 1").has_value());
+}
+
+TEST_CASE("replica assignment spreads leaders and replicas and refuses too few brokers") {
+  std::vector<broker_registration> live{{1, "h", 1, ""}, {2, "h", 2, ""}, {3, "h", 3, ""}};
+  auto a = assign_replicas(live, 6, 3, 0);
+  REQUIRE(a.has_value());
+  std::map<std::int32_t, int> leaders;
+  for (const auto& r : *a) {
+    CHECK(r.size() == 3);
+    CHECK(std::set<std::int32_t>(r.begin(), r.end()).size() == 3);
+    ++leaders[r.front()];
+  }
+  CHECK(leaders == std::map<std::int32_t, int>{{1, 2}, {2, 2}, {3, 2}});
+  auto too_many = assign_replicas(live, 1, 4, 0);
+  REQUIRE_FALSE(too_many.has_value());
+  CHECK(too_many.error().find("3 live brokers") != std::string::npos);
+  CHECK_FALSE(assign_replicas(live, 1, 0, 0).has_value());
+}
+
+TEST_CASE("with racks, each partition's replicas land on different racks") {
+  std::vector<broker_registration> live{{1, "h", 1, "a"}, {2, "h", 2, "a"}, {3, "h", 3, "b"}, {4, "h", 4, "b"}};
+  std::map<std::int32_t, std::string> rack{{1, "a"}, {2, "a"}, {3, "b"}, {4, "b"}};
+  auto a = assign_replicas(live, 8, 2, 1);
+  REQUIRE(a.has_value());
+  for (const auto& r : *a) CHECK(rack[r[0]] != rack[r[1]]);
+}
