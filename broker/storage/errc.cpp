@@ -18,6 +18,7 @@ class category final : public std::error_category {
       case errc::log_exists: return "log already exists";
       case errc::unknown_log: return "no such log";
       case errc::bad_batch: return "bytes are not one whole record batch";
+      case errc::offset_mismatch: return "the batch does not start at the log end";
     }
     return "unknown runnel.storage error";
   }

@@ -15,6 +15,7 @@ enum class errc {
   log_exists,               // create() of a log that is already open
   unknown_log,              // no such partition log
   bad_batch,                // append() of bytes that are not one whole batch
+  offset_mismatch,          // append_replica() of a batch that does not start at the log end
 };
 
 const std::error_category& error_category() noexcept;

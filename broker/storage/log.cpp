@@ -87,6 +87,9 @@ asio::awaitable<std::error_code> log::do_open() {
   std::filesystem::create_directories(dir_, ec);
   if (ec) co_return ec;
   std::filesystem::remove(dir_ / (std::string(recovery_point_name) + ".tmp"), ec);
+  auto epochs = epoch_cache::load(dir_);
+  if (!epochs) co_return epochs.error();
+  epochs_.emplace(std::move(*epochs));
 
   std::vector<offset> bases;
   for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
@@ -100,6 +103,7 @@ asio::awaitable<std::error_code> log::do_open() {
     if (auto cec = seg->create()) co_return cec;
     segments_.push_back(std::move(seg));
     if (auto fec = fsync_dir(dir_)) co_return fec;
+    if (auto eec = epochs_->clear()) co_return eec;
     co_return co_await persist_recovery_point(offset(0));
   }
 
@@ -150,6 +154,8 @@ asio::awaitable<std::error_code> log::do_open() {
     seg->mark_synced(seg->written());
   }
   next_offset_ = written_end_ = durable_end_ = segments_.back()->next_offset();
+  // Epochs that start at or past the end have no data (a torn tail).
+  if (auto eec = epochs_->truncate_from(next_offset_)) co_return eec;
   if (recovery_point_ != durable_end_) co_return co_await persist_recovery_point(durable_end_);
   co_return std::error_code{};
 }
@@ -209,19 +215,46 @@ std::error_code log::roll() {
   return {};
 }
 
-asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::span<std::byte> batch) {
+asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::span<std::byte> batch,
+                                                                              std::int32_t epoch) {
   if (auto ec = check_usable()) co_return std::unexpected(ec);
   RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
   auto h = schemas::decode_header(batch);
   if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
-  if (auto ec = maybe_roll(h->length)) co_return std::unexpected(ec);
+  schemas::stamp_base_offset(batch, next_offset_);
+  h->base_offset = next_offset_;
+  if (epoch >= 0) {
+    schemas::stamp_leader_epoch(batch, leader_epoch(epoch));
+    h->epoch = leader_epoch(epoch);
+  }
+  co_return co_await enqueue(batch, *h, epoch >= 0);
+}
 
-  offset base = next_offset_;
-  schemas::stamp_base_offset(batch, base);
-  h->base_offset = base;
+asio::awaitable<std::expected<append_result, std::error_code>> log::append_replica(std::span<std::byte> batch) {
+  if (auto ec = check_usable()) co_return std::unexpected(ec);
+  RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
+  auto h = schemas::decode_header(batch);
+  if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
+  if (h->base_offset != next_offset_) co_return std::unexpected(make_error_code(errc::offset_mismatch));
+  co_return co_await enqueue(batch, *h, true);
+}
+
+// Both appends: records where a new epoch starts (cluster mode), reserves
+// the bytes and queues the write; resumes once the batch is in the file.
+asio::awaitable<std::expected<append_result, std::error_code>> log::enqueue(std::span<std::byte> batch,
+                                                                              const schemas::batch_header& h,
+                                                                              bool track_epoch) {
+  if (track_epoch) {
+    if (auto ec = epochs_->assign(h.epoch.value(), h.base_offset)) {
+      fail(ec, "leader epoch checkpoint write");
+      co_return std::unexpected(make_error_code(errc::log_offline));
+    }
+  }
+  if (auto ec = maybe_roll(h.length)) co_return std::unexpected(ec);
+  const offset base = h.base_offset;
   const auto& active = segments_.back();
-  file_pos pos = active->reserve(*h);
-  next_offset_ = h->next_offset();
+  file_pos pos = active->reserve(h);
+  next_offset_ = h.next_offset();
 
   pending_write pw{active, pos, batch, next_offset_, {}};
   auto ec = co_await suspend_until([&](completion c) {
@@ -230,7 +263,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
     start_writer();
   });
   if (ec) co_return std::unexpected(ec);
-  co_return append_result{base, h->last_offset(), wall_clock_now()};
+  co_return append_result{base, h.last_offset(), wall_clock_now()};
 }
 
 void log::start_writer() {
@@ -473,6 +506,7 @@ asio::awaitable<std::error_code> log::truncate(offset to) {
   truncating_ = true;
   auto ec = co_await do_truncate(to);
   truncating_ = false;
+  if (!ec) ec = epochs_->truncate_from(next_offset_);
   co_return ec;
 }
 

@@ -34,8 +34,13 @@
 #include <asio/awaitable.hpp>
 #include <asio/any_io_executor.hpp>
 
+#include "broker/storage/epoch_cache.h"
 #include "broker/storage/types.h"
 #include "broker/storage/waiters.h"
+
+namespace runnel::schemas {
+struct batch_header;
+}
 
 namespace runnel::storage {
 
@@ -57,9 +62,16 @@ class log {
   log& operator=(log&&) = delete;       // coroutines hold `this`
 
   // Appends one whole batch that the caller verified (schemas::verify_batch).
-  // Stamps its base offset in place; `batch` must stay alive until this
-  // completes, which is when the bytes are in the file and readable.
-  asio::awaitable<std::expected<append_result, std::error_code>> append(std::span<std::byte> batch);
+  // Stamps its base offset in place, and its leader epoch when `epoch` >= 0
+  // (a cluster leader; the epoch cache records where a new epoch starts);
+  // `batch` must stay alive until this completes, which is when the bytes
+  // are in the file and readable.
+  asio::awaitable<std::expected<append_result, std::error_code>> append(std::span<std::byte> batch,
+                                                                         std::int32_t epoch = -1);
+  // A follower's append: the batch keeps the offsets and epoch its leader
+  // stamped; its base offset must be the log's next offset (else
+  // errc::offset_mismatch).
+  asio::awaitable<std::expected<append_result, std::error_code>> append_replica(std::span<std::byte> batch);
 
   // Returns once everything appended before the call is durable
   // (fdatasync'ed). Concurrent flushes share one fdatasync.
@@ -81,9 +93,17 @@ class log {
   asio::awaitable<std::error_code> wait_for_data(offset after);
 
   // Removes every batch at or after `to` (a batch boundary; inside a batch,
-  // the whole batch goes). Waits for in-flight writes first. The caller (the
-  // replica fetcher) starts no append until it returns.
+  // the whole batch goes), and the epochs that start there. Waits for
+  // in-flight writes first. The caller (the replica fetcher) starts no
+  // append until it returns.
   asio::awaitable<std::error_code> truncate(offset to);
+
+  // Leader epochs (epoch_cache.h): the latest epoch with data, and where
+  // the largest epoch <= `epoch` ends in this log.
+  [[nodiscard]] std::optional<std::int32_t> latest_epoch() const { return epochs_->latest(); }
+  [[nodiscard]] std::optional<std::pair<std::int32_t, offset>> end_for_epoch(std::int32_t epoch) const {
+    return epochs_->end_for(epoch, next_offset_);
+  }
 
   // Deletes whole sealed segments past retention.ms (by their newest
   // timestamp) or beyond retention.bytes (oldest first); never the active
@@ -120,6 +140,9 @@ class log {
   log(io_ring& ring, asio::any_io_executor ex, std::filesystem::path dir, topic_partition tp, log_config cfg);
 
   asio::awaitable<std::error_code> do_open();
+  asio::awaitable<std::expected<append_result, std::error_code>> enqueue(std::span<std::byte> batch,
+                                                                          const schemas::batch_header& h,
+                                                                          bool track_epoch);
   std::error_code maybe_roll(std::uint32_t incoming_bytes);
   std::error_code roll();
   void start_writer();
@@ -142,6 +165,7 @@ class log {
   log_config cfg_;
 
   std::vector<std::shared_ptr<segment>> segments_;  // by base offset; back() is active
+  std::optional<epoch_cache> epochs_;                // loaded by open()
   offset next_offset_{0};
   offset written_end_{0};
   offset durable_end_{0};
