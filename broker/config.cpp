@@ -67,6 +67,9 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
   if (key == "zookeeper.session.timeout.ms") {
     return num(1000, 60000, [&](auto v) { zookeeper_session_timeout = std::chrono::milliseconds(v); });
   }
+  if (key == "replica.lag.time.max.ms") {
+    return num(100, 600000, [&](auto v) { replica_lag_time_max = std::chrono::milliseconds(v); });
+  }
   if (key == "rack") {
     rack = std::string(value);
     return {};

@@ -17,6 +17,7 @@
 //   zookeeper                             host:port[/chroot]   (empty: standalone)
 //   zookeeper.session.timeout.ms          1000..60000          6000
 //   rack                                  any                  (empty)
+//   replica.lag.time.max.ms               100..600000          10000
 // Topic defaults: every topic key (meta/topic_config.h) prefixed with
 // "log." (log.segment.bytes, log.retention.ms, ...), as in Kafka.
 
@@ -47,6 +48,8 @@ struct broker_config {
   std::string zookeeper;  // empty: standalone mode
   std::chrono::milliseconds zookeeper_session_timeout{6'000};
   std::string rack;
+  // A follower that has not caught up for this long leaves the ISR.
+  std::chrono::milliseconds replica_lag_time_max{10'000};
   meta::topic_config topic_defaults;
 
   // Applies one key=value; the error text names the key.

@@ -1,5 +1,9 @@
 #include "broker/cluster/membership.h"
 
+#include "broker/cluster/logger.h"
+
+#include <set>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
@@ -7,8 +11,6 @@
 #include <spdlog/spdlog.h>
 
 namespace runnel::cluster {
-
-namespace {
 
 spdlog::logger& logger() {
   static auto l = [] {
@@ -18,15 +20,15 @@ spdlog::logger& logger() {
   return *l;
 }
 
-}  // namespace
-
 membership::membership(asio::any_io_executor ex, std::string connect, std::chrono::milliseconds timeout,
-                       broker_registration me)
-    : ex_(std::move(ex)), connect_(std::move(connect)), timeout_(timeout), me_(std::move(me)) {}
+                       broker_registration me, hooks h)
+    : ex_(std::move(ex)), connect_(std::move(connect)), timeout_(timeout), me_(std::move(me)), hooks_(std::move(h)) {}
 
 membership::~membership() {
   *alive_ = false;
   brokers_watch_.reset();
+  topics_.reset();
+  retired_topic_watches_.clear();
   election_.reset();
   retired_elections_.clear();
   session_.reset();  // closes the session: our ephemeral nodes go at once
@@ -34,14 +36,16 @@ membership::~membership() {
 }
 
 asio::awaitable<std::expected<std::unique_ptr<membership>, std::string>> membership::start(
-    asio::any_io_executor ex, std::string connect, std::chrono::milliseconds session_timeout, broker_registration me) {
-  std::unique_ptr<membership> m(new membership(ex, std::move(connect), session_timeout, std::move(me)));
+    asio::any_io_executor ex, std::string connect, std::chrono::milliseconds session_timeout, broker_registration me,
+    hooks h) {
+  std::unique_ptr<membership> m(new membership(ex, std::move(connect), session_timeout, std::move(me), std::move(h)));
   if (auto why = co_await m->join(); !why.empty()) co_return std::unexpected(why);
   co_return m;
 }
 
 asio::awaitable<std::string> membership::join() {
   brokers_watch_.reset();
+  if (topics_) retired_topic_watches_.push_back(std::move(topics_));
   if (election_) retired_elections_.push_back(std::move(election_));
   if (session_) retired_sessions_.push_back(std::move(session_));
   // A chroot must exist before a session can use it.
@@ -67,8 +71,15 @@ asio::awaitable<std::string> membership::join() {
   if (auto ec = co_await register_broker(*session_, me_, timeout_ + std::chrono::seconds(1))) {
     co_return "broker.id " + std::to_string(me_.id) + ": cannot register (" + ec.message() + ")";
   }
+  if (auto ec = co_await session_->ensure_path("/topics")) co_return "zookeeper /topics: " + ec.message();
+  topics_ = std::make_unique<topic_watch>(*session_, [this](const topics_view& v) {
+    if (hooks_.topics_changed) hooks_.topics_changed(v);
+    reconcile();
+  });
+  topics_->start();
   election_ = std::make_unique<controller_election>(*session_, me_.id, [this](std::int64_t epoch) {
     logger().info("broker {} is the controller (epoch {})", me_.id, epoch);
+    reconcile();
   });
   election_->start();
   brokers_watch_ = session_->watch_children("/brokers/ids", [this, alive](std::optional<std::vector<std::string>>) {
@@ -92,6 +103,153 @@ asio::awaitable<void> membership::refresh_brokers() {
   auto live = co_await live_brokers(*session_);
   if (!*alive) co_return;
   if (live) live_ = std::move(*live);
+  if (hooks_.topics_changed && topics_) hooks_.topics_changed(topics_->view());  // brokers are part of the picture
+  reconcile();
+}
+
+const topics_view& membership::topics() const {
+  static const topics_view none;
+  return topics_ ? topics_->view() : none;
+}
+
+void membership::reconcile() {
+  if (!election_ || !election_->is_controller() || !topics_) return;
+  if (reconciling_) {
+    reconcile_again_ = true;
+    return;
+  }
+  reconciling_ = true;
+  asio::co_spawn(ex_, reconcile_loop(), asio::detached);
+}
+
+asio::awaitable<void> membership::reconcile_loop() {
+  const std::shared_ptr<bool> alive = alive_;
+  do {
+    reconcile_again_ = false;
+    if (!election_ || !election_->is_controller() || !topics_) break;
+    std::set<std::int32_t> live;
+    for (const auto& b : live_) live.insert(b.id);
+    auto changes = plan_elections(topics_->view(), live, hooks_.unclean_allowed);
+    for (const auto& c : changes) {
+      controller_election* election = election_.get();
+      std::vector<zk::op> ops{zk::op{zk::op::kind::set, state_path(c.topic, c.partition), encode_state(c.next),
+                                     zk::create_mode::persistent, c.version}};
+      auto ec = co_await election->fenced_multi(std::move(ops));
+      if (!*alive) co_return;
+      if (ec) {
+        // A newer state (a leader's ISR change) or a deposed controller:
+        // the watches bring the news and the next pass decides again.
+        logger().info("[{}/{}] state change not written ({}): {}", c.topic, c.partition, ec.message(), c.why);
+      } else {
+        logger().info("[{}/{}] {} -> {}", c.topic, c.partition, c.why, encode_state(c.next));
+      }
+    }
+  } while (reconcile_again_);
+  reconciling_ = false;
+}
+
+asio::awaitable<std::expected<void, meta::error>> membership::create_topic(const std::string& name,
+                                                                           std::int32_t partitions,
+                                                                           std::int32_t replication_factor,
+                                                                           const meta::config_overrides& config) {
+  const std::shared_ptr<bool> alive = alive_;
+  auto fail = [](meta::errc e, std::string msg) { return std::unexpected(meta::error{e, std::move(msg)}); };
+  auto live = co_await live_brokers(*session_);
+  if (!*alive) co_return fail(meta::errc::storage_failed, "broker shutting down");
+  if (!live) co_return fail(meta::errc::storage_failed, "zookeeper: " + live.error().message());
+  auto replicas = assign_replicas(*live, partitions, replication_factor,
+                                  static_cast<std::uint32_t>(std::hash<std::string>{}(name)));
+  if (!replicas) co_return fail(meta::errc::invalid_replication, replicas.error());
+  std::vector<zk::op> ops;
+  auto create = [&](std::string path, std::string data) {
+    ops.push_back(zk::op{zk::op::kind::create, std::move(path), std::move(data), zk::create_mode::persistent, -1});
+  };
+  create(topic_path(name), encode_topic(topic_assignment{*replicas, config}));
+  create(partitions_path(name), "");
+  for (std::int32_t p = 0; p < partitions; ++p) {
+    const auto& r = (*replicas)[static_cast<std::size_t>(p)];
+    create(partition_path(name, p), "");
+    create(state_path(name, p), encode_state(leader_state{r.front(), 0, r}));
+  }
+  auto ec = co_await session_->multi(ops);
+  if (!*alive) co_return fail(meta::errc::storage_failed, "broker shutting down");
+  if (ec == zk::make_error_code(zk::node_exists)) co_return fail(meta::errc::topic_exists, "topic " + name + " already exists");
+  if (ec) co_return fail(meta::errc::storage_failed, "zookeeper: " + ec.message());
+  co_return std::expected<void, meta::error>{};
+}
+
+asio::awaitable<std::expected<void, meta::error>> membership::delete_topic(const std::string& name) {
+  const std::shared_ptr<bool> alive = alive_;
+  auto fail = [](meta::errc e, std::string msg) { return std::unexpected(meta::error{e, std::move(msg)}); };
+  auto node = co_await session_->get(topic_path(name));
+  if (!*alive) co_return fail(meta::errc::storage_failed, "broker shutting down");
+  if (!node && node.error() == zk::make_error_code(zk::no_node)) co_return fail(meta::errc::unknown_topic, "unknown topic " + name);
+  if (!node) co_return fail(meta::errc::storage_failed, "zookeeper: " + node.error().message());
+  auto parts = co_await session_->children(partitions_path(name));
+  if (!*alive) co_return fail(meta::errc::storage_failed, "broker shutting down");
+  std::vector<zk::op> ops;
+  auto remove = [&](std::string path) {
+    ops.push_back(zk::op{zk::op::kind::remove, std::move(path), "", zk::create_mode::persistent, -1});
+  };
+  if (parts) {
+    for (const auto& p : *parts) {
+      remove(partitions_path(name) + "/" + p + "/state");
+      remove(partitions_path(name) + "/" + p);
+    }
+    remove(partitions_path(name));
+  }
+  ops.push_back(zk::op{zk::op::kind::remove, topic_path(name), "", zk::create_mode::persistent, node->stat.version});
+  auto ec = co_await session_->multi(ops);
+  if (!*alive) co_return fail(meta::errc::storage_failed, "broker shutting down");
+  if (ec == zk::make_error_code(zk::no_node)) co_return fail(meta::errc::unknown_topic, "unknown topic " + name);
+  if (ec) co_return fail(meta::errc::storage_failed, "zookeeper: " + ec.message());
+  co_return std::expected<void, meta::error>{};
+}
+
+asio::awaitable<std::expected<void, meta::error>> membership::alter_topic(
+    const std::string& name, const std::function<std::expected<void, meta::error>(meta::config_overrides&)>& edit) {
+  const std::shared_ptr<bool> alive = alive_;
+  auto fail = [](meta::errc e, std::string msg) { return std::unexpected(meta::error{e, std::move(msg)}); };
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    auto node = co_await session_->get(topic_path(name));
+    if (!*alive) co_return fail(meta::errc::storage_failed, "broker shutting down");
+    if (!node && node.error() == zk::make_error_code(zk::no_node)) co_return fail(meta::errc::unknown_topic, "unknown topic " + name);
+    if (!node) co_return fail(meta::errc::storage_failed, "zookeeper: " + node.error().message());
+    auto a = decode_topic(node->data);
+    if (!a) co_return fail(meta::errc::storage_failed, topic_path(name) + " is malformed: " + a.error());
+    if (auto r = edit(a->config); !r) co_return std::unexpected(r.error());
+    auto st = co_await session_->set(topic_path(name), encode_topic(*a), node->stat.version);
+    if (!*alive) co_return fail(meta::errc::storage_failed, "broker shutting down");
+    if (st) co_return std::expected<void, meta::error>{};
+    if (st.error() != zk::make_error_code(zk::bad_version)) co_return fail(meta::errc::storage_failed, "zookeeper: " + st.error().message());
+  }
+  co_return fail(meta::errc::storage_failed, "topic " + name + " keeps changing; try again");
+}
+
+asio::awaitable<std::error_code> membership::write_state(const state_change& c) {
+  const std::shared_ptr<bool> alive = alive_;
+  auto st = co_await session_->set(state_path(c.topic, c.partition), encode_state(c.next), c.version);
+  if (!*alive) co_return zk::make_error_code(zk::session_expired);
+  if (!st) co_return st.error();
+  logger().info("[{}/{}] {} -> {}", c.topic, c.partition, c.why, encode_state(c.next));
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::size_t> membership::hand_over_leadership() {
+  const std::shared_ptr<bool> alive = alive_;
+  std::set<std::int32_t> live;
+  for (const auto& b : live_) live.insert(b.id);
+  std::size_t moved = 0;
+  for (const auto& c : plan_handover(topics(), me_.id, live)) {
+    auto ec = co_await write_state(c);
+    if (!*alive) co_return moved;
+    if (ec) {
+      logger().warn("[{}/{}] leadership not handed over: {}", c.topic, c.partition, ec.message());
+    } else {
+      ++moved;
+    }
+  }
+  co_return moved;
 }
 
 membership::view membership::snapshot() const {

@@ -1,12 +1,19 @@
 #pragma once
 // membership: this broker's place in the cluster. Connects to ZooKeeper
 // (creating the chroot when missing), registers /brokers/ids/<id>, campaigns
-// for controller and follows the live broker list. When the session
-// expires it starts over: new session, registration, campaign.
+// for controller, follows the live broker list and every topic's
+// assignment and partition state (topic_watch). When the session expires it
+// starts over: new session, registration, campaign, watches.
+//
+// As controller it elects partition leaders (plan_elections) whenever
+// brokers or partition states change, writing through fenced_multi. Any
+// broker writes topic admin changes; a partition's leader writes its ISR;
+// every partition state write is a compare-and-set on the znode version.
 //
 // Lives on one executor (shard 0); not thread-safe.
 
 #include <chrono>
+#include <functional>
 #include <expected>
 #include <memory>
 #include <string>
@@ -16,6 +23,9 @@
 #include <asio/awaitable.hpp>
 
 #include "broker/cluster/controller.h"
+#include "broker/cluster/topic_state.h"
+#include "broker/cluster/topic_watch.h"
+#include "broker/meta/errc.h"
 
 namespace runnel::cluster {
 
@@ -26,9 +36,17 @@ class membership {
     std::int32_t controller = -1;
   };
 
+  struct hooks {
+    // Every change of the topics view (on the membership's executor).
+    std::function<void(const topics_view&)> topics_changed;
+    // Whether unclean leader election is allowed for a topic.
+    std::function<bool(const topic_view&)> unclean_allowed;
+  };
+
   // Errors name what failed (ZooKeeper unreachable, id taken).
   static asio::awaitable<std::expected<std::unique_ptr<membership>, std::string>> start(
-      asio::any_io_executor ex, std::string connect, std::chrono::milliseconds session_timeout, broker_registration me);
+      asio::any_io_executor ex, std::string connect, std::chrono::milliseconds session_timeout, broker_registration me,
+      hooks h);
 
   ~membership();
   membership(const membership&) = delete;             // owns a session
@@ -37,23 +55,53 @@ class membership {
   membership& operator=(membership&&) = delete;       // callbacks hold `this`
 
   [[nodiscard]] view snapshot() const;
+  [[nodiscard]] const topics_view& topics() const;
+
+  // Topic admin, from any broker; the caller validated names and configs.
+  // Replicas are assigned over the live brokers; each partition starts led
+  // by its first replica with every replica in the ISR (all logs empty).
+  asio::awaitable<std::expected<void, meta::error>> create_topic(const std::string& name, std::int32_t partitions,
+                                                                 std::int32_t replication_factor,
+                                                                 const meta::config_overrides& config);
+  asio::awaitable<std::expected<void, meta::error>> delete_topic(const std::string& name);
+  // Read-modify-write of /topics/<t> by compare-and-set; `edit` changes the
+  // overrides or refuses them.
+  asio::awaitable<std::expected<void, meta::error>> alter_topic(
+      const std::string& name, const std::function<std::expected<void, meta::error>(meta::config_overrides&)>& edit);
+
+  // A leader's ISR change: compare-and-set on the state version it knows.
+  // Fails (bad_version) when the state moved on (new leader or epoch).
+  asio::awaitable<std::error_code> write_state(const state_change& c);
+
+  // Controlled shutdown: moves leadership of this broker's partitions to
+  // other live ISR members. Returns how many moved.
+  asio::awaitable<std::size_t> hand_over_leadership();
 
  private:
-  membership(asio::any_io_executor ex, std::string connect, std::chrono::milliseconds timeout, broker_registration me);
+  membership(asio::any_io_executor ex, std::string connect, std::chrono::milliseconds timeout, broker_registration me,
+             hooks h);
   asio::awaitable<std::string> join();  // "" on success, else why not
   asio::awaitable<void> refresh_brokers();
+  // Controller: elect leaders where needed (serialized; re-runs when asked again meanwhile).
+  void reconcile();
+  asio::awaitable<void> reconcile_loop();
 
   asio::any_io_executor ex_;
   std::string connect_;
   std::chrono::milliseconds timeout_;
   broker_registration me_;
   std::unique_ptr<zk::session> session_;
+  hooks hooks_;
   std::unique_ptr<controller_election> election_;
+  std::unique_ptr<topic_watch> topics_;
   std::shared_ptr<zk::subscription> brokers_watch_;
+  bool reconciling_ = false;
+  bool reconcile_again_ = false;
   std::vector<broker_registration> live_;
   // Sessions (and what uses them) replaced after an expiry: kept until the
   // membership goes, so operations still pending on them never dangle.
   std::vector<std::unique_ptr<controller_election>> retired_elections_;
+  std::vector<std::unique_ptr<topic_watch>> retired_topic_watches_;
   std::vector<std::unique_ptr<zk::session>> retired_sessions_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards late callbacks
 };

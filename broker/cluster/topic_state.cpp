@@ -177,4 +177,93 @@ std::expected<std::vector<std::vector<std::int32_t>>, std::string> assign_replic
   return out;
 }
 
+namespace {
+
+bool contains(const std::vector<std::int32_t>& v, std::int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+}  // namespace
+
+std::vector<state_change> plan_elections(const topics_view& topics, const std::set<std::int32_t>& live,
+                                         const std::function<bool(const topic_view&)>& unclean) {
+  std::vector<state_change> out;
+  for (const auto& [name, t] : topics) {
+    for (std::size_t p = 0; p < t.partitions.size() && p < t.assignment.replicas.size(); ++p) {
+      const auto& pv = t.partitions[p];
+      if (!pv.known) continue;
+      const auto& s = pv.state;
+      const auto& replicas = t.assignment.replicas[p];
+      std::vector<std::int32_t> live_isr;
+      for (auto id : s.isr) {
+        if (live.contains(id)) live_isr.push_back(id);
+      }
+      state_change c{name, static_cast<std::int32_t>(p), s, pv.version, {}};
+      if (s.leader >= 0 && live.contains(s.leader)) {
+        if (live_isr.size() == s.isr.size()) continue;
+        c.next.isr = live_isr;
+        c.why = "dead brokers leave the ISR";
+        out.push_back(std::move(c));
+        continue;
+      }
+      // No live leader: the first live ISR member in assignment order.
+      std::int32_t next = -1;
+      for (auto id : replicas) {
+        if (contains(live_isr, id)) {
+          next = id;
+          break;
+        }
+      }
+      if (next >= 0) {
+        c.next = {next, s.leader_epoch + 1, live_isr};
+        c.why = fmt::format("leader {} is gone; {} from the ISR takes over", s.leader, next);
+      } else if (unclean && unclean(t)) {
+        for (auto id : replicas) {
+          if (live.contains(id)) {
+            next = id;
+            break;
+          }
+        }
+        if (next < 0) {
+          if (s.leader == -1) continue;
+          c.next = {-1, s.leader_epoch + 1, s.isr};
+          c.why = "no live replica: offline";
+        } else {
+          c.next = {next, s.leader_epoch + 1, {next}};
+          c.why = fmt::format("UNCLEAN election: {} is not in the ISR; records may be lost", next);
+        }
+      } else {
+        if (s.leader == -1) continue;  // already offline; wait for an ISR member
+        c.next = {-1, s.leader_epoch + 1, s.isr};
+        c.why = "no live ISR member: offline until one returns";
+      }
+      out.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
+std::vector<state_change> plan_handover(const topics_view& topics, std::int32_t me, const std::set<std::int32_t>& live) {
+  std::vector<state_change> out;
+  for (const auto& [name, t] : topics) {
+    for (std::size_t p = 0; p < t.partitions.size() && p < t.assignment.replicas.size(); ++p) {
+      const auto& pv = t.partitions[p];
+      if (!pv.known || pv.state.leader != me) continue;
+      std::int32_t next = -1;
+      for (auto id : t.assignment.replicas[p]) {
+        if (id != me && live.contains(id) && contains(pv.state.isr, id)) {
+          next = id;
+          break;
+        }
+      }
+      if (next < 0) continue;
+      std::vector<std::int32_t> isr;
+      for (auto id : pv.state.isr) {
+        if (id != me) isr.push_back(id);
+      }
+      out.push_back({name, static_cast<std::int32_t>(p), {next, pv.state.leader_epoch + 1, isr}, pv.version,
+                     fmt::format("controlled shutdown of {}: {} takes over", me, next)});
+    }
+  }
+  return out;
+}
+
 }  // namespace runnel::cluster

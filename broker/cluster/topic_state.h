@@ -11,6 +11,9 @@
 // never a guess.
 
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -33,6 +36,42 @@ struct leader_state {
   std::vector<std::int32_t> isr;
   friend bool operator==(const leader_state&, const leader_state&) = default;
 };
+
+// What ZooKeeper holds for one partition's state, with the znode version
+// that a compare-and-set must name.
+struct partition_view {
+  leader_state state;
+  std::int32_t version = -1;
+  bool known = false;  // false until the state node was read
+};
+struct topic_view {
+  topic_assignment assignment;
+  std::vector<partition_view> partitions;  // one per assigned partition
+};
+using topics_view = std::map<std::string, topic_view, std::less<>>;
+
+// A partition state write the controller (or a leader) wants to make.
+struct state_change {
+  std::string topic;
+  std::int32_t partition = 0;
+  leader_state next;
+  std::int32_t version = -1;  // expected znode version
+  std::string why;            // for the log
+};
+
+// The controller's decisions for the current view and live brokers:
+// partitions whose leader is gone get a new one from the live ISR (the
+// first in assignment order), epoch + 1; with none alive the partition goes
+// offline (leader -1) unless `unclean` allows a live out-of-ISR replica.
+// Live leaders lose dead brokers from their ISR (no epoch change); an
+// offline partition is led again as soon as an ISR member returns.
+std::vector<state_change> plan_elections(const topics_view& topics, const std::set<std::int32_t>& live,
+                                         const std::function<bool(const topic_view&)>& unclean);
+
+// Controlled shutdown of `me`: every partition it leads moves to another
+// live ISR member (epoch + 1, `me` out of the ISR). Partitions with no such
+// member stay.
+std::vector<state_change> plan_handover(const topics_view& topics, std::int32_t me, const std::set<std::int32_t>& live);
 
 std::string topic_path(std::string_view topic);
 std::string partitions_path(std::string_view topic);

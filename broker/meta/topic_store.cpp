@@ -95,6 +95,36 @@ std::expected<void, error> topic_store::save(const topic_map& next) {
   return {};
 }
 
+std::expected<topic_config, error> validate_new_topic(const std::string& name, std::int32_t partitions,
+                                                      const config_overrides& overrides, const topic_config& defaults) {
+  if (!topic_store::valid_topic_name(name)) {
+    return std::unexpected(error{errc::invalid_topic, fmt::format("'{}': names are 1-249 of [a-zA-Z0-9._-]", name)});
+  }
+  if (partitions < 1 || partitions > max_partitions) {
+    return std::unexpected(
+        error{errc::invalid_partitions, fmt::format("partitions must be in [1, {}], got {}", max_partitions, partitions)});
+  }
+  auto cfg = resolve(defaults, overrides);
+  if (!cfg) return std::unexpected(error{errc::invalid_config, cfg.error()});
+  return *cfg;
+}
+
+std::expected<topic_config, error> apply_config_changes(config_overrides& overrides, const config_overrides& changes,
+                                                        const topic_config& defaults) {
+  config_overrides next = overrides;
+  for (const auto& [k, v] : changes) {
+    if (v.empty()) {
+      next.erase(k);
+    } else {
+      next[k] = v;
+    }
+  }
+  auto cfg = resolve(defaults, next);
+  if (!cfg) return std::unexpected(error{errc::invalid_config, cfg.error()});
+  overrides = std::move(next);
+  return *cfg;
+}
+
 std::expected<void, error> topic_store::create(const std::string& name, std::int32_t partitions,
                                                std::int32_t replication, const config_overrides& overrides,
                                                bool validate_only) {
@@ -102,16 +132,12 @@ std::expected<void, error> topic_store::create(const std::string& name, std::int
     return std::unexpected(error{errc::invalid_topic, fmt::format("'{}': names are 1-249 of [a-zA-Z0-9._-]", name)});
   }
   if (topics_->contains(name)) return std::unexpected(error{errc::topic_exists, fmt::format("topic {} already exists", name)});
-  if (partitions < 1 || partitions > max_partitions) {
-    return std::unexpected(
-        error{errc::invalid_partitions, fmt::format("partitions must be in [1, {}], got {}", max_partitions, partitions)});
-  }
+  auto cfg = validate_new_topic(name, partitions, overrides, defaults_);
+  if (!cfg) return std::unexpected(cfg.error());
   if (replication != 1) {
     return std::unexpected(error{errc::invalid_replication,
                                  fmt::format("replication factor {} needs cluster mode; a standalone broker has 1", replication)});
   }
-  auto cfg = resolve(defaults_, overrides);
-  if (!cfg) return std::unexpected(error{errc::invalid_config, cfg.error()});
   if (validate_only) return {};
   auto next = std::make_shared<topic_map>(*topics_);
   topic t;
@@ -139,15 +165,8 @@ std::expected<void, error> topic_store::alter(const std::string& name, const con
   auto it = topics_->find(name);
   if (it == topics_->end()) return std::unexpected(error{errc::unknown_topic, fmt::format("unknown topic {}", name)});
   topic t = it->second;
-  for (const auto& [k, v] : changes) {
-    if (v.empty()) {
-      t.overrides.erase(k);
-    } else {
-      t.overrides[k] = v;
-    }
-  }
-  auto cfg = resolve(defaults_, t.overrides);
-  if (!cfg) return std::unexpected(error{errc::invalid_config, cfg.error()});
+  auto cfg = apply_config_changes(t.overrides, changes, defaults_);
+  if (!cfg) return std::unexpected(cfg.error());
   if (validate_only) return {};
   t.config = *cfg;
   auto next = std::make_shared<topic_map>(*topics_);

@@ -24,6 +24,16 @@ namespace runnel::meta {
 
 inline constexpr std::int32_t max_partitions = 10000;
 
+// A new topic's name, partition count and config overrides (not whether it
+// exists); its resolved config.
+std::expected<topic_config, error> validate_new_topic(const std::string& name, std::int32_t partitions,
+                                                      const config_overrides& overrides, const topic_config& defaults);
+
+// Applies `changes` to `overrides` (an empty value removes the override)
+// and validates the result; `overrides` is left unchanged on error.
+std::expected<topic_config, error> apply_config_changes(config_overrides& overrides, const config_overrides& changes,
+                                                        const topic_config& defaults);
+
 class topic_store {
  public:
   static std::expected<topic_store, std::string> load(const std::filesystem::path& data_dir, topic_config defaults);

@@ -27,6 +27,8 @@ struct broker_state {
   std::vector<std::unique_ptr<shard>> shards;
   std::optional<meta::topic_store> store;
   std::unique_ptr<cluster::membership> cluster;  // shard 0 only; null in standalone mode
+  bool publishing = false;                       // publish_cluster in progress (shard 0)
+  bool publish_again = false;                    // ... and asked again meanwhile (shard 0)
   std::atomic<std::uint64_t> inflight_produce_bytes{0};
   std::atomic<bool> stopping{false};
   // Test hook (EmbeddedBroker): every response waits this long before it is sent.
@@ -36,6 +38,7 @@ struct broker_state {
     return *shards[shard::owner_of(tp, static_cast<unsigned>(shards.size()))];
   }
   [[nodiscard]] shard& controller() { return *shards[0]; }
+  [[nodiscard]] bool cluster_mode() const { return !cfg.zookeeper.empty(); }
 };
 
 struct request_context {
@@ -82,5 +85,13 @@ wire::ErrorCode to_wire(const std::error_code& ec);
 
 // Pushes a new topic snapshot to every shard (from shard 0).
 asio::awaitable<void> publish_topics(broker_state& b, meta::topics_snapshot snap);
+
+// Cluster mode (on shard 0): pushes the membership's current topics, partition
+// states and live brokers to every shard, whose replica managers apply them.
+// Serialized: a call while one runs makes it go round once more.
+void publish_cluster(broker_state& b);
+
+// The topics snapshot of a ZooKeeper view, configs resolved over `defaults`.
+meta::topics_snapshot cluster_topics(const cluster::topics_view& v, const meta::topic_config& defaults);
 
 }  // namespace runnel::net

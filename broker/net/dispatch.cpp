@@ -1,7 +1,13 @@
 #include <array>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+
 #include "broker/meta/errc.h"
+#include "broker/meta/topic_config.h"
 #include "broker/net/handlers/handlers.h"
+#include "broker/net/logger.h"
+#include "broker/net/replication.h"
 #include "broker/storage/errc.h"
 #include "schemas/errc.h"
 
@@ -18,6 +24,7 @@ handler_fn find_handler(wire::Request type) {
     case wire::Request::ProduceRequest: return handlers::produce;
     case wire::Request::FetchRequest: return handlers::fetch;
     case wire::Request::ListOffsetsRequest: return handlers::list_offsets;
+    case wire::Request::OffsetForLeaderEpochRequest: return handlers::offset_for_leader_epoch;
     case wire::Request::NONE: break;
   }
   return nullptr;
@@ -58,6 +65,63 @@ asio::awaitable<void> publish_topics(broker_state& b, meta::topics_snapshot snap
       co_return 0;
     }(*s, snap));
   }
+}
+
+meta::topics_snapshot cluster_topics(const cluster::topics_view& v, const meta::topic_config& defaults) {
+  auto out = std::make_shared<meta::topic_map>();
+  for (const auto& [name, tv] : v) {
+    meta::topic t;
+    t.name = name;
+    t.partitions = static_cast<std::int32_t>(tv.assignment.replicas.size());
+    t.overrides = tv.assignment.config;
+    auto cfg = meta::resolve(defaults, t.overrides);
+    if (!cfg) logger().error("topic {}: config in ZooKeeper is invalid ({}); using the defaults", name, cfg.error());
+    t.config = cfg.value_or(defaults);
+    for (std::size_t p = 0; p < tv.assignment.replicas.size(); ++p) {
+      meta::partition_leadership l;
+      l.replicas = tv.assignment.replicas[p];
+      if (p < tv.partitions.size() && tv.partitions[p].known) {
+        const auto& pv = tv.partitions[p];
+        l.leader = pv.state.leader;
+        l.leader_epoch = pv.state.leader_epoch;
+        l.isr = pv.state.isr;
+        l.version = pv.version;
+      }
+      t.leadership.push_back(std::move(l));
+    }
+    out->emplace(name, std::move(t));
+  }
+  return out;
+}
+
+void publish_cluster(broker_state& b) {
+  if (b.publishing) {
+    b.publish_again = true;
+    return;
+  }
+  b.publishing = true;
+  asio::co_spawn(
+      b.controller().io(),
+      [](broker_state& st) -> asio::awaitable<void> {
+        do {
+          st.publish_again = false;
+          if (!st.cluster) break;
+          auto topics = cluster_topics(st.cluster->topics(), st.cfg.topic_defaults);
+          auto brokers = std::make_shared<std::map<std::int32_t, std::string>>();
+          for (const auto& r : st.cluster->snapshot().brokers) (*brokers)[r.id] = r.host + ":" + std::to_string(r.port);
+          std::shared_ptr<const std::map<std::int32_t, std::string>> frozen = brokers;
+          for (auto& s : st.shards) {
+            co_await run_on(*s, [](shard& sh, meta::topics_snapshot t,
+                                   std::shared_ptr<const std::map<std::int32_t, std::string>> br) -> asio::awaitable<int> {
+              sh.set_topics(t);
+              if (sh.replicas() != nullptr) sh.replicas()->apply(t, br);
+              co_return 0;
+            }(*s, topics, frozen));
+          }
+        } while (st.publish_again);
+        st.publishing = false;
+      }(b),
+      asio::detached);
 }
 
 namespace handlers {

@@ -12,13 +12,23 @@
 #include <fmt/format.h>
 
 #include "broker/net/connection.h"
+#include "broker/meta/topic_config.h"
 #include "broker/net/logger.h"
+#include "broker/net/replication.h"
 #include "broker/storage/logger.h"
 
 namespace runnel::net {
 
 namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Whether ZooKeeper still names this broker leader of a partition that has
+// another live ISR member (what a controlled shutdown moves away).
+bool still_leading(broker_state& st) {
+  std::set<std::int32_t> live;
+  for (const auto& b : st.cluster->snapshot().brokers) live.insert(b.id);
+  return !cluster::plan_handover(st.cluster->topics(), st.cfg.broker_id, live).empty();
+}
 }  // namespace
 
 struct server::impl {
@@ -153,16 +163,31 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
     return std::unexpected(fmt::format("listen {}:{}: {}", cfg.listen_host, cfg.listen_port, e.code().message()));
   }
   if (!cfg.zookeeper.empty()) {
-    // Cluster membership (registration, controller election) on shard 0.
+    // Partition roles on every shard, then membership (registration,
+    // controller election, topic watches) on shard 0.
+    for (auto& s : st.shards) {
+      s->set_replicas(std::make_unique<replica_manager>(st, *s));
+      s->replicas()->start();
+    }
     cluster::broker_registration me{cfg.broker_id, cfg.listen_host, i->port, cfg.rack};
+    cluster::membership::hooks hooks;
+    hooks.topics_changed = [&st](const cluster::topics_view&) { publish_cluster(st); };
+    hooks.unclean_allowed = [&st](const cluster::topic_view& t) {
+      auto c = meta::resolve(st.cfg.topic_defaults, t.assignment.config);
+      return c ? c->unclean_leader_election : st.cfg.topic_defaults.unclean_leader_election;
+    };
     auto joined = i->block_on(*st.shards[0], cluster::membership::start(st.shards[0]->io().get_executor(), cfg.zookeeper,
-                                                                        cfg.zookeeper_session_timeout, me));
+                                                                        cfg.zookeeper_session_timeout, me, std::move(hooks)));
     if (!joined) {
       auto self = std::unique_ptr<server>(new server(std::move(i)));
       self->stop();
       return std::unexpected(joined.error());
     }
-    st.cluster = std::move(*joined);
+    i->block_on(*st.shards[0], [](broker_state& b, std::unique_ptr<cluster::membership> m) -> asio::awaitable<int> {
+      b.cluster = std::move(m);
+      publish_cluster(b);
+      co_return 0;
+    }(st, std::move(*joined)));
   }
   logger().info("{} broker {} on {}:{}, {} shards, {} partition logs in {}", st.cluster ? "cluster" : "standalone",
                 cfg.broker_id, cfg.listen_host, i->port, cfg.shards, opened, cfg.data_dir.string());
@@ -182,8 +207,28 @@ void server::stop() {
   i.stopped = true;
   i.state.stopping = true;
   logger().info("stopping: draining connections, closing logs");
-  if (i.state.cluster) {
-    // Leave the cluster first: the registration and, if held, /controller go
+  if (i.state.cluster_mode()) {
+    // Controlled shutdown: hand leadership to other ISR members and wait
+    // (bounded) until this broker's shards follow, so producers move on
+    // before the connections close.
+    i.block_on(*i.state.shards[0], [](broker_state& st) -> asio::awaitable<int> {
+      if (!st.cluster) co_return 0;
+      const std::size_t moved = co_await st.cluster->hand_over_leadership();
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      for (int k = 0; moved > 0 && k < 150 && st.cluster && still_leading(st); ++k) {
+        t.expires_after(std::chrono::milliseconds(20));
+        co_await t.async_wait(use_tuple);
+      }
+      if (moved > 0) logger().info("controlled shutdown: handed over {} partition leaders", moved);
+      co_return 0;
+    }(i.state));
+    for (auto& s : i.state.shards) {
+      i.block_on(*s, [](shard& sh) -> asio::awaitable<int> {
+        if (sh.replicas() != nullptr) sh.replicas()->stop();
+        co_return 0;
+      }(*s));
+    }
+    // Leave the cluster: the registration and, if held, /controller go
     // with the session, so another broker takes over at once.
     i.block_on(*i.state.shards[0], [](broker_state& st) -> asio::awaitable<int> {
       st.cluster.reset();

@@ -24,6 +24,8 @@
 
 namespace runnel::net {
 
+class replica_manager;
+
 // A fetch waiting for data: appends on any watched partition expire its
 // timer early (posted to the fetch's own shard).
 struct fetch_wakeup {
@@ -51,6 +53,10 @@ class shard {
   [[nodiscard]] const meta::topics_snapshot& topics() const { return topics_; }
   void set_topics(meta::topics_snapshot t);
 
+  // Cluster mode: the partition roles of this shard (null in standalone mode).
+  [[nodiscard]] replica_manager* replicas() const { return replicas_.get(); }
+  void set_replicas(std::unique_ptr<replica_manager> r);
+
   // Long poll: wake `w` when tp's log end passes `after`.
   void watch(const topic_partition& tp, offset after, const std::shared_ptr<fetch_wakeup>& w);
   // Called after appends to tp: wakes the watchers whose target was passed.
@@ -74,6 +80,7 @@ class shard {
   std::unique_ptr<storage::io_ring> ring_;
   std::unique_ptr<storage::log_manager> logs_;
   meta::topics_snapshot topics_;
+  std::unique_ptr<replica_manager> replicas_;
   std::map<topic_partition, std::vector<watcher>> watchers_;
   std::thread thread_;
 };

@@ -41,6 +41,26 @@ asio::awaitable<std::vector<topic_outcome>> delete_on_controller(broker_state& b
   co_return out;
 }
 
+// Cluster mode, on shard 0: removes the topic from ZooKeeper; every broker
+// deletes its own replicas' logs when its view loses the topic.
+asio::awaitable<std::vector<topic_outcome>> delete_in_cluster(broker_state& b, std::vector<std::string> names) {
+  std::vector<topic_outcome> out;
+  for (auto& name : names) {
+    if (!b.cluster) {
+      out.push_back({name, meta::errc::storage_failed, "not connected to the cluster"});
+      continue;
+    }
+    auto r = co_await b.cluster->delete_topic(name);
+    if (!r) {
+      out.push_back({name, r.error().code, r.error().message});
+      continue;
+    }
+    logger().info("deleted topic {}", name);
+    out.push_back({name, {}, {}});
+  }
+  co_return out;
+}
+
 }  // namespace
 
 asio::awaitable<handler_result> delete_topics(request_context& ctx) {
@@ -49,7 +69,13 @@ asio::awaitable<handler_result> delete_topics(request_context& ctx) {
   if (req->names() != nullptr) {
     for (const auto* n : *req->names()) names.push_back(n->str());
   }
-  auto outcomes = co_await run_on(ctx.broker.controller(), delete_on_controller(ctx.broker, std::move(names)));
+  // No co_await inside ?: (GCC 12 miscompiles it; docs/adr/0004).
+  std::vector<topic_outcome> outcomes;
+  if (ctx.broker.cluster_mode()) {
+    outcomes = co_await run_on(ctx.broker.controller(), delete_in_cluster(ctx.broker, std::move(names)));
+  } else {
+    outcomes = co_await run_on(ctx.broker.controller(), delete_on_controller(ctx.broker, std::move(names)));
+  }
   auto results = topic_results(ctx.fbb, outcomes);
   auto body = wire::CreateDeleteTopicsResponseDirect(ctx.fbb, &results);
   co_return handler_result{wire::Response::DeleteTopicsResponse, body.Union()};

@@ -4,6 +4,7 @@
 
 #include "broker/net/gather.h"
 #include "broker/net/handlers/handlers.h"
+#include "broker/net/replication.h"
 
 namespace runnel::net::handlers {
 
@@ -16,10 +17,34 @@ struct fetch_outcome {
   std::optional<storage::file_range> range;
 };
 
-// On the owner shard: whole batches from `from`, up to `max_bytes`. In
-// standalone mode the high watermark is the log end (one replica).
-asio::awaitable<fetch_outcome> read_on_owner(shard& s, topic_partition tp, std::int64_t from, std::uint32_t max_bytes) {
+// Who is fetching: a consumer, or (cluster mode) a follower replicating.
+struct fetcher_id {
+  fetcher_id() = default;
+  fetcher_id(std::int32_t id, std::int32_t e) : replica(id), epoch(e) {}
+  std::int32_t replica = -1;  // -1: a consumer
+  std::int32_t epoch = -1;    // the follower's view of the leader epoch
+};
+
+// On the owner shard: whole batches from `from`, up to `max_bytes`.
+// Standalone: the high watermark is the log end (one replica). Cluster: only
+// the leader answers; consumers read below the high watermark, followers up
+// to the log end (and their fetch reports their progress first).
+asio::awaitable<fetch_outcome> read_on_owner(shard& s, topic_partition tp, std::int64_t from, std::uint32_t max_bytes,
+                                             fetcher_id who, std::int64_t durable) {
   fetch_outcome out;
+  std::optional<offset> visible;  // cluster: the high watermark
+  if (auto* rm = s.replicas()) {
+    if (who.replica >= 0) {
+      out.error = rm->follower_fetched(tp, who.replica, who.epoch, offset(from), offset(durable));
+      if (out.error != wire::ErrorCode::NONE) co_return out;
+    }
+    auto r = rm->find(tp);
+    if (!r || !r->leader) {
+      out.error = wire::ErrorCode::NOT_LEADER;
+      co_return out;
+    }
+    visible = r->hw;
+  }
   storage::log* l = s.logs().get(tp);
   if (l == nullptr && s.logs().offline().contains(tp)) {
     out.error = wire::ErrorCode::STORAGE_ERROR;  // corrupt at start-up: never served
@@ -31,10 +56,11 @@ asio::awaitable<fetch_outcome> read_on_owner(shard& s, topic_partition tp, std::
     if (from != 0) out.error = wire::ErrorCode::OFFSET_OUT_OF_RANGE;
     co_return out;
   }
-  out.high_watermark = l->log_end_offset().value();
+  out.high_watermark = visible.value_or(l->log_end_offset()).value();
   out.log_start = l->log_start_offset().value();
-  if (from == out.high_watermark) co_return out;
-  auto r = co_await l->read(offset(from), max_bytes);
+  const offset end = who.replica >= 0 ? l->log_end_offset() : offset(out.high_watermark);
+  if (offset(from) == end) co_return out;
+  auto r = co_await l->read(offset(from), max_bytes, end);
   if (!r) {
     out.error = to_wire(r.error());
     co_return out;
@@ -43,11 +69,17 @@ asio::awaitable<fetch_outcome> read_on_owner(shard& s, topic_partition tp, std::
   co_return out;
 }
 
-// On the owner shard: wake `w` as soon as tp's log end passes `after`
-// (at once if it already has).
-asio::awaitable<int> watch_on_owner(shard& s, topic_partition tp, std::int64_t after, std::shared_ptr<fetch_wakeup> w) {
+// On the owner shard: wake `w` as soon as what the fetcher may read passes
+// `after` (at once if it already has): the log end for followers and in
+// standalone mode, the high watermark for cluster consumers.
+asio::awaitable<int> watch_on_owner(shard& s, topic_partition tp, std::int64_t after, std::shared_ptr<fetch_wakeup> w,
+                                    bool consumer) {
   storage::log* l = s.logs().get(tp);
-  const offset end = l != nullptr ? l->log_end_offset() : offset(0);
+  offset end = l != nullptr ? l->log_end_offset() : offset(0);
+  if (auto* rm = s.replicas(); rm != nullptr && consumer) {
+    auto r = rm->find(tp);
+    end = r ? std::min(end, r->hw) : offset(0);
+  }
   if (end > offset(after)) {
     asio::post(w->timer.get_executor(), [w] {
       w->woken = true;
@@ -65,6 +97,8 @@ struct wanted {
   std::int64_t fetch_offset;
   std::uint32_t max_bytes;
   const meta::topic* topic;  // nullptr: unknown topic or partition
+  std::int32_t leader_epoch;  // replication: the follower's view
+  std::int64_t durable;       // replication: the follower's fsynced end
 };
 
 }  // namespace
@@ -84,7 +118,8 @@ asio::awaitable<handler_result> fetch(request_context& ctx) {
         for (const auto* fp : *ft->partitions()) {
           const bool known = t != nullptr && fp->partition() >= 0 && fp->partition() < t->partitions;
           parts.push_back({topic_names.size(), fp->partition(), fp->fetch_offset(),
-                           static_cast<std::uint32_t>(std::max(1, fp->max_bytes())), known ? t : nullptr});
+                           static_cast<std::uint32_t>(std::max(1, fp->max_bytes())), known ? t : nullptr,
+                           fp->current_leader_epoch(), fp->durable_offset()});
         }
       }
       topic_names.push_back(ft->name()->str());
@@ -104,7 +139,9 @@ asio::awaitable<handler_result> fetch(request_context& ctx) {
       }
       topic_partition tp(parts[i].topic->name, partition_id(parts[i].partition));
       shard& owner = ctx.broker.owner(tp);
-      tasks.push_back({&owner, read_on_owner(owner, std::move(tp), parts[i].fetch_offset, parts[i].max_bytes)});
+      fetcher_id who(req->replica_id(), parts[i].leader_epoch);
+      tasks.push_back(
+          {&owner, read_on_owner(owner, std::move(tp), parts[i].fetch_offset, parts[i].max_bytes, who, parts[i].durable)});
       index.push_back(i);
     }
     auto results = co_await gather(std::move(tasks));
@@ -125,7 +162,7 @@ asio::awaitable<handler_result> fetch(request_context& ctx) {
     for (std::size_t i : index) {
       topic_partition tp(parts[i].topic->name, partition_id(parts[i].partition));
       shard& owner = ctx.broker.owner(tp);
-      watches.push_back({&owner, watch_on_owner(owner, std::move(tp), parts[i].fetch_offset, wake)});
+      watches.push_back({&owner, watch_on_owner(owner, std::move(tp), parts[i].fetch_offset, wake, req->replica_id() < 0)});
     }
     co_await gather(std::move(watches));
     if (!wake->woken) {

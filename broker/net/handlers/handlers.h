@@ -14,6 +14,7 @@ asio::awaitable<handler_result> alter_configs(request_context& ctx);
 asio::awaitable<handler_result> produce(request_context& ctx);
 asio::awaitable<handler_result> fetch(request_context& ctx);
 asio::awaitable<handler_result> list_offsets(request_context& ctx);
+asio::awaitable<handler_result> offset_for_leader_epoch(request_context& ctx);
 
 // The outcome of an admin operation on one topic (create, delete, alter).
 struct topic_outcome {

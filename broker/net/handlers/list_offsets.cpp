@@ -1,5 +1,6 @@
 #include "broker/net/gather.h"
 #include "broker/net/handlers/handlers.h"
+#include "broker/net/replication.h"
 
 namespace runnel::net::handlers {
 
@@ -14,16 +15,25 @@ struct offset_outcome {
   std::int64_t size = -1;
 };
 
+// On the owner shard. In cluster mode only the leader answers, and "latest"
+// is the high watermark: what consumers can read.
 asio::awaitable<offset_outcome> lookup_on_owner(shard& s, topic_partition tp, std::int64_t timestamp) {
+  std::optional<offset> visible;
+  if (auto* rm = s.replicas()) {
+    auto r = rm->find(tp);
+    if (!r || !r->leader) co_return offset_outcome{wire::ErrorCode::NOT_LEADER, -1, -1};
+    visible = r->hw;
+  }
   storage::log* l = s.logs().get(tp);
   if (l == nullptr && s.logs().offline().contains(tp)) co_return offset_outcome{wire::ErrorCode::STORAGE_ERROR, -1, -1};
   if (l == nullptr) co_return offset_outcome{wire::ErrorCode::NONE, 0, 0};  // nothing appended yet
   const auto size = static_cast<std::int64_t>(l->size_bytes());
+  const offset end = std::min(l->log_end_offset(), visible.value_or(l->log_end_offset()));
   if (timestamp == earliest) co_return offset_outcome{wire::ErrorCode::NONE, l->log_start_offset().value(), size};
-  if (timestamp == latest) co_return offset_outcome{wire::ErrorCode::NONE, l->log_end_offset().value(), size};
+  if (timestamp == latest) co_return offset_outcome{wire::ErrorCode::NONE, end.value(), size};
   auto r = co_await l->offset_for_timestamp(timestamp_ms(timestamp));
   if (!r) co_return offset_outcome{to_wire(r.error()), -1, size};
-  co_return offset_outcome{wire::ErrorCode::NONE, r->has_value() ? (*r)->value() : l->log_end_offset().value(), size};
+  co_return offset_outcome{wire::ErrorCode::NONE, r->has_value() ? std::min(**r, end).value() : end.value(), size};
 }
 
 }  // namespace

@@ -10,6 +10,15 @@ flatbuffers::Offset<wire::TopicMetadata> describe_topic(request_context& ctx, co
   std::vector<flatbuffers::Offset<wire::PartitionMetadata>> parts;
   parts.reserve(static_cast<std::size_t>(t.partitions));
   for (std::int32_t p = 0; p < t.partitions; ++p) {
+    if (!t.leadership.empty()) {
+      // Cluster: as ZooKeeper holds it; leader -1 while offline.
+      const auto& l = t.leadership[static_cast<std::size_t>(p)];
+      auto replicas = fbb.CreateVector(l.replicas);
+      auto isr = fbb.CreateVector(l.isr);
+      const auto error = l.leader < 0 ? wire::ErrorCode::NOT_LEADER : wire::ErrorCode::NONE;
+      parts.push_back(wire::CreatePartitionMetadata(fbb, p, error, l.leader, l.leader_epoch, replicas, isr));
+      continue;
+    }
     // Standalone: this broker leads every partition, epoch 0, one replica.
     auto replicas = fbb.CreateVector(std::vector<std::int32_t>{self});
     auto isr = fbb.CreateVector(std::vector<std::int32_t>{self});

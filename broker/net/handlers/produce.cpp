@@ -4,6 +4,7 @@
 #include "broker/net/gather.h"
 #include "broker/net/handlers/handlers.h"
 #include "broker/net/logger.h"
+#include "broker/net/replication.h"
 #include "schemas/batch.h"
 
 namespace runnel::net::handlers {
@@ -22,6 +23,7 @@ struct partition_outcome {
   std::int64_t append_time = -1;
   std::int64_t log_start = -1;
   wire::Durability durability = wire::Durability::none;
+  std::int32_t replicas = 0;  // copies holding the batch
 };
 
 // Splits a partition's record set into verified batches. Runs on the home
@@ -54,37 +56,65 @@ std::expected<std::vector<std::span<std::byte>>, partition_outcome> verify_recor
 }
 
 // On the owner shard: append every batch, then (acks=all) wait for the
-// group-committed fdatasync that covers them.
+// group-committed fdatasync that covers them and, in cluster mode, for
+// every ISR member to hold them durably. A cluster leader stamps its epoch;
+// anyone else answers NOT_LEADER, and acks=all with fewer than
+// min.insync.replicas in the ISR appends nothing (NOT_ENOUGH_REPLICAS).
 asio::awaitable<partition_outcome> append_on_owner(shard& s, topic_partition tp, std::vector<std::span<std::byte>> batches,
-                                                   std::int8_t acks) {
+                                                   std::int8_t acks, std::chrono::steady_clock::time_point deadline) {
   partition_outcome out;
   out.partition = tp.partition.value();
+  auto fail = [&out](wire::ErrorCode e, std::string msg) {
+    out.error = e;
+    out.message = std::move(msg);
+    return out;
+  };
+  replica_manager* rm = s.replicas();
+  std::int32_t epoch = -1;
+  auto leadership = [&]() -> std::optional<partition_outcome> {
+    auto r = rm->find(tp);
+    if (!r || !r->leader) return fail(wire::ErrorCode::NOT_LEADER, fmt::format("this broker does not lead {}", tp));
+    if (epoch >= 0 && r->epoch != epoch) return fail(wire::ErrorCode::NOT_LEADER, fmt::format("leadership of {} moved", tp));
+    if (acks == -1 && static_cast<std::int32_t>(r->isr.size()) < r->min_isr) {
+      return fail(wire::ErrorCode::NOT_ENOUGH_REPLICAS,
+                  fmt::format("{}: {} in the ISR, min.insync.replicas is {}", tp, r->isr.size(), r->min_isr));
+    }
+    epoch = r->epoch;
+    return std::nullopt;
+  };
+  if (rm != nullptr) {
+    if (auto refused = leadership()) co_return *refused;
+  }
   auto l = co_await s.logs().get_or_create(tp);
-  if (!l) {
-    out.error = to_wire(l.error());
-    out.message = l.error().message();
-    co_return out;
+  if (!l) co_return fail(to_wire(l.error()), l.error().message());
+  if (rm != nullptr) {
+    if (auto refused = leadership()) co_return *refused;  // it may have moved while the log opened
   }
   storage::log& log = **l;
+  offset end{0};
   for (auto batch : batches) {
-    auto r = co_await log.append(batch);
-    if (!r) {
-      out.error = to_wire(r.error());
-      out.message = r.error().message();
-      co_return out;
-    }
+    auto r = co_await log.append(batch, epoch);
+    if (!r) co_return fail(to_wire(r.error()), r.error().message());
     if (out.base_offset < 0) {
       out.base_offset = r->base_offset.value();
       out.append_time = r->append_time.value();
     }
+    end = r->last_offset + 1;
   }
   out.durability = wire::Durability::written;
+  out.replicas = 1;
   s.notify(tp, log.log_end_offset());
+  if (rm != nullptr) rm->appended(tp);
   if (acks == -1) {
-    if (auto ec = co_await log.flush()) {
-      out.error = to_wire(ec);
-      out.message = ec.message();
-      co_return out;
+    if (auto ec = co_await log.flush()) co_return fail(to_wire(ec), ec.message());
+    if (rm != nullptr) {
+      auto [e, copies] = co_await rm->wait_replicated(tp, end, deadline);
+      if (e != wire::ErrorCode::NONE) {
+        co_return fail(e, e == wire::ErrorCode::REQUEST_TIMED_OUT
+                              ? fmt::format("{}: not on every ISR member within the request timeout", tp)
+                              : fmt::format("{}: {}", tp, wire::EnumNameErrorCode(e)));
+      }
+      out.replicas = copies;
     }
     out.durability = wire::Durability::fsynced;
   }
@@ -104,6 +134,7 @@ asio::awaitable<handler_result> produce(request_context& ctx) {
     std::vector<partition_outcome> outcomes;
   };
   std::vector<topic_slots> topics;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(1, req->timeout_ms()));
   std::vector<shard_task<partition_outcome>> tasks;
   std::vector<std::pair<std::size_t, std::size_t>> task_slot;  // (topic, partition slot)
   if (acks != 0 && acks != 1 && acks != -1) {
@@ -153,7 +184,7 @@ asio::awaitable<handler_result> produce(request_context& ctx) {
           shard& owner = ctx.broker.owner(tp);
           task_slot.emplace_back(topics.size(), slots.outcomes.size());
           slots.outcomes.emplace_back(p);
-          tasks.push_back({&owner, append_on_owner(owner, std::move(tp), std::move(*batches), acks)});
+          tasks.push_back({&owner, append_on_owner(owner, std::move(tp), std::move(*batches), acks, deadline)});
         }
       }
       topics.push_back(std::move(slots));
@@ -172,7 +203,7 @@ asio::awaitable<handler_result> produce(request_context& ctx) {
       parts.push_back(wire::CreateProducePartitionResponseDirect(fbb, o.partition, o.error,
                                                                  o.message.empty() ? nullptr : o.message.c_str(),
                                                                  o.base_offset, o.append_time, o.log_start, o.durability,
-                                                                 o.error == wire::ErrorCode::NONE ? 1 : 0));
+                                                                 o.replicas));
     }
     topic_offsets.push_back(wire::CreateProduceTopicResponseDirect(fbb, t.name.c_str(), &parts));
   }
