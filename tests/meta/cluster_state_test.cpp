@@ -70,3 +70,73 @@ TEST_CASE("with racks, each partition's replicas land on different racks") {
   REQUIRE(a.has_value());
   for (const auto& r : *a) CHECK(rack[r[0]] != rack[r[1]]);
 }
+
+namespace {
+
+topics_view one_partition(std::vector<std::int32_t> replicas, leader_state s, std::int32_t version = 4) {
+  topics_view v;
+  auto& t = v["t"];
+  t.assignment.replicas = {std::move(replicas)};
+  t.partitions = {partition_view{std::move(s), version, true}};
+  return v;
+}
+
+const auto never = [](const topic_view&) { return false; };
+const auto always = [](const topic_view&) { return true; };
+
+}  // namespace
+
+TEST_CASE("controller: a dead leader is replaced by the first live ISR member, epoch + 1") {
+  auto v = one_partition({1, 2, 3}, {1, 5, {1, 2, 3}});
+  auto plan = plan_elections(v, {2, 3}, never);
+  REQUIRE(plan.size() == 1);
+  CHECK(plan[0].next == leader_state{2, 6, {2, 3}});
+  CHECK(plan[0].version == 4);
+  CHECK(plan_elections(v, {1, 2, 3}, never).empty());  // all alive: nothing to do
+}
+
+TEST_CASE("controller: a dead follower leaves the ISR of a live leader, no epoch change") {
+  auto v = one_partition({1, 2, 3}, {1, 5, {1, 2, 3}});
+  auto plan = plan_elections(v, {1, 3}, never);
+  REQUIRE(plan.size() == 1);
+  CHECK(plan[0].next == leader_state{1, 5, {1, 3}});
+}
+
+TEST_CASE("controller: with no live ISR member the partition goes offline, and comes back with its ISR member") {
+  auto v = one_partition({1, 2, 3}, {1, 5, {1}});
+  auto plan = plan_elections(v, {2, 3}, never);
+  REQUIRE(plan.size() == 1);
+  CHECK(plan[0].next == leader_state{-1, 6, {1}});  // the ISR remembers who may lead
+  auto offline = one_partition({1, 2, 3}, {-1, 6, {1}});
+  CHECK(plan_elections(offline, {2, 3}, never).empty());
+  auto back = plan_elections(offline, {1, 2, 3}, never);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].next == leader_state{1, 7, {1}});
+}
+
+TEST_CASE("controller: unclean election picks a live out-of-ISR replica only when allowed") {
+  auto v = one_partition({1, 2, 3}, {1, 5, {1}});
+  auto plan = plan_elections(v, {3}, always);
+  REQUIRE(plan.size() == 1);
+  CHECK(plan[0].next == leader_state{3, 6, {3}});
+  CHECK(plan[0].why.find("UNCLEAN") != std::string::npos);
+}
+
+TEST_CASE("controller: partitions whose state is not read yet are left alone") {
+  auto v = one_partition({1, 2}, {1, 0, {1, 2}});
+  v["t"].partitions[0].known = false;
+  CHECK(plan_elections(v, {2}, never).empty());
+}
+
+TEST_CASE("controlled shutdown hands each led partition to another live ISR member") {
+  topics_view v;
+  auto& t = v["t"];
+  t.assignment.replicas = {{1, 2, 3}, {2, 1, 3}, {1, 3}};
+  t.partitions = {partition_view{{1, 2, {1, 2, 3}}, 7, true}, partition_view{{2, 0, {2, 1}}, 1, true},
+                  partition_view{{1, 0, {1}}, 0, true}};
+  auto plan = plan_handover(v, 1, {1, 2, 3});
+  REQUIRE(plan.size() == 1);  // partition 1 is led by 2; partition 2 has no one to take over
+  CHECK(plan[0].partition == 0);
+  CHECK(plan[0].next == leader_state{2, 3, {2, 3}});
+  CHECK(plan[0].version == 7);
+}
