@@ -1,7 +1,7 @@
 // runnel-perf: OMB-like load tool for a running broker.
 //
 //   runnel-perf limits [--dir DIR]      the machine's loopback TCP, fdatasync and thread wake-up limits
-//   runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T [--partitions N]
+//   runnel-perf produce|consume|e2e --bootstrap HOST:PORT[,...] --topic T [--partitions N] [--replicas R]
 //       [--record-size B] [--records N] [--rate R] [--producers P]
 //       [--acks 0|1|all] [--batch-bytes B] [--linger-ms L] [--max-seconds S]
 //
@@ -44,6 +44,7 @@ struct options {
   std::string bootstrap = "127.0.0.1:9292";
   std::string topic = "perf";
   std::int32_t partitions = 1;
+  std::int16_t replicas = 1;  // replication factor of a topic it creates (cluster mode)
   std::size_t record_size = 100;
   std::int64_t records = 1'000'000;
   double rate = 0;  // records/s over all producers; 0 = as fast as possible
@@ -57,7 +58,7 @@ struct options {
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "runnel-perf: %s\nusage: runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T "
-                       "[--partitions N] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] "
+                       "[--partitions N] [--replicas R] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] "
                        "[--batch-bytes B] [--linger-ms L] [--max-seconds S]\n",
                msg.c_str());
   std::exit(2);
@@ -84,6 +85,7 @@ options parse(int argc, char** argv) {
     if (f == "--bootstrap") o.bootstrap = v;
     else if (f == "--topic") o.topic = v;
     else if (f == "--partitions") o.partitions = static_cast<std::int32_t>(number(argv[i], v));
+    else if (f == "--replicas") o.replicas = static_cast<std::int16_t>(std::clamp(number(argv[i], v), 1LL, 100LL));
     else if (f == "--record-size") o.record_size = static_cast<std::size_t>(number(argv[i], v));
     else if (f == "--records") o.records = number(argv[i], v);
     else if (f == "--rate") o.rate = static_cast<double>(number(argv[i], v));
@@ -105,7 +107,7 @@ void ensure_topic(const options& o) {
   c.bootstrap = o.bootstrap;
   auto a = runnel::admin::connect(c);
   if (!a) usage_error(a.error().what());
-  auto r = (*a)->create_topic(o.topic, o.partitions);
+  auto r = (*a)->create_topic(o.topic, o.partitions, o.replicas);
   if (!r && r.error().code != runnel::errc::topic_already_exists) usage_error(r.error().what());
 }
 

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <future>
 #include <thread>
 
 #include "runnel/admin.h"
@@ -185,4 +186,69 @@ TEST_CASE("replication: a topic made through any broker is led and replicated; a
         return d && !d->partitions.empty() && d->partitions[0].isr.size() == 3;
       },
       std::chrono::seconds(30)));
+}
+
+namespace {
+
+// Milliseconds from `fault` until one acks=all record is acknowledged,
+// retrying a fresh single send every 20 ms (each with a 1 s timeout).
+long ms_until_acks_all(const std::string& bootstrap, const std::string& topic,
+                       std::chrono::steady_clock::time_point fault) {
+  producer_config pc;
+  pc.bootstrap = bootstrap;
+  pc.acks = -1;
+  pc.linger = std::chrono::milliseconds(0);
+  pc.delivery_timeout = std::chrono::milliseconds(1000);
+  pc.retry_backoff = std::chrono::milliseconds(10);
+  pc.retry_backoff_max = std::chrono::milliseconds(20);
+  auto p = producer::connect(pc);
+  REQUIRE(p.has_value());
+  const auto deadline = fault + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto done = std::make_shared<std::promise<bool>>();
+    auto ok = done->get_future();
+    (*p)->send_to(topic, 0, std::nullopt, "probe", {}, [done](const result<delivery>& r) { done->set_value(r.has_value()); });
+    if (ok.get()) {
+      return static_cast<long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - fault).count());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("replication: failover time to the first acks=all produce on the new leader (kill -9 and controlled shutdown)") {
+  cluster c;
+  auto a = admin::connect(admin_at(c.all()));
+  REQUIRE(a.has_value());
+  REQUIRE(eventually([&] { return (*a)->describe_cluster().value_or(cluster_info{}).brokers.size() == 3; },
+                     std::chrono::seconds(20)));
+  REQUIRE((*a)->create_topic("fo", 1, 3, {{"min.insync.replicas", "2"}}).has_value());
+  std::int32_t leader = c.leader_of("fo", -1, 3);
+  REQUIRE(leader > 0);
+  REQUIRE(produce(c.all(), "fo", 0, 100).size() == 100);
+
+  // kill -9: the session (2 s) must expire before the controller acts.
+  auto t0 = std::chrono::steady_clock::now();
+  c.brokers[leader]->kill9();
+  c.brokers[leader].reset();
+  const long killed_ms = ms_until_acks_all(c.all(), "fo", t0);
+  MESSAGE("kill -9 of the leader: first acks=all produce after " << killed_ms << " ms (session timeout 2000 ms)");
+  CHECK(killed_ms > 0);
+  CHECK(killed_ms < 3000 + 2000);  // goal: session timeout + 1 s; slack for a loaded CI machine
+  c.start(leader);
+  REQUIRE(c.leader_of("fo", -1, 3) > 0);
+
+  // SIGTERM: the leader hands over before it goes.
+  leader = c.leader_of("fo", -1, 3);
+  t0 = std::chrono::steady_clock::now();
+  const int status = c.brokers[leader]->stop();
+  CHECK(status == 0);
+  c.brokers[leader].reset();
+  const long controlled_ms = ms_until_acks_all(c.all(), "fo", t0);
+  MESSAGE("controlled shutdown of the leader: first acks=all produce after " << controlled_ms << " ms");
+  CHECK(controlled_ms > 0);
+  CHECK(controlled_ms < 1000 + 2000);  // goal: under 1 s; slack for a loaded CI machine
 }
