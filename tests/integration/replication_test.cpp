@@ -14,7 +14,9 @@
 #include "runnel/admin.h"
 #include "runnel/consumer.h"
 #include "runnel/producer.h"
+#include "tests/support/batches.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/zk_server.h"
 
@@ -191,14 +193,16 @@ TEST_CASE("replication: a topic made through any broker is led and replicated; a
 namespace {
 
 // Milliseconds from `fault` until one acks=all record is acknowledged,
-// retrying a fresh single send every 20 ms (each with a 1 s timeout).
+// retrying a fresh single send every 20 ms (each given up after 300 ms, so
+// the figure is at most ~300 ms late).
 long ms_until_acks_all(const std::string& bootstrap, const std::string& topic,
                        std::chrono::steady_clock::time_point fault) {
   producer_config pc;
   pc.bootstrap = bootstrap;
   pc.acks = -1;
   pc.linger = std::chrono::milliseconds(0);
-  pc.delivery_timeout = std::chrono::milliseconds(1000);
+  pc.delivery_timeout = std::chrono::milliseconds(300);
+  pc.request_timeout = std::chrono::milliseconds(300);
   pc.retry_backoff = std::chrono::milliseconds(10);
   pc.retry_backoff_max = std::chrono::milliseconds(20);
   auto p = producer::connect(pc);
@@ -251,4 +255,89 @@ TEST_CASE("replication: failover time to the first acks=all produce on the new l
   MESSAGE("controlled shutdown of the leader: first acks=all produce after " << controlled_ms << " ms");
   CHECK(controlled_ms > 0);
   CHECK(controlled_ms < 1000 + 2000);  // goal: under 1 s; slack for a loaded CI machine
+}
+
+namespace {
+
+std::uint16_t port_of(const std::string& address) {
+  return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+}
+
+wire::ErrorCode first_produce_error(const raw_response& r) {
+  const auto* p = r.envelope().body_as_ProduceResponse();
+  REQUIRE(p != nullptr);
+  return p->topics()->Get(0)->partitions()->Get(0)->error();
+}
+
+wire::ErrorCode first_fetch_error(const raw_response& r) {
+  const auto* f = r.envelope().body_as_FetchResponse();
+  REQUIRE(f != nullptr);
+  return f->topics()->Get(0)->partitions()->Get(0)->error();
+}
+
+// A Fetch for partition 0 of `topic`, as a consumer (replica -1) or a follower.
+std::vector<std::byte> fetch_frame(const std::string& topic, std::int32_t replica, std::int32_t epoch) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::FetchPartition>> parts{wire::CreateFetchPartition(fbb, 0, 0, 1 << 20, epoch, 0)};
+  std::vector<flatbuffers::Offset<wire::FetchTopic>> topics{wire::CreateFetchTopicDirect(fbb, topic.c_str(), &parts)};
+  auto body = wire::CreateFetchRequestDirect(fbb, 0, 1, 1 << 20, &topics, replica);
+  return request_frame(fbb, wire::Request::FetchRequest, body.Union());
+}
+
+}  // namespace
+
+TEST_CASE("replication: error paths: non-leaders refuse, stale epochs are fenced, bad replication settings are refused") {
+  cluster c;
+  auto a = admin::connect(admin_at(c.all()));
+  REQUIRE(a.has_value());
+  REQUIRE(eventually([&] { return (*a)->describe_cluster().value_or(cluster_info{}).brokers.size() == 3; },
+                     std::chrono::seconds(20)));
+
+  auto too_many = (*a)->create_topic("bad", 1, 4);
+  REQUIRE_FALSE(too_many.has_value());
+  CHECK(too_many.error().code == errc::invalid_replication_factor);
+  auto min_isr = (*a)->create_topic("bad", 1, 2, {{"min.insync.replicas", "3"}});
+  REQUIRE_FALSE(min_isr.has_value());
+  CHECK(min_isr.error().code == errc::invalid_config);
+  auto bad_flag = (*a)->create_topic("bad", 1, 2, {{"unclean.leader.election", "maybe"}});
+  REQUIRE_FALSE(bad_flag.has_value());
+  CHECK(bad_flag.error().code == errc::invalid_config);
+  REQUIRE((*a)->create_topic("e", 1, 3).has_value());
+  auto exists = (*a)->create_topic("e", 1, 3);
+  REQUIRE_FALSE(exists.has_value());
+  CHECK(exists.error().code == errc::topic_already_exists);
+
+  const std::int32_t leader = c.leader_of("e", -1, 3);
+  REQUIRE(leader > 0);
+  const std::int32_t follower = leader == 1 ? 2 : 1;
+  raw_client to_follower(port_of(c.brokers[follower]->bootstrap()));
+  auto batch = make_batch(1);
+  to_follower.send(produce_frame("e", 0, batch, 1));
+  auto produced = to_follower.read();
+  REQUIRE(produced.has_value());
+  CHECK(first_produce_error(*produced) == wire::ErrorCode::NOT_LEADER);
+  to_follower.send(fetch_frame("e", -1, -1));
+  auto fetched = to_follower.read();
+  REQUIRE(fetched.has_value());
+  CHECK(first_fetch_error(*fetched) == wire::ErrorCode::NOT_LEADER);
+
+  // A follower's fetch naming another epoch than the leader's is fenced.
+  raw_client to_leader(port_of(c.brokers[leader]->bootstrap()));
+  to_leader.send(fetch_frame("e", follower, 7));
+  auto fenced = to_leader.read();
+  REQUIRE(fenced.has_value());
+  CHECK(first_fetch_error(*fenced) == wire::ErrorCode::FENCED_LEADER_EPOCH);
+
+  // OffsetForLeaderEpoch answers where the leader's epoch ends.
+  (void)produce(c.all(), "e", 0, 10);
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::EpochQuery>> qs{wire::CreateEpochQueryDirect(fbb, "e", 0, 0, 0)};
+  auto body = wire::CreateOffsetForLeaderEpochRequestDirect(fbb, follower, &qs);
+  to_leader.send(request_frame(fbb, wire::Request::OffsetForLeaderEpochRequest, body.Union()));
+  auto ends = to_leader.read();
+  REQUIRE(ends.has_value());
+  const auto* e = ends->envelope().body_as_OffsetForLeaderEpochResponse()->partitions()->Get(0);
+  CHECK(e->error() == wire::ErrorCode::NONE);
+  CHECK(e->leader_epoch() == 0);
+  CHECK(e->end_offset() == 10);
 }
