@@ -242,6 +242,13 @@ void server::stop() {
       co_return 0;
     }(*i.acceptor));
   }
+  // Long polls answer now instead of at their deadline.
+  for (auto& s : i.state.shards) {
+    i.block_on(*s, [](shard& sh) -> asio::awaitable<int> {
+      sh.wake_all();
+      co_return 0;
+    }(*s));
+  }
   // Every shard stops serving before any shard closes its logs: a request
   // on one shard may touch partitions of all of them.
   for (auto& s : i.state.shards) i.block_on(*s, i.drain_connections(*s));

@@ -62,6 +62,20 @@ void shard::notify(const topic_partition& tp, offset log_end) {
   if (list.empty()) watchers_.erase(it);
 }
 
+void shard::wake_all() {
+  for (auto& [tp, list] : watchers_) {
+    for (const auto& x : list) {
+      if (auto w = x.wakeup.lock()) {
+        asio::post(x.ex, [w] {
+          w->woken = true;
+          w->timer.cancel();
+        });
+      }
+    }
+  }
+  watchers_.clear();
+}
+
 void shard::start() {
   thread_ = std::thread([this] {
     try {

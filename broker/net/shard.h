@@ -61,6 +61,8 @@ class shard {
   void watch(const topic_partition& tp, offset after, const std::shared_ptr<fetch_wakeup>& w);
   // Called after appends to tp: wakes the watchers whose target was passed.
   void notify(const topic_partition& tp, offset log_end);
+  // Wakes every watcher (the broker is stopping: long polls answer now).
+  void wake_all();
 
   void start();  // runs the thread
   void stop();   // lets run() return once the work guard is gone; joins

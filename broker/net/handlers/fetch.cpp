@@ -165,9 +165,10 @@ asio::awaitable<handler_result> fetch(request_context& ctx) {
       watches.push_back({&owner, watch_on_owner(owner, std::move(tp), parts[i].fetch_offset, wake, req->replica_id() < 0)});
     }
     co_await gather(std::move(watches));
-    if (!wake->woken) {
-      // Slices of at most 100 ms so a stopping broker answers long polls soon.
-      wake->timer.expires_at(std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
+    // A stopping broker wakes every registered watcher (shard::wake_all);
+    // one that registered after that sees the flag here.
+    if (!wake->woken && !ctx.broker.stopping.load()) {
+      wake->timer.expires_at(deadline);
       co_await wake->timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
     }
   }
