@@ -5,6 +5,9 @@
 #include <set>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -44,36 +47,47 @@ asio::awaitable<std::expected<std::unique_ptr<membership>, std::string>> members
 }
 
 asio::awaitable<std::string> membership::join() {
+  // Built in locals and swapped in whole at the end: until then the old
+  // session, election and topic view stay in place (an expired session's
+  // operations fail cleanly), so nothing ever finds them missing.
+  const std::shared_ptr<bool> alive = alive_;
+  const std::string gone = "broker stopping";
+  const auto slash = connect_.find('/');
+  if (slash != std::string::npos && slash + 1 < connect_.size()) {
+    // A chroot must exist before a session can use it.
+    zk::session root(ex_, connect_.substr(0, slash), timeout_);
+    auto ec = co_await root.wait_connected(timeout_ * 3);
+    if (!*alive) co_return gone;
+    if (ec) co_return "zookeeper " + connect_ + ": " + ec.message();
+    ec = co_await root.ensure_path(connect_.substr(slash));
+    if (!*alive) co_return gone;
+    if (ec) co_return "zookeeper chroot: " + ec.message();
+  }
+  std::weak_ptr<bool> weak = alive_;
+  auto session = std::make_unique<zk::session>(ex_, connect_, timeout_, [this, weak](zk::session_state st) {
+    if (weak.expired() || !*weak.lock() || st != zk::session_state::expired) return;
+    logger().warn("ZooKeeper session expired: registering again and re-running the election");
+    asio::co_spawn(ex_, rejoin(), asio::detached);
+  });
+  auto ec = co_await session->wait_connected(timeout_ * 3);
+  if (!*alive) co_return gone;
+  if (ec) co_return "zookeeper " + connect_ + ": " + ec.message();
+  ec = co_await register_broker(*session, me_, timeout_ + std::chrono::seconds(1));
+  if (!*alive) co_return gone;
+  if (ec) co_return "broker.id " + std::to_string(me_.id) + ": cannot register (" + ec.message() + ")";
+  ec = co_await session->ensure_path("/topics");
+  if (!*alive) co_return gone;
+  if (ec) co_return "zookeeper /topics: " + ec.message();
+
   brokers_watch_.reset();
   if (topics_) retired_topic_watches_.push_back(std::move(topics_));
   if (election_) retired_elections_.push_back(std::move(election_));
   if (session_) retired_sessions_.push_back(std::move(session_));
-  // A chroot must exist before a session can use it.
-  const auto slash = connect_.find('/');
-  if (slash != std::string::npos && slash + 1 < connect_.size()) {
-    zk::session root(ex_, connect_.substr(0, slash), timeout_);
-    if (auto ec = co_await root.wait_connected(timeout_ * 3)) co_return "zookeeper " + connect_ + ": " + ec.message();
-    if (auto ec = co_await root.ensure_path(connect_.substr(slash))) co_return "zookeeper chroot: " + ec.message();
-  }
-  std::weak_ptr<bool> alive = alive_;
-  session_ = std::make_unique<zk::session>(ex_, connect_, timeout_, [this, alive](zk::session_state s) {
-    if (alive.expired() || !*alive.lock() || s != zk::session_state::expired) return;
-    logger().warn("ZooKeeper session expired: registering again and re-running the election");
-    asio::co_spawn(
-        ex_,
-        [this, alive]() -> asio::awaitable<void> {
-          if (alive.expired() || !*alive.lock()) co_return;
-          if (auto why = co_await join(); !why.empty()) logger().error("rejoining the cluster failed: {}", why);
-        },
-        asio::detached);
-  });
-  if (auto ec = co_await session_->wait_connected(timeout_ * 3)) co_return "zookeeper " + connect_ + ": " + ec.message();
-  if (auto ec = co_await register_broker(*session_, me_, timeout_ + std::chrono::seconds(1))) {
-    co_return "broker.id " + std::to_string(me_.id) + ": cannot register (" + ec.message() + ")";
-  }
-  if (auto ec = co_await session_->ensure_path("/topics")) co_return "zookeeper /topics: " + ec.message();
+  session_ = std::move(session);
   topics_ = std::make_unique<topic_watch>(*session_, [this](const topics_view& v) {
-    if (hooks_.topics_changed) hooks_.topics_changed(v);
+    // Only complete views leave: a partial one would look like deleted topics.
+    published_ = v;
+    if (hooks_.topics_changed) hooks_.topics_changed(published_);
     reconcile();
   });
   topics_->start();
@@ -82,19 +96,36 @@ asio::awaitable<std::string> membership::join() {
     reconcile();
   });
   election_->start();
-  brokers_watch_ = session_->watch_children("/brokers/ids", [this, alive](std::optional<std::vector<std::string>>) {
-    if (alive.expired() || !*alive.lock()) return;
+  brokers_watch_ = session_->watch_children("/brokers/ids", [this, weak](std::optional<std::vector<std::string>>) {
+    if (weak.expired() || !*weak.lock()) return;
     asio::co_spawn(
         ex_,
-        [this, alive]() -> asio::awaitable<void> {
-          if (alive.expired() || !*alive.lock()) co_return;
+        [this, weak]() -> asio::awaitable<void> {
+          if (weak.expired() || !*weak.lock()) co_return;
           co_await refresh_brokers();
         },
         asio::detached);
   });
   co_await refresh_brokers();
+  if (!*alive) co_return gone;
   logger().info("broker {} registered in {}", me_.id, connect_);
   co_return std::string();
+}
+
+asio::awaitable<void> membership::rejoin() {
+  const std::shared_ptr<bool> alive = alive_;
+  if (joining_) co_return;
+  joining_ = true;
+  asio::steady_timer t(ex_);
+  while (*alive) {
+    auto why = co_await join();
+    if (!*alive) co_return;
+    if (why.empty()) break;
+    logger().error("rejoining the cluster failed: {}; trying again in 1 s", why);
+    t.expires_after(std::chrono::seconds(1));
+    co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  joining_ = false;
 }
 
 asio::awaitable<void> membership::refresh_brokers() {
@@ -103,14 +134,11 @@ asio::awaitable<void> membership::refresh_brokers() {
   auto live = co_await live_brokers(*session_);
   if (!*alive) co_return;
   if (live) live_ = std::move(*live);
-  if (hooks_.topics_changed && topics_) hooks_.topics_changed(topics_->view());  // brokers are part of the picture
+  if (hooks_.topics_changed && topics_ && topics_->complete()) hooks_.topics_changed(published_);  // brokers too
   reconcile();
 }
 
-const topics_view& membership::topics() const {
-  static const topics_view none;
-  return topics_ ? topics_->view() : none;
-}
+const topics_view& membership::topics() const { return published_; }
 
 void membership::reconcile() {
   if (!election_ || !election_->is_controller() || !topics_) return;
@@ -126,11 +154,13 @@ asio::awaitable<void> membership::reconcile_loop() {
   const std::shared_ptr<bool> alive = alive_;
   do {
     reconcile_again_ = false;
-    if (!election_ || !election_->is_controller() || !topics_) break;
+    if (!election_ || !election_->is_controller() || !topics_ || !topics_->complete()) break;
     std::set<std::int32_t> live;
     for (const auto& b : live_) live.insert(b.id);
     auto changes = plan_elections(topics_->view(), live, hooks_.unclean_allowed);
     for (const auto& c : changes) {
+      // A session replaced meanwhile takes the election with it.
+      if (!election_ || !election_->is_controller()) break;
       controller_election* election = election_.get();
       std::vector<zk::op> ops{zk::op{zk::op::kind::set, state_path(c.topic, c.partition), encode_state(c.next),
                                      zk::create_mode::persistent, c.version}};

@@ -81,6 +81,7 @@ class membership {
   membership(asio::any_io_executor ex, std::string connect, std::chrono::milliseconds timeout, broker_registration me,
              hooks h);
   asio::awaitable<std::string> join();  // "" on success, else why not
+  asio::awaitable<void> rejoin();       // after an expiry: join() until it works
   asio::awaitable<void> refresh_brokers();
   // Controller: elect leaders where needed (serialized; re-runs when asked again meanwhile).
   void reconcile();
@@ -94,6 +95,8 @@ class membership {
   hooks hooks_;
   std::unique_ptr<controller_election> election_;
   std::unique_ptr<topic_watch> topics_;
+  topics_view published_;  // the last complete view (topics_ may be filling after an expiry)
+  bool joining_ = false;
   std::shared_ptr<zk::subscription> brokers_watch_;
   bool reconciling_ = false;
   bool reconcile_again_ = false;

@@ -18,7 +18,20 @@ void topic_watch::start() {
   });
 }
 
+bool topic_watch::complete() const {
+  if (!list_read_) return false;
+  for (const auto& [name, subs] : subs_) {
+    auto it = read_.find(name);
+    if (it == read_.end()) return false;  // its node not delivered yet
+    for (bool r : it->second) {
+      if (!r) return false;
+    }
+  }
+  return true;
+}
+
 void topic_watch::on_topic_list(const std::vector<std::string>& names) {
+  list_read_ = true;
   const std::set<std::string> now(names.begin(), names.end());
   for (auto it = subs_.begin(); it != subs_.end();) {
     if (now.contains(it->first)) {
@@ -26,6 +39,7 @@ void topic_watch::on_topic_list(const std::vector<std::string>& names) {
       continue;
     }
     view_.erase(it->first);
+    read_.erase(it->first);
     it = subs_.erase(it);
     changed();
   }
@@ -44,6 +58,7 @@ void topic_watch::on_topic(const std::string& name, const std::optional<zk::node
   if (sit == subs_.end()) return;
   if (!n) {  // being deleted
     view_.erase(name);
+    read_[name].clear();
     sit->second.states.clear();
     changed();
     return;
@@ -51,11 +66,14 @@ void topic_watch::on_topic(const std::string& name, const std::optional<zk::node
   auto a = decode_topic(n->data);
   if (!a) {
     logger().error("{} in ZooKeeper is malformed ({}); the topic is ignored", topic_path(name), a.error());
+    read_[name].clear();
+    changed();
     return;
   }
   auto& t = view_[name];
   t.assignment = std::move(*a);
   t.partitions.resize(t.assignment.replicas.size());
+  read_[name].resize(t.partitions.size(), false);
   auto& states = sit->second.states;
   std::weak_ptr<bool> alive = alive_;
   for (auto p = static_cast<std::int32_t>(states.size()); p < static_cast<std::int32_t>(t.partitions.size()); ++p) {
@@ -71,6 +89,9 @@ void topic_watch::on_state(const std::string& name, std::int32_t partition, cons
   auto it = view_.find(name);
   if (it == view_.end() || partition >= static_cast<std::int32_t>(it->second.partitions.size())) return;
   auto& pv = it->second.partitions[static_cast<std::size_t>(partition)];
+  if (auto r = read_.find(name); r != read_.end() && partition < static_cast<std::int32_t>(r->second.size())) {
+    r->second[static_cast<std::size_t>(partition)] = true;
+  }
   if (!n) {
     pv = partition_view{};
     changed();
@@ -94,7 +115,7 @@ void topic_watch::changed() {
   asio::post(zk_.executor(), [this, alive] {
     if (alive.expired() || !*alive.lock()) return;
     notify_pending_ = false;
-    if (changed_) changed_(view_);
+    if (changed_ && complete()) changed_(view_);
   });
 }
 

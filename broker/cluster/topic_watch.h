@@ -2,7 +2,9 @@
 // topic_watch: this broker's copy of every topic's assignment and partition
 // state in ZooKeeper (/topics/<t>, /topics/<t>/partitions/<p>/state),
 // kept current by watch subscriptions. `changed` runs on the session's
-// executor after changes (bursts coalesce into one call).
+// executor after changes (bursts coalesce into one call), and only once the
+// view is complete: the topic list, every topic and every partition state
+// read at least once. A partial view would look like deleted topics.
 //
 // All on the session's executor; not thread-safe.
 
@@ -31,6 +33,7 @@ class topic_watch {
   // Subscribes to /topics (which must exist).
   void start();
   [[nodiscard]] const topics_view& view() const { return view_; }
+  [[nodiscard]] bool complete() const;
 
  private:
   struct subscriptions {
@@ -47,6 +50,8 @@ class topic_watch {
   topics_view view_;
   std::shared_ptr<zk::subscription> list_;
   std::map<std::string, subscriptions> subs_;
+  bool list_read_ = false;
+  std::map<std::string, std::vector<bool>> read_;  // per topic, per partition state: delivered once
   bool notify_pending_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -75,7 +75,10 @@ void replica_manager::start() {
 void replica_manager::stop() {
   stopped_ = true;
   if (isr_timer_) isr_timer_->cancel();
-  for (auto& [id, f] : fetchers_) f->stop = true;
+  for (auto& [id, f] : fetchers_) {
+    f->stop = true;
+    f->wire->close();  // a long poll or a connect to a dead leader ends now
+  }
   fetchers_.clear();  // each loop holds its fetcher until it ends
   for (auto& [tp, r] : replicas_) {
     auto waiters = std::exchange(r->ack_waiters, {});
@@ -107,6 +110,7 @@ void replica_manager::apply(const meta::topics_snapshot& topics,
       r.replicas = st.replicas;
       r.min_isr = t.config.min_insync_replicas;
       if (st.version < 0) continue;  // state not read yet
+      if (st.version != r.version) r.pending_isr.clear();  // the proposal came back, or lost
       r.isr = st.isr;
       r.version = st.version;
       if (st.leader == me_) {
@@ -194,6 +198,7 @@ void replica_manager::detach(const topic_partition& tp) {
     it->second->parts.erase(tp);
     if (it->second->parts.empty()) {
       it->second->stop = true;
+      it->second->wire->close();
       it = fetchers_.erase(it);
     } else {
       ++it;
@@ -208,7 +213,11 @@ void replica_manager::recompute(const topic_partition& tp, replica& r) {
   storage::log* l = s_.logs().get(tp);
   offset min_leo = l != nullptr ? l->log_end_offset() : offset(0);
   offset min_durable = l != nullptr ? l->flushed_offset() : offset(0);
-  for (auto id : r.isr) {
+  std::vector<std::int32_t> members = r.isr;
+  for (auto id : r.pending_isr) {
+    if (!contains(members, id)) members.push_back(id);
+  }
+  for (auto id : members) {
     if (id == me_) continue;
     auto it = r.followers.find(id);
     const offset leo = it == r.followers.end() ? offset(0) : it->second.leo;
@@ -299,6 +308,9 @@ wire::ErrorCode replica_manager::follower_fetched(const topic_partition& tp, std
 void replica_manager::propose_isr(const topic_partition& tp, replica& r, std::vector<std::int32_t> isr, const char* why) {
   if (r.isr_write_in_flight || b_.stopping.load()) return;
   r.isr_write_in_flight = true;
+  // An expansion counts from now on (see replica::pending_isr); a shrink
+  // only once ZooKeeper has it.
+  if (isr.size() > r.isr.size()) r.pending_isr = isr;
   cluster::state_change c{tp.topic, tp.partition.value(), cluster::leader_state{me_, r.epoch, std::move(isr)}, r.version,
                           fmt::format("leader {}: {}", me_, why)};
   std::weak_ptr<bool> alive = alive_;
@@ -309,7 +321,11 @@ void replica_manager::propose_isr(const topic_partition& tp, replica& r, std::ve
         auto ec = co_await run_on(self.b_.controller(), write_state_on_controller(self.b_, change));
         if (alive_flag.expired() || !*alive_flag.lock()) co_return;
         if (ec) logger().info("[{}] ISR change not written ({}); the next state decides", p, ec.message());
-        if (auto cur = self.find(p)) cur->isr_write_in_flight = false;
+        if (auto cur = self.find(p)) {
+          cur->isr_write_in_flight = false;
+          // A failed expansion keeps counting until the next state arrives
+          // (apply clears it): the write may have landed after all.
+        }
       }(*this, alive, tp, std::move(c)),
       asio::detached);
 }
@@ -368,6 +384,7 @@ asio::awaitable<void> replica_manager::truncate(fetcher& f, const topic_partitio
   storage::log* lp = *l;
   const std::int32_t epoch = r->epoch;
   offset target = lp->log_end_offset();
+  bool settled = true;
   if (auto mine = lp->latest_epoch()) {
     flatbuffers::FlatBufferBuilder fbb;
     std::vector<flatbuffers::Offset<wire::EpochQuery>> qs{
@@ -397,6 +414,7 @@ asio::awaitable<void> replica_manager::truncate(fetcher& f, const topic_partitio
     } else {
       auto my_end = lp->end_for_epoch(answer->leader_epoch());
       target = std::min({target, offset(answer->end_offset()), my_end ? my_end->second : lp->log_start_offset()});
+      settled = !my_end || my_end->first == answer->leader_epoch();
     }
   } else if (lp->log_end_offset() > lp->log_start_offset()) {
     target = lp->log_start_offset();  // data without epochs: nothing to compare, refetch it
@@ -406,13 +424,19 @@ asio::awaitable<void> replica_manager::truncate(fetcher& f, const topic_partitio
   if (target < lp->log_end_offset()) {
     logger().warn("[{}] truncating the divergent tail {} -> {} before following {} in epoch {}", tp,
                   lp->log_end_offset(), target, f.leader, epoch);
-    if (auto ec = co_await lp->truncate(target)) {
+    r->truncating = true;
+    auto ec = co_await lp->truncate(target);
+    if (auto rr = find(tp)) rr->truncating = false;
+    if (ec) {
       logger().error("[{}] truncation failed: {}", tp, ec.message());
       co_await sleep_for(std::chrono::milliseconds(500));
       co_return;
     }
   }
-  if (auto rr = find(tp); rr && rr->epoch == epoch) rr->needs_truncation = false;
+  // KIP-279: when the leader's answer names an epoch this log does not
+  // have, the cut above went to the end of an older epoch of ours; ask
+  // again until the epochs match.
+  if (auto rr = find(tp); rr && rr->epoch == epoch) rr->needs_truncation = !settled;
 }
 
 asio::awaitable<void> replica_manager::fetch_once(fetcher& f) {
@@ -445,19 +469,30 @@ asio::awaitable<void> replica_manager::fetch_once(fetcher& f) {
   }
   const auto* fr = resp->envelope->body_as_FetchResponse();
   if (fr == nullptr || fr->topics() == nullptr) co_return;
+  const meta::topics_snapshot snapshot = s_.topics();  // `topic` below points into it across the awaits
   bool back_off = false;
   for (const auto* t : *fr->topics()) {
     if (t->name() == nullptr || t->partitions() == nullptr) continue;
     const meta::topic* topic = nullptr;
-    if (auto it = s_.topics()->find(t->name()->string_view()); it != s_.topics()->end()) topic = &it->second;
+    if (auto it = snapshot->find(t->name()->string_view()); it != snapshot->end()) topic = &it->second;
     for (const auto* p : *t->partitions()) {
       topic_partition tp(t->name()->str(), partition_id(p->partition()));
       auto r = find(tp);
       storage::log* l = s_.logs().get(tp);
       if (!r || r->leader || r->leader_id != f.leader || r->needs_truncation || l == nullptr || topic == nullptr) continue;
       if (p->error() != wire::ErrorCode::NONE) {
-        if (p->error() == wire::ErrorCode::OFFSET_OUT_OF_RANGE) r->needs_truncation = true;
         back_off = true;  // NOT_LEADER / FENCED_LEADER_EPOCH: wait for the new state
+        if (p->error() != wire::ErrorCode::OFFSET_OUT_OF_RANGE) continue;
+        if (p->log_start_offset() > l->log_end_offset().value()) {
+          // The leader's retention passed us: start again at its log start.
+          r->truncating = true;
+          auto ec = co_await l->reset_to(offset(p->log_start_offset()));
+          if (!*alive || stopped_) co_return;
+          if (auto rr = find(tp)) rr->truncating = false;
+          if (ec) logger().error("[{}] cannot restart the log at {}: {}", tp, p->log_start_offset(), ec.message());
+        } else {
+          r->needs_truncation = true;  // past the leader's end: a divergent tail
+        }
         continue;
       }
       const std::int32_t epoch = r->epoch;
@@ -510,7 +545,9 @@ asio::awaitable<void> replica_manager::fetch_once(fetcher& f) {
         l = s_.logs().get(tp);
       }
       if (l == nullptr) continue;
-      if (auto rr = find(tp)) rr->hw = std::max(rr->hw, std::min(offset(p->high_watermark()), l->log_end_offset()));
+      if (auto rr = find(tp); rr && !rr->leader && rr->epoch == epoch) {
+        rr->hw = std::max(rr->hw, std::min(offset(p->high_watermark()), l->log_end_offset()));
+      }
     }
   }
   if (back_off) co_await sleep_for(std::chrono::milliseconds(100));

@@ -71,8 +71,14 @@ struct replica {
   offset hw{0};
   std::multimap<offset, std::move_only_function<void(wire::ErrorCode)>> ack_waiters;  // acks=all
   bool isr_write_in_flight = false;
+  // An ISR expansion written (or being written) to ZooKeeper but not yet
+  // back through the watch: counted already for the high watermark and
+  // acks=all, so nothing is acknowledged that the new member lacks once the
+  // controller may elect it (Kafka's "maximal ISR").
+  std::vector<std::int32_t> pending_isr;
   // Follower.
   bool needs_truncation = true;
+  bool truncating = false;  // a truncation is in flight: no appends (NOT_LEADER)
 };
 
 class replica_manager {

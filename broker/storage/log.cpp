@@ -510,6 +510,31 @@ asio::awaitable<std::error_code> log::truncate(offset to) {
   co_return ec;
 }
 
+asio::awaitable<std::error_code> log::reset_to(offset start) {
+  if (auto ec = check_usable()) co_return ec;
+  RUNNEL_ASSERT(!truncating_, "[{}] reset during truncate", tp_);
+  truncating_ = true;
+  co_await quiesce();
+  // Old segments go first (a crash then leaves an empty log, which the
+  // follower resets again), then the new empty segment at `start`.
+  logger().warn("[{}] emptying the log ({} to {}) to start again at {}", tp_, log_start_offset(), written_end_, start);
+  for (const auto& seg : segments_) seg->remove_files();
+  segments_.clear();
+  std::error_code ec = fsync_dir(dir_);
+  auto seg = std::make_shared<segment>(dir_, start, cfg_);
+  if (!ec) ec = seg->create();
+  segments_.push_back(std::move(seg));  // never empty, even for a log that fails here (offline)
+  if (!ec) ec = fsync_dir(dir_);
+  if (!ec) {
+    next_offset_ = written_end_ = durable_end_ = start;
+    ec = co_await persist_recovery_point(start);
+  }
+  if (!ec) ec = epochs_->clear();
+  truncating_ = false;
+  if (ec) fail(ec, "reset");
+  co_return ec;
+}
+
 asio::awaitable<std::error_code> log::do_truncate(offset to) {
   co_await quiesce();
   if (to >= written_end_) co_return std::error_code{};

@@ -98,6 +98,11 @@ class log {
   // append until it returns.
   asio::awaitable<std::error_code> truncate(offset to);
 
+  // Deletes every segment and starts the log again, empty, at `start` (a
+  // follower whose leader's log now starts past this log's end: Kafka's
+  // truncateFullyAndStartAt). Waits for in-flight writes first.
+  asio::awaitable<std::error_code> reset_to(offset start);
+
   // Leader epochs (epoch_cache.h): the latest epoch with data, and where
   // the largest epoch <= `epoch` ends in this log.
   [[nodiscard]] std::optional<std::int32_t> latest_epoch() const { return epochs_->latest(); }

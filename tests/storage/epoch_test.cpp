@@ -108,3 +108,29 @@ TEST_CASE("log: a replica append keeps the leader's offsets and refuses a gap") 
   CHECK(copied[1].base_offset == headers[1].base_offset);
   CHECK(copied[1].epoch == leader_epoch(3));
 }
+
+TEST_CASE("log: reset_to empties the log and starts it again at a later offset, also after reopening") {
+  log_fixture f;
+  REQUIRE_FALSE(f.open());
+  append_in_epoch(f, 1, 5);
+  REQUIRE_FALSE(run(f.io, f.l->reset_to(offset(1000))));
+  CHECK(f.l->log_start_offset() == offset(1000));
+  CHECK(f.l->log_end_offset() == offset(1000));
+  CHECK_FALSE(f.l->latest_epoch().has_value());
+  CHECK(f.l->segment_bases() == std::vector<offset>{offset(1000)});
+  // A replica append continues at the new start.
+  log_fixture leader;
+  REQUIRE_FALSE(leader.open());
+  REQUIRE_FALSE(run(leader.io, leader.l->reset_to(offset(1000))));
+  append_in_epoch(leader, 2, 3);
+  std::vector<std::vector<std::byte>> bytes;
+  leader.read_all(offset(1000), &bytes);
+  REQUIRE(bytes.size() == 1);
+  REQUIRE(run(f.io, f.l->append_replica(bytes[0])).has_value());
+  CHECK(f.l->log_end_offset() == offset(1003));
+  REQUIRE_FALSE(f.close());
+  auto& l = f.reopen();
+  CHECK(l.log_start_offset() == offset(1000));
+  CHECK(l.log_end_offset() == offset(1003));
+  CHECK(l.latest_epoch() == 2);
+}

@@ -35,6 +35,13 @@ asio::awaitable<fetch_outcome> read_on_owner(shard& s, topic_partition tp, std::
   std::optional<offset> visible;  // cluster: the high watermark
   if (auto* rm = s.replicas()) {
     if (who.replica >= 0) {
+      // A follower past our log end holds a tail we never had: it must
+      // truncate first, and its position must not count for acks=all.
+      storage::log* own = s.logs().get(tp);
+      if (offset(from) > (own != nullptr ? own->log_end_offset() : offset(0))) {
+        out.error = wire::ErrorCode::OFFSET_OUT_OF_RANGE;
+        co_return out;
+      }
       out.error = rm->follower_fetched(tp, who.replica, who.epoch, offset(from), offset(durable));
       if (out.error != wire::ErrorCode::NONE) co_return out;
     }
@@ -60,6 +67,9 @@ asio::awaitable<fetch_outcome> read_on_owner(shard& s, topic_partition tp, std::
   out.log_start = l->log_start_offset().value();
   const offset end = who.replica >= 0 ? l->log_end_offset() : offset(out.high_watermark);
   if (offset(from) == end) co_return out;
+  // A consumer ahead of this leader's high watermark (it read a higher one
+  // from the previous leader) but within the log waits: not out of range.
+  if (offset(from) > end && offset(from) <= l->log_end_offset()) co_return out;
   auto r = co_await l->read(offset(from), max_bytes, end);
   if (!r) {
     out.error = to_wire(r.error());

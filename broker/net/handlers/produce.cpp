@@ -73,7 +73,9 @@ asio::awaitable<partition_outcome> append_on_owner(shard& s, topic_partition tp,
   std::int32_t epoch = -1;
   auto leadership = [&]() -> std::optional<partition_outcome> {
     auto r = rm->find(tp);
-    if (!r || !r->leader) return fail(wire::ErrorCode::NOT_LEADER, fmt::format("this broker does not lead {}", tp));
+    if (!r || !r->leader || r->truncating) {
+      return fail(wire::ErrorCode::NOT_LEADER, fmt::format("this broker does not lead {}", tp));
+    }
     if (epoch >= 0 && r->epoch != epoch) return fail(wire::ErrorCode::NOT_LEADER, fmt::format("leadership of {} moved", tp));
     if (acks == -1 && static_cast<std::int32_t>(r->isr.size()) < r->min_isr) {
       return fail(wire::ErrorCode::NOT_ENOUGH_REPLICAS,
@@ -87,12 +89,14 @@ asio::awaitable<partition_outcome> append_on_owner(shard& s, topic_partition tp,
   }
   auto l = co_await s.logs().get_or_create(tp);
   if (!l) co_return fail(to_wire(l.error()), l.error().message());
-  if (rm != nullptr) {
-    if (auto refused = leadership()) co_return *refused;  // it may have moved while the log opened
-  }
   storage::log& log = **l;
   offset end{0};
   for (auto batch : batches) {
+    // Leadership can move while an earlier batch was written: every batch
+    // is appended by a leader of the epoch it is stamped with.
+    if (rm != nullptr) {
+      if (auto refused = leadership()) co_return *refused;
+    }
     auto r = co_await log.append(batch, epoch);
     if (!r) co_return fail(to_wire(r.error()), r.error().message());
     if (out.base_offset < 0) {
