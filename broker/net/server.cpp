@@ -211,7 +211,10 @@ void server::stop() {
     // Controlled shutdown: hand leadership to other ISR members and wait
     // (bounded) until this broker's shards follow, so producers move on
     // before the connections close.
-    i.block_on(*i.state.shards[0], [](broker_state& st) -> asio::awaitable<int> {
+    // Bounded: with ZooKeeper away the writes would wait for it; the broker
+    // then leaves without handing over (the controller moves its leaders
+    // when its session ends).
+    auto handover = asio::co_spawn(i.state.shards[0]->io(), [](broker_state& st) -> asio::awaitable<int> {
       if (!st.cluster) co_return 0;
       const std::size_t moved = co_await st.cluster->hand_over_leadership();
       asio::steady_timer t(co_await asio::this_coro::executor);
@@ -221,7 +224,10 @@ void server::stop() {
       }
       if (moved > 0) logger().info("controlled shutdown: handed over {} partition leaders", moved);
       co_return 0;
-    }(i.state));
+    }(i.state), asio::use_future);
+    if (handover.wait_for(i.state.cfg.zookeeper_session_timeout + std::chrono::seconds(1)) != std::future_status::ready) {
+      logger().warn("controlled shutdown: ZooKeeper did not answer; leaving without handing over");
+    }
     for (auto& s : i.state.shards) {
       i.block_on(*s, [](shard& sh) -> asio::awaitable<int> {
         if (sh.replicas() != nullptr) sh.replicas()->stop();
