@@ -342,3 +342,20 @@ TEST_CASE("replication: error paths: non-leaders refuse, stale epochs are fenced
   CHECK(e->leader_epoch() == 0);
   CHECK(e->end_offset() == 10);
 }
+
+TEST_CASE("replication: SIGTERM while ZooKeeper is down still exits 0, within the session timeout + 1 s of waiting") {
+  cluster c;
+  auto a = admin::connect(admin_at(c.all()));
+  REQUIRE(a.has_value());
+  REQUIRE((*a)->create_topic("zkdown", 1, 3).has_value());
+  REQUIRE(c.leader_of("zkdown", -1, 3) > 0);
+  c.zk.stop();
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::int32_t leader = c.leader_of("zkdown");  // the last known leader (metadata from the brokers)
+  const int status = c.brokers[leader > 0 ? leader : 1]->stop();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(status == 0);
+  CHECK(took < std::chrono::seconds(8));
+  MESSAGE("SIGTERM with ZooKeeper down: exited after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+}
