@@ -17,7 +17,7 @@
 
 namespace {
 
-constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT] [--json] COMMAND
+constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT[,HOST:PORT...]] [--json] COMMAND
   topic create NAME --partitions N [--replicas R] [--config k=v]...
   topic list
   topic describe NAME
@@ -27,7 +27,7 @@ constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT] [--jso
   consume TOPIC [--from-beginning] [--partition P [--offset O]] [--max-messages N]
                 [--format FMT] [--exit-at-end]      (FMT: %k %v %p %o %T %t, \n \t; default "%v\n")
   cluster
-bootstrap defaults to $RUNNEL_BOOTSTRAP or 127.0.0.1:9292
+bootstrap defaults to $RUNNEL_BOOTSTRAP or 127.0.0.1:9292; the first broker of the list that answers is used
 )";
 
 struct usage_error {
@@ -204,6 +204,11 @@ int topic_command(const args& a) {
     };
     std::vector<row> rows;
     for (const auto& part : t.partitions) {
+      if (part.leader < 0) {  // offline: no broker answers for its offsets
+        rows.push_back({part, -1, -1, -1});
+        continue;
+      }
+      // Offsets and size come from each partition's leader.
       rows.push_back({part, check(admin->list_offset(name, part.partition, runnel::earliest_offset)),
                       check(admin->list_offset(name, part.partition, runnel::latest_offset)),
                       check(admin->partition_size(name, part.partition))});

@@ -1,12 +1,22 @@
 #include "runnel/admin.h"
 
+#include "client/src/connection_pool.h"
+#include "client/src/metadata_cache.h"
 #include "client/src/requests.h"
-#include "client/src/wire_client.h"
 
 namespace runnel {
 
+// Topic and config requests go to any broker; ListOffsets to the leader.
 struct admin::impl {
-  std::unique_ptr<client::wire_client> wire;
+  std::unique_ptr<client::metadata_cache> meta;
+  // Declared last, destroyed first: its I/O thread ends while `meta` exists.
+  std::unique_ptr<client::connection_pool> pool;
+
+  result<client::response> call(flatbuffers::FlatBufferBuilder fbb, wire::Request type, flatbuffers::Offset<void> body) {
+    auto w = pool->any();
+    if (!w) return std::unexpected(w.error());
+    return (*w)->call_sync(std::move(fbb), type, body);
+  }
 };
 
 namespace {
@@ -23,11 +33,12 @@ admin::admin(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 admin::~admin() = default;
 
 result<std::unique_ptr<admin>> admin::connect(admin_config cfg) {
-  auto hp = client::parse_host_port(cfg.bootstrap);
-  if (!hp) return std::unexpected(error{errc::invalid_argument, "bootstrap '" + cfg.bootstrap + "' is not host:port"});
+  auto bootstrap = client::parse_bootstrap(cfg.bootstrap);
+  if (!bootstrap) return std::unexpected(bootstrap.error());
   auto i = std::make_unique<impl>();
-  i->wire = std::make_unique<client::wire_client>(hp->first, hp->second, cfg.client_id, cfg.timeout);
-  if (auto r = i->wire->connect(); !r) return std::unexpected(r.error());
+  i->pool = std::make_unique<client::connection_pool>(std::move(*bootstrap), cfg.client_id, cfg.timeout);
+  i->meta = std::make_unique<client::metadata_cache>(*i->pool);
+  if (auto r = i->pool->any(); !r) return std::unexpected(r.error());
   return std::unique_ptr<admin>(new admin(std::move(i)));
 }
 
@@ -39,7 +50,7 @@ result<void> admin::create_topic(const std::string& name, std::int32_t partition
   std::vector<flatbuffers::Offset<wire::CreatableTopic>> topics{
       wire::CreateCreatableTopicDirect(fbb, name.c_str(), partitions, replication_factor, &entries)};
   auto body = wire::CreateCreateTopicsRequestDirect(fbb, &topics);
-  auto r = impl_->wire->call_sync(std::move(fbb), wire::Request::CreateTopicsRequest, body.Union());
+  auto r = impl_->call(std::move(fbb), wire::Request::CreateTopicsRequest, body.Union());
   if (!r) return std::unexpected(r.error());
   const auto* resp = r->envelope->body_as_CreateTopicsResponse();
   if (resp == nullptr || resp->results() == nullptr || resp->results()->size() != 1) {
@@ -53,7 +64,8 @@ result<void> admin::delete_topic(const std::string& name) {
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<std::string> names{name};
   auto body = wire::CreateDeleteTopicsRequest(fbb, fbb.CreateVectorOfStrings(names));
-  auto r = impl_->wire->call_sync(std::move(fbb), wire::Request::DeleteTopicsRequest, body.Union());
+  auto r = impl_->call(std::move(fbb), wire::Request::DeleteTopicsRequest, body.Union());
+  impl_->meta->forget(name);
   if (!r) return std::unexpected(r.error());
   const auto* resp = r->envelope->body_as_DeleteTopicsResponse();
   if (resp == nullptr || resp->results() == nullptr || resp->results()->size() != 1) {
@@ -65,12 +77,12 @@ result<void> admin::delete_topic(const std::string& name) {
 
 namespace {
 
-result<client::response> metadata(client::wire_client& w, const std::vector<std::string>* names) {
+result<client::response> metadata(admin::impl& i, const std::vector<std::string>* names) {
   flatbuffers::FlatBufferBuilder fbb;
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> topics;
   if (names != nullptr) topics = fbb.CreateVectorOfStrings(*names);
   auto body = wire::CreateMetadataRequest(fbb, topics);
-  auto r = w.call_sync(std::move(fbb), wire::Request::MetadataRequest, body.Union());
+  auto r = i.call(std::move(fbb), wire::Request::MetadataRequest, body.Union());
   if (r && r->envelope->body_as_MetadataResponse() == nullptr) {
     return std::unexpected(error{errc::bad_response, "Metadata"});
   }
@@ -97,7 +109,7 @@ topic_info to_info(const wire::TopicMetadata& t) {
 }  // namespace
 
 result<std::vector<topic_info>> admin::list_topics() {
-  auto r = metadata(*impl_->wire, nullptr);
+  auto r = metadata(*impl_, nullptr);
   if (!r) return std::unexpected(r.error());
   std::vector<topic_info> out;
   const auto* m = r->envelope->body_as_MetadataResponse();
@@ -109,7 +121,7 @@ result<std::vector<topic_info>> admin::list_topics() {
 
 result<topic_info> admin::describe_topic(const std::string& name) {
   std::vector<std::string> names{name};
-  auto r = metadata(*impl_->wire, &names);
+  auto r = metadata(*impl_, &names);
   if (!r) return std::unexpected(r.error());
   const auto* m = r->envelope->body_as_MetadataResponse();
   if (m->topics() == nullptr || m->topics()->size() != 1) return std::unexpected(error{errc::bad_response, "Metadata"});
@@ -124,7 +136,7 @@ result<topic_info> admin::describe_topic(const std::string& name) {
 
 result<cluster_info> admin::describe_cluster() {
   std::vector<std::string> none;
-  auto r = metadata(*impl_->wire, &none);
+  auto r = metadata(*impl_, &none);
   if (!r) return std::unexpected(r.error());
   const auto* m = r->envelope->body_as_MetadataResponse();
   cluster_info c;
@@ -143,7 +155,7 @@ result<std::map<std::string, config_value>> admin::describe_configs(const std::s
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<std::string> names{topic};
   auto body = wire::CreateDescribeConfigsRequest(fbb, fbb.CreateVectorOfStrings(names));
-  auto r = impl_->wire->call_sync(std::move(fbb), wire::Request::DescribeConfigsRequest, body.Union());
+  auto r = impl_->call(std::move(fbb), wire::Request::DescribeConfigsRequest, body.Union());
   if (!r) return std::unexpected(r.error());
   const auto* resp = r->envelope->body_as_DescribeConfigsResponse();
   if (resp == nullptr || resp->results() == nullptr || resp->results()->size() != 1) {
@@ -165,7 +177,7 @@ result<void> admin::alter_configs(const std::string& topic, const std::map<std::
   std::vector<flatbuffers::Offset<wire::TopicConfigs>> topics{
       wire::CreateTopicConfigsDirect(fbb, topic.c_str(), wire::ErrorCode::NONE, nullptr, &entries)};
   auto body = wire::CreateAlterConfigsRequestDirect(fbb, &topics);
-  auto r = impl_->wire->call_sync(std::move(fbb), wire::Request::AlterConfigsRequest, body.Union());
+  auto r = impl_->call(std::move(fbb), wire::Request::AlterConfigsRequest, body.Union());
   if (!r) return std::unexpected(r.error());
   const auto* resp = r->envelope->body_as_AlterConfigsResponse();
   if (resp == nullptr || resp->results() == nullptr || resp->results()->size() != 1) {
@@ -177,14 +189,14 @@ result<void> admin::alter_configs(const std::string& topic, const std::map<std::
 
 result<std::int64_t> admin::list_offset(const std::string& topic, std::int32_t partition, std::int64_t timestamp) {
   client::response keep;
-  auto p = client::list_offsets_one(*impl_->wire, topic, partition, timestamp, keep);
+  auto p = client::list_offsets_at_leader(*impl_->pool, *impl_->meta, topic, partition, timestamp, keep);
   if (!p) return std::unexpected(p.error());
   return (*p)->offset();
 }
 
 result<std::int64_t> admin::partition_size(const std::string& topic, std::int32_t partition) {
   client::response keep;
-  auto p = client::list_offsets_one(*impl_->wire, topic, partition, latest_offset, keep);
+  auto p = client::list_offsets_at_leader(*impl_->pool, *impl_->meta, topic, partition, latest_offset, keep);
   if (!p) return std::unexpected(p.error());
   return (*p)->log_size_bytes();
 }

@@ -51,6 +51,7 @@ bool retriable(std::error_code ec) noexcept {
   switch (static_cast<errc>(ec.value())) {
     case errc::throttled:
     case errc::not_leader:
+    case errc::fenced_leader_epoch:
     case errc::request_timed_out:
     case errc::disconnected:
     case errc::timed_out:

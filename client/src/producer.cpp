@@ -15,8 +15,9 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "client/src/cluster_view.h"
+#include "client/src/connection_pool.h"
 #include "client/src/metadata_cache.h"
-#include "client/src/wire_client.h"
 #include "schemas/batch.h"
 #include "schemas/partitioner.h"
 
@@ -48,6 +49,19 @@ struct producer::impl {
     clock_type::time_point deadline;
     clock_type::time_point retry_at;
     int attempts = 0;
+    std::optional<error> last_error;  // why it is still here (a failed attempt, no leader)
+  };
+  // One Produce request to one leader broker.
+  struct request_plan {
+    client::host_port address;
+    std::vector<sealed> batches;
+    std::size_t bytes = 0;
+  };
+  // A leader broker's connection as the producer sees it; I/O thread only.
+  struct broker_state {
+    int in_flight = 0;  // requests, at most max_in_flight
+    int consecutive_failures = 0;
+    clock_type::time_point breaker_until{};
   };
 
   producer_config cfg;
@@ -69,9 +83,8 @@ struct producer::impl {
   std::atomic<bool> dying{false};  // ~impl: send nothing more
 
   // I/O thread only.
-  int in_flight = 0;
-  int consecutive_failures = 0;
-  clock_type::time_point breaker_until{};
+  std::map<std::int32_t, broker_state> brokers;  // by broker id
+  int in_flight = 0;                             // requests, all brokers
   std::unique_ptr<asio::steady_timer> ticker;
   bool ticking = true;  // cleared by close(); the tick loop then ends
   bool parked = false;  // the tick loop sleeps until a record arrives (I/O thread)
@@ -81,10 +94,10 @@ struct producer::impl {
 
   // Declared last, destroyed first: its I/O thread is joined while every
   // member its callbacks touch still exists.
-  std::unique_ptr<client::wire_client> wire;
+  std::unique_ptr<client::connection_pool> pool;
 
   void seal_locked(const tp_key& tp, accumulator& a) {
-    sealed s{tp, a.builder.finish(), std::move(a.callbacks), clock_type::now() + cfg.delivery_timeout, {}, 0};
+    sealed s{tp, a.builder.finish(), std::move(a.callbacks), clock_type::now() + cfg.delivery_timeout, {}, 0, std::nullopt};
     a.callbacks.clear();
     ready.push_back(std::move(s));
     if (auto it = sticky.find(tp.first); it != sticky.end() && it->second == tp.second) sticky.erase(it);
@@ -105,11 +118,13 @@ struct producer::impl {
     if (outstanding == 0) idle.notify_all();
   }
 
-  // I/O thread: seal what lingered long enough, send what is ready.
+  // I/O thread: seal what lingered long enough, send what is ready to its
+  // partition's leader, fail what waited past its delivery timeout.
   void drain() {
     if (dying.load()) return;  // the I/O thread is being torn down
     const auto now = clock_type::now();
-    std::vector<sealed> batch_set;
+    std::vector<sealed> expired;
+    std::set<std::string> need_metadata;
     {
       std::lock_guard lock(mu);
       next_due = clock_type::time_point::max();
@@ -121,38 +136,76 @@ struct producer::impl {
           next_due = std::min(next_due, a.first + cfg.linger);
         }
       }
-      if (now < breaker_until) return;
-      while (in_flight < cfg.max_in_flight && !ready.empty()) {
-        // One request: ready batches, at most one per partition (order), up to ~4 MiB.
-        batch_set.clear();
-        std::size_t bytes = 0;
-        // A partition with a batch in flight, or whose oldest ready batch
-        // waits for its retry time, sends nothing else: order per partition.
-        std::set<tp_key> seen = partitions_in_flight;
-        for (auto it = ready.begin(); it != ready.end() && bytes < (4U << 20);) {
-          const bool blocked = seen.contains(it->tp);
-          seen.insert(it->tp);
-          if (!blocked && it->retry_at <= now) {
-            bytes += it->bytes.size();
-            partitions_in_flight.insert(it->tp);
-            batch_set.push_back(std::move(*it));
-            it = ready.erase(it);
-          } else {
-            ++it;
-          }
+      // Per leader broker, requests of ready batches, at most one per
+      // partition (order), each up to ~4 MiB. A partition with a batch in
+      // flight, or whose oldest ready batch waits (retry time, no leader,
+      // breaker, in-flight limit), sends nothing else: order per partition.
+      std::map<std::int32_t, std::vector<request_plan>> plans;
+      std::set<tp_key> seen = partitions_in_flight;
+      for (auto it = ready.begin(); it != ready.end();) {
+        if (now >= it->deadline && !partitions_in_flight.contains(it->tp)) {
+          expired.push_back(std::move(*it));
+          it = ready.erase(it);
+          continue;
         }
-        if (batch_set.empty()) break;
-        ++in_flight;
-        send_request(std::move(batch_set));
+        const bool blocked = seen.contains(it->tp);
+        seen.insert(it->tp);
+        if (blocked || it->retry_at > now) {
+          ++it;
+          continue;
+        }
+        auto leader = meta->cached_leader(it->tp.first, it->tp.second);
+        if (!leader) {
+          it->last_error = leader.error();
+          need_metadata.insert(it->tp.first);
+          ++it;
+          continue;
+        }
+        auto& reqs = plans[leader->broker];
+        if (reqs.empty() || reqs.back().bytes >= (4U << 20)) {
+          const auto& b = brokers[leader->broker];
+          if (now < b.breaker_until || b.in_flight + static_cast<int>(reqs.size()) >= cfg.max_in_flight) {
+            ++it;
+            continue;
+          }
+          reqs.push_back(request_plan{leader->address, {}, 0});
+        }
+        reqs.back().bytes += it->bytes.size();
+        partitions_in_flight.insert(it->tp);
+        reqs.back().batches.push_back(std::move(*it));
+        it = ready.erase(it);
+      }
+      for (auto& [broker, reqs] : plans) {
+        for (auto& r : reqs) {
+          ++brokers[broker].in_flight;
+          ++in_flight;
+          send_request(broker, std::move(r));
+        }
       }
     }
+    for (auto& b : expired) {
+      auto e = b.last_error.value_or(error{errc::timed_out, b.tp.first + "/" + std::to_string(b.tp.second) +
+                                                                ": delivery.timeout passed before it could be sent"});
+      complete(b.callbacks, std::unexpected(std::move(e)), false);
+    }
+    for (const auto& topic : need_metadata) refresh_metadata(topic);
   }
 
-  void send_request(std::vector<sealed> batches) {
+  // I/O thread: look the topic's leaders up again (not more often than
+  // retry_backoff); batches waiting for a leader leave once it is known.
+  void refresh_metadata(const std::string& topic) {
+    if (dying.load()) return;
+    meta->maybe_refresh(topic, cfg.retry_backoff, [this] {
+      wake();
+      drain();
+    });
+  }
+
+  void send_request(std::int32_t broker, request_plan plan) {
     flatbuffers::FlatBufferBuilder fbb;
     std::vector<std::byte> payload;
     std::map<std::string, std::vector<flatbuffers::Offset<wire::ProducePartition>>> by_topic;
-    for (auto& b : batches) {
+    for (auto& b : plan.batches) {
       wire::PayloadRef ref(static_cast<std::uint32_t>(payload.size()), static_cast<std::uint32_t>(b.bytes.size()));
       payload.insert(payload.end(), b.bytes.begin(), b.bytes.end());
       by_topic[b.tp.first].push_back(wire::CreateProducePartition(fbb, b.tp.second, &ref));
@@ -161,15 +214,20 @@ struct producer::impl {
     for (auto& [name, parts] : by_topic) topics.push_back(wire::CreateProduceTopicDirect(fbb, name.c_str(), &parts));
     auto body = wire::CreateProduceRequestDirect(fbb, static_cast<std::int8_t>(cfg.acks),
                                                  static_cast<std::int32_t>(cfg.request_timeout.count()), &topics);
-    auto shared = std::make_shared<std::vector<sealed>>(std::move(batches));
-    wire->call(std::move(fbb), wire::Request::ProduceRequest, body.Union(), std::move(payload),
-               [this, shared](result<client::response> r) { on_response(*shared, std::move(r)); }, cfg.acks != 0);
+    auto& connection = pool->at(plan.address);
+    auto shared = std::make_shared<std::vector<sealed>>(std::move(plan.batches));
+    connection.call(std::move(fbb), wire::Request::ProduceRequest, body.Union(), std::move(payload),
+                    [this, broker, shared](result<client::response> r) { on_response(broker, *shared, std::move(r)); },
+                    cfg.acks != 0);
   }
 
-  void on_response(std::vector<sealed>& batches, result<client::response> r) {
+  void on_response(std::int32_t broker, std::vector<sealed>& batches, result<client::response> r) {
+    auto& state = brokers[broker];
+    --state.in_flight;
     --in_flight;
     for (const auto& b : batches) partitions_in_flight.erase(b.tp);
     std::vector<sealed> retries;
+    std::set<std::string> stale_topics;
     const auto now = clock_type::now();
     std::optional<error> request_error;
     if (!r) {
@@ -178,9 +236,9 @@ struct producer::impl {
       request_error = client::envelope_error(*r->envelope);
     }
     if (request_error) {
-      if (++consecutive_failures >= cfg.breaker_failures) breaker_until = now + cfg.breaker_open;
+      if (++state.consecutive_failures >= cfg.breaker_failures) state.breaker_until = now + cfg.breaker_open;
     } else {
-      consecutive_failures = 0;
+      state.consecutive_failures = 0;
     }
     for (auto& b : batches) {
       std::optional<error> err = request_error;
@@ -209,18 +267,21 @@ struct producer::impl {
         complete(b.callbacks, d, true);
         continue;
       }
-      if (retriable(err->code) && now < b.deadline) {
+      // The leader moved, the broker is gone, or the topic is not (yet)
+      // known where we sent it: look the leader up again, then retry.
+      const bool stale = client::leader_may_have_moved(err->code) || err->code == errc::unknown_topic_or_partition;
+      if (stale) stale_topics.insert(b.tp.first);
+      if ((retriable(err->code) || stale) && now < b.deadline) {
         ++b.attempts;
         auto backoff = std::min<std::chrono::milliseconds>(cfg.retry_backoff * (1 << std::min(b.attempts, 10)),
                                                            cfg.retry_backoff_max);
         std::uniform_real_distribution<double> jitter(0.8, 1.2);
         b.retry_at =
             now + std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(backoff.count()) * jitter(io_rng)));
+        b.last_error = *err;
         retries.push_back(std::move(b));
         continue;
       }
-      // A topic that vanished or moved: look its partitions up again next time.
-      if (err->code == errc::unknown_topic_or_partition || err->code == errc::not_leader) meta->forget(b.tp.first);
       complete(b.callbacks, std::unexpected(*err), false);
     }
     if (!retries.empty()) {
@@ -231,6 +292,7 @@ struct producer::impl {
       }
       wake();  // their retry time comes on a tick
     }
+    for (const auto& topic : stale_topics) refresh_metadata(topic);
     drain();
   }
 
@@ -324,7 +386,7 @@ struct producer::impl {
       }
     }
     if (kick || first_record) {
-      asio::post(wire->io(), [this, kick] {
+      asio::post(pool->io(), [this, kick] {
         wake();  // a parked tick loop resumes: lingering and retries need it
         if (kick) drain();
       });
@@ -334,7 +396,7 @@ struct producer::impl {
   // After the I/O thread is gone: whatever was never sent fails with `closed`.
   ~impl() {
     dying = true;
-    wire.reset();  // joins the I/O thread; requests still in flight fail into `ready` or their callbacks
+    pool.reset();  // joins the I/O thread; requests still in flight fail into `ready` or their callbacks
     std::vector<callback> left;
     for (auto& [tp, a] : accumulators) std::move(a.callbacks.begin(), a.callbacks.end(), std::back_inserter(left));
     for (auto& b : ready) std::move(b.callbacks.begin(), b.callbacks.end(), std::back_inserter(left));
@@ -354,18 +416,18 @@ producer::producer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 producer::~producer() { close(); }
 
 result<std::unique_ptr<producer>> producer::connect(producer_config cfg) {
-  auto hp = client::parse_host_port(cfg.bootstrap);
-  if (!hp) return std::unexpected(error{errc::invalid_argument, "bootstrap '" + cfg.bootstrap + "' is not host:port"});
+  auto bootstrap = client::parse_bootstrap(cfg.bootstrap);
+  if (!bootstrap) return std::unexpected(bootstrap.error());
   if (cfg.acks != 0 && cfg.acks != 1 && cfg.acks != -1) {
     return std::unexpected(error{errc::invalid_argument, "acks must be 0, 1 or -1 (all)"});
   }
   auto i = std::make_unique<impl>();
   i->cfg = cfg;
-  i->wire = std::make_unique<client::wire_client>(hp->first, hp->second, cfg.client_id, cfg.request_timeout);
-  if (auto r = i->wire->connect(); !r) return std::unexpected(r.error());
-  i->meta = std::make_unique<client::metadata_cache>(*i->wire);
-  i->ticker = std::make_unique<asio::steady_timer>(i->wire->io());
-  asio::co_spawn(i->wire->io(), i->tick_loop(), asio::detached);
+  i->pool = std::make_unique<client::connection_pool>(std::move(*bootstrap), cfg.client_id, cfg.request_timeout);
+  i->meta = std::make_unique<client::metadata_cache>(*i->pool);
+  if (auto r = i->pool->any(); !r) return std::unexpected(r.error());
+  i->ticker = std::make_unique<asio::steady_timer>(i->pool->io());
+  asio::co_spawn(i->pool->io(), i->tick_loop(), asio::detached);
   return std::unique_ptr<producer>(new producer(std::move(i)));
 }
 
@@ -393,7 +455,7 @@ result<void> producer::flush(std::chrono::milliseconds timeout) {
     std::lock_guard lock(i.mu);
     i.flushing = true;
   }
-  asio::post(i.wire->io(), [&i] { i.drain(); });
+  asio::post(i.pool->io(), [&i] { i.drain(); });
   std::unique_lock lock(i.mu);
   const bool done = i.idle.wait_for(lock, timeout, [&] { return i.outstanding == 0; });
   i.flushing = false;
@@ -411,7 +473,7 @@ void producer::close() {
   }
   (void)flush(i.cfg.delivery_timeout);
   std::promise<void> stopped;
-  asio::post(i.wire->io(), [&i, &stopped] {
+  asio::post(i.pool->io(), [&i, &stopped] {
     i.ticking = false;
     i.ticker.reset();  // on its own thread: the pending wait ends, the loop returns
     stopped.set_value();

@@ -1,5 +1,8 @@
 #include "client/src/requests.h"
 
+#include <algorithm>
+#include <thread>
+
 namespace runnel::client {
 
 result<const wire::ListOffsetsPartitionResponse*> list_offsets_one(wire_client& w, const std::string& topic,
@@ -24,6 +27,32 @@ result<const wire::ListOffsetsPartitionResponse*> list_offsets_one(wire_client& 
     return std::unexpected(e);
   }
   return p;
+}
+
+}  // namespace runnel::client
+
+namespace runnel::client {
+
+result<const wire::ListOffsetsPartitionResponse*> list_offsets_at_leader(connection_pool& pool, metadata_cache& meta,
+                                                                         const std::string& topic, std::int32_t partition,
+                                                                         std::int64_t timestamp, response& keep) {
+  const auto deadline = std::chrono::steady_clock::now() + pool.timeout();
+  auto backoff = std::chrono::milliseconds(50);
+  while (true) {
+    auto route = meta.leader(topic, partition);
+    // No such topic, or no broker answers Metadata: final. No leader yet: wait for one.
+    if (!route && route.error().code != errc::not_leader) return std::unexpected(route.error());
+    error last = route ? error{} : route.error();
+    if (route) {
+      auto r = list_offsets_one(pool.at(route->address), topic, partition, timestamp, keep);
+      if (r || !leader_may_have_moved(r.error().code)) return r;
+      last = r.error();
+    }
+    if (std::chrono::steady_clock::now() + backoff >= deadline) return std::unexpected(last);
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1'000));
+    if (auto m = meta.refresh({topic}); !m) return std::unexpected(m.error());  // no broker answers
+  }
 }
 
 }  // namespace runnel::client

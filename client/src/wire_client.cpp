@@ -1,7 +1,5 @@
 #include "client/src/wire_client.h"
 
-#include <charconv>
-
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
@@ -18,16 +16,6 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::size_t max_response_bytes = 1U << 30;
 }  // namespace
 
-std::optional<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view s) {
-  auto colon = s.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
-  unsigned port = 0;
-  auto p = s.substr(colon + 1);
-  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-  if (ec != std::errc{} || end != p.data() + p.size() || port == 0 || port > 65535) return std::nullopt;
-  return std::pair{std::string(s.substr(0, colon)), static_cast<std::uint16_t>(port)};
-}
-
 error make_error(wire::ErrorCode code, const flatbuffers::String* message) {
   return error{make_error_code(static_cast<errc>(static_cast<int>(code))), message != nullptr ? message->str() : std::string()};
 }
@@ -42,30 +30,66 @@ wire_client::wire_client(std::string host, std::uint16_t port, std::string clien
       port_(port),
       client_id_(std::move(client_id)),
       timeout_(timeout),
+      own_io_(std::make_unique<asio::io_context>(1)),
+      io_(*own_io_),
       guard_(io_.get_executor()),
       socket_(io_),
-      writer_wakeup_(io_) {
+      writer_wakeup_(io_),
+      connect_done_(io_) {
   thread_ = std::thread([this] { io_.run(); });
   io_thread_id_ = thread_.get_id();
   asio::co_spawn(io_, timeout_watch(), asio::detached);
 }
 
+wire_client::wire_client(asio::io_context& io, std::thread::id io_thread, std::string host, std::uint16_t port,
+                         std::string client_id, std::chrono::milliseconds timeout)
+    : host_(std::move(host)),
+      port_(port),
+      client_id_(std::move(client_id)),
+      timeout_(timeout),
+      io_(io),
+      socket_(io_),
+      writer_wakeup_(io_),
+      connect_done_(io_),
+      io_thread_id_(io_thread) {
+  asio::co_spawn(io_, timeout_watch(), asio::detached);
+}
+
 wire_client::~wire_client() {
-  asio::post(io_, [this] {
-    stopping_ = true;
-    std::error_code ec;
-    socket_.close(ec);
-    connected_ = false;
-    fail_all(error{errc::closed, "client closed"});
-  });
+  if (!own_io_) return;  // shared: its owner closed us and ran the io_context to its end
+  close();
   guard_.reset();
   thread_.join();
 }
 
+void wire_client::close() {
+  asio::post(io_, [this] { do_close(); });
+}
+
+void wire_client::do_close() {
+  stopping_ = true;
+  std::error_code ec;
+  socket_.close(ec);
+  connected_ = false;
+  fail_all(error{errc::closed, "client closed"});
+}
+
 result<void> wire_client::connect() {
-  std::promise<std::error_code> p;
-  auto f = p.get_future();
-  asio::co_spawn(io_, ensure_connected(), [&p](std::exception_ptr, std::error_code ec) { p.set_value(ec); });
+  if (std::this_thread::get_id() == io_thread_id_) {
+    return std::unexpected(error{errc::invalid_argument, "blocking connect from the client's I/O thread (a callback)"});
+  }
+  auto p = std::make_shared<std::promise<std::error_code>>();
+  auto f = p->get_future();
+  asio::co_spawn(io_, ensure_connected(), [p](std::exception_ptr, std::error_code ec) { p->set_value(ec); });
+  if (f.wait_for(timeout_) != std::future_status::ready) {
+    // An address that swallows the SYN: give up after the timeout.
+    asio::post(io_, [this] {
+      if (!connected_) {
+        std::error_code ignored;
+        socket_.close(ignored);
+      }
+    });
+  }
   if (auto ec = f.get()) {
     return std::unexpected(error{errc::connection_failed, host_ + ":" + std::to_string(port_) + ": " + ec.message()});
   }
@@ -114,7 +138,22 @@ void wire_client::start_writer() {
 }
 
 asio::awaitable<std::error_code> wire_client::ensure_connected() {
+  if (connecting_) {
+    // Another coroutine is connecting: its outcome is ours.
+    while (connecting_) co_await connect_done_.async_wait(use_tuple);
+    co_return connected_ ? std::error_code{} : connect_result_;
+  }
   if (connected_) co_return std::error_code{};
+  if (stopping_) co_return make_error_code(asio::error::operation_aborted);
+  connecting_ = true;
+  connect_done_.expires_at(asio::steady_timer::time_point::max());
+  connect_result_ = co_await do_connect();
+  connecting_ = false;
+  connect_done_.cancel();
+  co_return connect_result_;
+}
+
+asio::awaitable<std::error_code> wire_client::do_connect() {
   asio::ip::tcp::resolver resolver(io_);
   auto [rec, endpoints] = co_await resolver.async_resolve(host_, std::to_string(port_), use_tuple);
   if (stopping_) co_return make_error_code(asio::error::operation_aborted);

@@ -1,9 +1,10 @@
 #pragma once
-// wire_client: one connection to one broker, driven by its own I/O thread.
-// Requests may be issued from any thread; they are sent in issue order and
-// their responses matched in that order (the broker answers in order).
-// Connects lazily and again after a drop; a request in flight when the
-// connection drops fails with errc::disconnected.
+// wire_client: one connection to one broker, driven by its own I/O thread
+// or by a shared one (connection_pool runs all of a client's connections on
+// one thread). Requests may be issued from any thread; they are sent in
+// issue order and their responses matched in that order (the broker answers
+// in order). Connects lazily and again after a drop; a request in flight
+// when the connection drops fails with errc::disconnected.
 
 #include <chrono>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -23,6 +25,7 @@
 #include <asio/steady_timer.hpp>
 #include <flatbuffers/flatbuffers.h>
 
+#include "client/src/address.h"
 #include "runnel/errors.h"
 #include "schemas/frame.h"
 #include "schemas/protocol_generated.h"
@@ -37,20 +40,28 @@ struct response {
 
 using response_handler = std::move_only_function<void(result<response>)>;
 
-// Parses "host:port"; nullopt when malformed.
-std::optional<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view s);
-
 class wire_client {
  public:
+  // Runs its own I/O thread.
   wire_client(std::string host, std::uint16_t port, std::string client_id, std::chrono::milliseconds timeout);
-  ~wire_client();
-  wire_client(const wire_client&) = delete;             // owns a thread
-  wire_client& operator=(const wire_client&) = delete;  // owns a thread
-  wire_client(wire_client&&) = delete;                  // the thread holds `this`
-  wire_client& operator=(wire_client&&) = delete;       // the thread holds `this`
+  // Runs on `io`, which its owner runs on the one thread `io_thread` and
+  // lets run until every connection on it is close()d. Destroy it only
+  // after that thread has ended.
+  wire_client(asio::io_context& io, std::thread::id io_thread, std::string host, std::uint16_t port,
+              std::string client_id, std::chrono::milliseconds timeout);
+  ~wire_client();  // with its own thread: close(), then joins it
+  wire_client(const wire_client&) = delete;             // owns a socket (and maybe a thread)
+  wire_client& operator=(const wire_client&) = delete;  // owns a socket (and maybe a thread)
+  wire_client(wire_client&&) = delete;                  // its coroutines hold `this`
+  wire_client& operator=(wire_client&&) = delete;       // its coroutines hold `this`
 
-  // Connects now (the first request would otherwise).
+  // Connects now (the first request would otherwise); gives up after the
+  // timeout. Not from the I/O thread.
   result<void> connect();
+
+  // Drops the connection and fails every request, queued or in flight, and
+  // every later one, with errc::closed. Any thread; asynchronous.
+  void close();
 
   // Sends a request whose body `fbb` holds at `body` (not yet finished),
   // with `payload` after the envelope. `done` runs on the I/O thread; with
@@ -78,6 +89,8 @@ class wire_client {
   asio::awaitable<void> write_loop();
   asio::awaitable<void> read_loop(std::uint64_t generation);
   asio::awaitable<std::error_code> ensure_connected();
+  asio::awaitable<std::error_code> do_connect();
+  void do_close();
   void fail_all(const error& e);
   asio::awaitable<void> timeout_watch();
 
@@ -85,18 +98,22 @@ class wire_client {
   std::uint16_t port_;
   std::string client_id_;
   std::chrono::milliseconds timeout_;
-  asio::io_context io_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::unique_ptr<asio::io_context> own_io_;  // null on a shared io_context
+  asio::io_context& io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;  // own io_context only
   asio::ip::tcp::socket socket_;
   asio::steady_timer writer_wakeup_;
+  asio::steady_timer connect_done_;  // waiters for a connect in progress; cancelled when it ends
   std::deque<outgoing> to_send_;    // I/O thread only
   std::deque<outgoing> in_flight_;  // sent, response pending; I/O thread only
   std::uint32_t next_correlation_ = 1;
   std::uint64_t generation_ = 0;  // bumps on every (re)connect
   bool connected_ = false;
+  bool connecting_ = false;          // one connect at a time; others wait on connect_done_
+  std::error_code connect_result_;   // of the last connect, for those that waited
   bool writer_running_ = false;
   bool stopping_ = false;
-  std::thread thread_;
+  std::thread thread_;  // own io_context only
   std::thread::id io_thread_id_;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // runnel::admin: topics and their configs. Thread-safe; every call blocks
-// until the broker answers or `timeout` passes.
+// until the broker answers or `timeout` passes. Topic and config requests go
+// to any broker; list_offset and partition_size to the partition's leader.
 
 #include <chrono>
 #include <cstdint>
@@ -14,7 +15,7 @@
 namespace runnel {
 
 struct admin_config {
-  std::string bootstrap = "127.0.0.1:9292";  // host:port
+  std::string bootstrap = "127.0.0.1:9292";  // host:port[,host:port...]: the first that answers
   std::string client_id = "runnel-admin";
   std::chrono::milliseconds timeout{30'000};
 };
@@ -58,8 +59,8 @@ class admin {
  public:
   static result<std::unique_ptr<admin>> connect(admin_config cfg);
   ~admin();
-  admin(const admin&) = delete;             // owns a connection
-  admin& operator=(const admin&) = delete;  // owns a connection
+  admin(const admin&) = delete;             // owns its connections
+  admin& operator=(const admin&) = delete;  // owns its connections
   admin(admin&&) = delete;                  // the I/O thread holds `this`
   admin& operator=(admin&&) = delete;       // the I/O thread holds `this`
 

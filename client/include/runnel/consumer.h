@@ -2,7 +2,10 @@
 // runnel::consumer: reads assigned partitions from positions the caller
 // sets (assign + seek). poll() returns record views into the fetched bytes,
 // CRC-verified; the next fetch is already on its way while the caller
-// handles the current records (pipelining). Not thread-safe: one thread
+// handles the current records (pipelining). Each partition is read from its
+// leader, one fetch stream per leader broker; when the leader moves (not
+// leader, fenced epoch, a lost connection) the consumer looks the leader up
+// again and continues from the same position. Not thread-safe: one thread
 // polls.
 
 #include <chrono>
@@ -17,7 +20,7 @@
 namespace runnel {
 
 struct consumer_config {
-  std::string bootstrap = "127.0.0.1:9292";
+  std::string bootstrap = "127.0.0.1:9292";  // host:port[,host:port...]: the first that answers
   std::string client_id = "runnel-consumer";
   std::chrono::milliseconds fetch_max_wait{500};
   std::int32_t fetch_min_bytes = 1;
@@ -25,14 +28,15 @@ struct consumer_config {
   std::int32_t fetch_max_bytes = 50 << 20;
   bool start_at_earliest = true;  // where assign() starts; seek() overrides
   std::chrono::milliseconds request_timeout{30'000};
+  std::chrono::milliseconds retry_backoff{100};  // after a leader change, before the partition's next lookup
 };
 
 class consumer {
  public:
   static result<std::unique_ptr<consumer>> connect(consumer_config cfg);
   ~consumer();
-  consumer(const consumer&) = delete;             // owns a connection
-  consumer& operator=(const consumer&) = delete;  // owns a connection
+  consumer(const consumer&) = delete;             // owns its connections
+  consumer& operator=(const consumer&) = delete;  // owns its connections
   consumer(consumer&&) = delete;                  // the I/O thread holds `this`
   consumer& operator=(consumer&&) = delete;       // the I/O thread holds `this`
 

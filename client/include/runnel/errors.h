@@ -32,7 +32,7 @@ enum class errc {
   broker_shutting_down = 18,
   fenced_leader_epoch = 19,
   // client side
-  connection_failed = 100,  // could not connect to the bootstrap broker
+  connection_failed = 100,  // could not connect to a broker (at connect(): to any of the bootstrap list)
   disconnected,             // the connection dropped with the request in flight
   timed_out,                // no answer within the client's timeout
   bad_response,             // a response frame failed verification

@@ -4,11 +4,14 @@
 // The partition of a keyed record is Kafka's: murmur2(key) % partitions;
 // records without a key stick to one partition until its batch is sent
 // (sticky partitioning). Records are batched per partition until
-// batch_bytes or linger; one Produce request carries every ready batch.
-// Retriable failures (throttled, disconnected, not leader) are retried with
-// exponential backoff and jitter until delivery_timeout. After
-// `breaker_failures` consecutive failed requests the producer stops sending
-// for `breaker_open` (circuit breaker), failing nothing early: records wait.
+// batch_bytes or linger; each batch goes to its partition's leader, one
+// Produce request per leader broker carrying its ready batches. Retriable
+// failures (throttled, disconnected, not leader, fenced epoch, unknown
+// partition) are retried with exponential backoff and jitter until
+// delivery_timeout; those that say the leader may have moved fetch the
+// topic's metadata again first. After `breaker_failures` consecutive failed
+// requests to a broker the producer stops sending to it for `breaker_open`
+// (circuit breaker), failing nothing early: records wait.
 //
 // Thread-safe: send() from any thread. Callbacks run on the producer's I/O
 // thread and must not block.
@@ -39,12 +42,12 @@ using partitioner_fn = std::function<std::int32_t(std::string_view topic, std::o
                                                   std::int32_t partitions)>;
 
 struct producer_config {
-  std::string bootstrap = "127.0.0.1:9292";
+  std::string bootstrap = "127.0.0.1:9292";  // host:port[,host:port...]: the first that answers
   std::string client_id = "runnel-producer";
   int acks = 1;  // 0, 1 or -1 (all: fsynced before the reply)
   std::chrono::milliseconds linger{5};
   std::size_t batch_bytes = 256 * 1024;
-  int max_in_flight = 5;  // requests on the connection
+  int max_in_flight = 5;  // requests in flight per broker connection
   std::chrono::milliseconds retry_backoff{100};
   std::chrono::milliseconds retry_backoff_max{2'000};
   std::chrono::milliseconds delivery_timeout{120'000};
@@ -60,8 +63,8 @@ class producer {
 
   static result<std::unique_ptr<producer>> connect(producer_config cfg);
   ~producer();  // close()
-  producer(const producer&) = delete;             // owns a connection
-  producer& operator=(const producer&) = delete;  // owns a connection
+  producer(const producer&) = delete;             // owns its connections
+  producer& operator=(const producer&) = delete;  // owns its connections
   producer(producer&&) = delete;                  // the I/O thread holds `this`
   producer& operator=(producer&&) = delete;       // the I/O thread holds `this`
 
@@ -75,7 +78,7 @@ class producer {
 
   // Sends everything buffered and waits for every outstanding delivery.
   result<void> flush(std::chrono::milliseconds timeout = std::chrono::minutes(2));
-  // flush(), then closes the connection. Later sends fail with errc::closed.
+  // flush(), then stops sending. Later sends fail with errc::closed.
   void close();
 
   struct impl;
