@@ -17,7 +17,7 @@
 
 namespace {
 
-constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT[,HOST:PORT...]] [--json] COMMAND
+constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT[,HOST:PORT...] | zk://HOST:PORT/CHROOT] [--json] COMMAND
   topic create NAME --partitions N [--replicas R] [--config k=v]...
   topic list
   topic describe NAME
@@ -26,7 +26,7 @@ constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT[,HOST:P
   produce TOPIC [--key-separator SEP] [--acks 0|1|all] [--partition P]   (one record per stdin line)
   consume TOPIC [--from-beginning] [--partition P [--offset O]] [--max-messages N]
                 [--format FMT] [--exit-at-end]      (FMT: %k %v %p %o %T %t, \n \t; default "%v\n")
-  cluster
+  cluster                                  (brokers, controller, under-replicated and offline partitions)
 bootstrap defaults to $RUNNEL_BOOTSTRAP or 127.0.0.1:9292; the first broker of the list that answers is used
 )";
 
@@ -404,20 +404,63 @@ int consume_command(const args& a) {
   return 0;
 }
 
+// Partitions whose ISR is short of their replicas (under-replicated) or
+// that have no leader (offline); standalone partitions are never either.
+struct partition_health {
+  std::string topic;
+  runnel::partition_info p;
+};
+
+std::string ids_of(const std::vector<std::int32_t>& ids) {
+  std::string s;
+  for (std::size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+  return s;
+}
+
 int cluster_command(const args& a) {
-  auto c = check(connect_admin(a)->describe_cluster());
+  auto admin = connect_admin(a);
+  auto c = check(admin->describe_cluster());
+  auto topics = check(admin->list_topics());
+  std::vector<partition_health> under, offline;
+  for (const auto& t : topics) {
+    for (const auto& p : t.partitions) {
+      if (p.leader < 0) {
+        offline.push_back({t.name, p});
+      } else if (p.isr.size() < p.replicas.size()) {
+        under.push_back({t.name, p});
+      }
+    }
+  }
   if (a.flag("--json")) {
+    auto list = [](const std::vector<partition_health>& v) {
+      std::string s = "[";
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        s += (i ? "," : "") + std::string("{\"topic\":\"") + json_escape(v[i].topic) + "\",\"partition\":" +
+             std::to_string(v[i].p.partition) + ",\"leader\":" + std::to_string(v[i].p.leader) + ",\"replicas\":[" +
+             ids_of(v[i].p.replicas) + "],\"isr\":[" + ids_of(v[i].p.isr) + "]}";
+      }
+      return s + "]";
+    };
     std::printf("{\"mode\":\"%s\",\"controller\":%d,\"brokers\":[", json_escape(c.mode).c_str(), c.controller);
     for (std::size_t i = 0; i < c.brokers.size(); ++i) {
       std::printf("%s{\"id\":%d,\"host\":\"%s\",\"port\":%d,\"rack\":\"%s\"}", i ? "," : "", c.brokers[i].id,
                   json_escape(c.brokers[i].host).c_str(), c.brokers[i].port, json_escape(c.brokers[i].rack).c_str());
     }
-    std::printf("]}\n");
+    std::printf("],\"under_replicated\":%s,\"offline\":%s}\n", list(under).c_str(), list(offline).c_str());
   } else {
     std::printf("mode: %s\ncontroller: %d\n%-6s %-24s %s\n", c.mode.c_str(), c.controller, "ID", "ADDRESS", "RACK");
     for (const auto& b : c.brokers) {
       std::printf("%-6d %-24s %s\n", b.id, (b.host + ":" + std::to_string(b.port)).c_str(), b.rack.c_str());
     }
+    auto table = [](const char* what, const std::vector<partition_health>& v) {
+      std::printf("%s partitions: %zu\n", what, v.size());
+      for (const auto& h : v) {
+        std::printf("  %s/%d leader %d replicas %s isr %s\n", h.topic.c_str(), h.p.partition, h.p.leader,
+                    ids_of(h.p.replicas).c_str(), ids_of(h.p.isr).c_str());
+      }
+    };
+    table("under-replicated", under);
+    table("offline", offline);
   }
   return 0;
 }

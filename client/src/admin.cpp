@@ -3,6 +3,7 @@
 #include "client/src/connection_pool.h"
 #include "client/src/metadata_cache.h"
 #include "client/src/requests.h"
+#include "client/src/zk_bootstrap.h"
 
 namespace runnel {
 
@@ -33,7 +34,7 @@ admin::admin(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 admin::~admin() = default;
 
 result<std::unique_ptr<admin>> admin::connect(admin_config cfg) {
-  auto bootstrap = client::parse_bootstrap(cfg.bootstrap);
+  auto bootstrap = client::resolve_bootstrap(cfg.bootstrap, cfg.timeout);
   if (!bootstrap) return std::unexpected(bootstrap.error());
   auto i = std::make_unique<impl>();
   i->pool = std::make_unique<client::connection_pool>(std::move(*bootstrap), cfg.client_id, cfg.timeout);

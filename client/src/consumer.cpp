@@ -12,6 +12,7 @@
 #include "client/src/connection_pool.h"
 #include "client/src/metadata_cache.h"
 #include "client/src/requests.h"
+#include "client/src/zk_bootstrap.h"
 #include "schemas/batch.h"
 
 namespace runnel {
@@ -251,7 +252,7 @@ consumer::consumer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 consumer::~consumer() = default;
 
 result<std::unique_ptr<consumer>> consumer::connect(consumer_config cfg) {
-  auto bootstrap = client::parse_bootstrap(cfg.bootstrap);
+  auto bootstrap = client::resolve_bootstrap(cfg.bootstrap, cfg.request_timeout);
   if (!bootstrap) return std::unexpected(bootstrap.error());
   auto i = std::make_unique<impl>();
   i->cfg = cfg;

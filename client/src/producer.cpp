@@ -18,6 +18,7 @@
 #include "client/src/cluster_view.h"
 #include "client/src/connection_pool.h"
 #include "client/src/metadata_cache.h"
+#include "client/src/zk_bootstrap.h"
 #include "schemas/batch.h"
 #include "schemas/partitioner.h"
 
@@ -416,7 +417,7 @@ producer::producer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 producer::~producer() { close(); }
 
 result<std::unique_ptr<producer>> producer::connect(producer_config cfg) {
-  auto bootstrap = client::parse_bootstrap(cfg.bootstrap);
+  auto bootstrap = client::resolve_bootstrap(cfg.bootstrap, cfg.request_timeout);
   if (!bootstrap) return std::unexpected(bootstrap.error());
   if (cfg.acks != 0 && cfg.acks != 1 && cfg.acks != -1) {
     return std::unexpected(error{errc::invalid_argument, "acks must be 0, 1 or -1 (all)"});

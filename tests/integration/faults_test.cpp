@@ -236,8 +236,15 @@ TEST_CASE("faults 4: two of three brokers down: acks=all gets NOT_ENOUGH_REPLICA
   CHECK(all.error().code == errc::not_enough_replicas);
   auto one = send_one(1);
   CHECK_MESSAGE(one.has_value(), (one ? "" : one.error().what()));
+  auto status = run_command({RUNNELCTL_BIN, "--bootstrap", c.bootstrap(), "cluster"});
+  CHECK(status.exit_code == 0);
+  CHECK_MESSAGE(status.out.find("under-replicated partitions: 1") != std::string::npos, status.out);
+  CHECK_MESSAGE(status.out.find("f4/0 leader " + std::to_string(leader)) != std::string::npos, status.out);
   for (auto id : others) c.start(id);
   REQUIRE(c.wait_for("f4", full_isr, 30s).has_value());
+  auto healed = run_command({RUNNELCTL_BIN, "--bootstrap", c.bootstrap(), "--json", "cluster"});
+  CHECK(healed.exit_code == 0);
+  CHECK_MESSAGE(healed.out.find("\"under_replicated\":[],\"offline\":[]") != std::string::npos, healed.out);
   auto again = send_one(-1);
   CHECK_MESSAGE(again.has_value(), (again ? "" : again.error().what()));
 }

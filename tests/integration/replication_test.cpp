@@ -359,3 +359,50 @@ TEST_CASE("replication: SIGTERM while ZooKeeper is down still exits 0, within th
   MESSAGE("SIGTERM with ZooKeeper down: exited after "
           << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
 }
+
+TEST_CASE("replication: clients bootstrap from ZooKeeper (zk://host:port/chroot)") {
+  cluster c;
+  const std::string zk_url = "zk://" + c.zk.connect_string() + "/runnel";
+  REQUIRE(eventually([&] {
+    auto a = admin::connect(admin_at(zk_url));
+    return a && (*a)->describe_cluster().value_or(cluster_info{}).brokers.size() == 3;
+  }, std::chrono::seconds(20)));
+  auto a = admin::connect(admin_at(zk_url));
+  REQUIRE(a.has_value());
+  REQUIRE((*a)->create_topic("viazk", 2, 3).has_value());
+  auto acked = produce(zk_url, "viazk", 0, 50);
+  CHECK(acked.size() == 50);
+  CHECK(consume_all(zk_url, "viazk", 50).size() == 50);
+  auto ctl = run_command({RUNNELCTL_BIN, "--bootstrap", zk_url, "cluster"});
+  CHECK(ctl.exit_code == 0);
+  CHECK(ctl.out.find("mode: cluster") != std::string::npos);
+
+  // A chroot with no brokers, and a ZooKeeper that is not there: one clear error each.
+  auto empty = admin::connect(admin_at("zk://" + c.zk.connect_string() + "/nothing-here"));
+  REQUIRE_FALSE(empty.has_value());
+  CHECK(empty.error().code == errc::connection_failed);
+  CHECK(std::string(empty.error().what()).find("no brokers registered") != std::string::npos);
+  admin_config dead = admin_at("zk://127.0.0.1:1/runnel");
+  dead.timeout = std::chrono::seconds(2);
+  auto none = admin::connect(dead);
+  REQUIRE_FALSE(none.has_value());
+  CHECK(none.error().code == errc::connection_failed);
+  auto bad = run_command({RUNNELCTL_BIN, "--bootstrap", "zk://", "cluster"});
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.err.find("zk://") != std::string::npos);
+
+  // A partition whose only replica dies is offline, and runnelctl cluster says so.
+  REQUIRE((*a)->create_topic("solo", 1, 1).has_value());
+  const std::int32_t only = c.leader_of("solo");
+  REQUIRE(only > 0);
+  c.brokers[only]->kill9();
+  c.brokers[only].reset();
+  REQUIRE(eventually([&] {
+    auto t = c.describe("solo");
+    return t && t->partitions[0].leader < 0;
+  }, std::chrono::seconds(20)));
+  auto status = run_command({RUNNELCTL_BIN, "--bootstrap", c.all(), "cluster"});
+  CHECK(status.exit_code == 0);
+  CHECK_MESSAGE(status.out.find("offline partitions: 1") != std::string::npos, status.out);
+  CHECK_MESSAGE(status.out.find("solo/0 leader -1") != std::string::npos, status.out);
+}
