@@ -166,6 +166,10 @@ struct producer::impl {
         if (reqs.empty() || reqs.back().bytes >= (4U << 20)) {
           const auto& b = brokers[leader->broker];
           if (now < b.breaker_until || b.in_flight + static_cast<int>(reqs.size()) >= cfg.max_in_flight) {
+            // A broker that keeps failing may have lost its leaderships:
+            // look again (rate-limited), so batches move to a new leader
+            // instead of waiting out this broker's breaker.
+            if (now < b.breaker_until) need_metadata.insert(it->tp.first);
             ++it;
             continue;
           }

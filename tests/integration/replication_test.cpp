@@ -203,7 +203,6 @@ long ms_until_acks_all(const std::string& bootstrap, const std::string& topic,
   pc.linger = std::chrono::milliseconds(0);
   pc.delivery_timeout = std::chrono::milliseconds(300);
   pc.request_timeout = std::chrono::milliseconds(300);
-  pc.breaker_failures = 1000000;  // measure the cluster, not the breaker
   pc.retry_backoff = std::chrono::milliseconds(10);
   pc.retry_backoff_max = std::chrono::milliseconds(20);
   auto p = producer::connect(pc);
