@@ -93,7 +93,10 @@ std::map<std::string, std::string> configs_of(const args& a) {
 
 [[noreturn]] void fail(const runnel::error& e) {
   std::fprintf(stderr, "runnelctl: %s\n", e.what().c_str());
-  std::exit(1);
+  std::fflush(stdout);
+  // _Exit, not exit: the clients' I/O threads still run, and static
+  // destructors (error categories) must not race them.
+  std::_Exit(1);
 }
 
 template <class T>
