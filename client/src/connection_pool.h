@@ -6,8 +6,6 @@
 // thread: callbacks of all of them never run concurrently.
 // Thread-safe.
 
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -16,6 +14,11 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+// After a standard header: Asio's config tests libstdc++'s macros
+// (_GLIBCXX_HAVE_ALIGNED_ALLOC), and every file must see the same answer.
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 
 #include "client/src/address.h"
 #include "client/src/wire_client.h"
