@@ -10,20 +10,11 @@
 #include <thread>
 
 #include "runnel/consumer.h"
+#include "tests/support/eventually.h"
 
 namespace runnel::testing {
 
 namespace {
-
-template <class F>
-bool eventually(F ok, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return ok();
-}
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

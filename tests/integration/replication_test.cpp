@@ -16,6 +16,7 @@
 #include "runnel/producer.h"
 #include "tests/support/batches.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/zk_server.h"
@@ -24,16 +25,6 @@ using namespace runnel;
 using namespace runnel::testing;
 
 namespace {
-
-template <class F>
-bool eventually(F ok, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return ok();
-}
 
 // ZooKeeper and three brokers (ids 1-3) with short timeouts.
 struct cluster {
