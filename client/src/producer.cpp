@@ -91,7 +91,7 @@ struct producer::impl {
   bool parked = false;  // the tick loop sleeps until a record arrives (I/O thread)
   std::mt19937 rng{std::random_device{}()};     // sticky partitions; under `mu`
   std::mt19937 io_rng{std::random_device{}()};  // retry jitter; I/O thread only
-  std::set<tp_key> partitions_in_flight;        // one batch per partition at a time (order); I/O thread
+  std::set<tp_key> partitions_in_flight;        // one batch per partition at a time (order); under `mu`
 
   // Declared last, destroyed first: its I/O thread is joined while every
   // member its callbacks touch still exists.
@@ -101,7 +101,31 @@ struct producer::impl {
     sealed s{tp, a.builder.finish(), std::move(a.callbacks), clock_type::now() + cfg.delivery_timeout, {}, 0, std::nullopt};
     a.callbacks.clear();
     ready.push_back(std::move(s));
+    unstick_locked(tp);
+  }
+
+  void unstick_locked(const tp_key& tp) {
     if (auto it = sticky.find(tp.first); it != sticky.end() && it->second == tp.second) sticky.erase(it);
+  }
+
+  // A batch of `tp` sealed now would wait: one is in flight or queued before it.
+  bool busy_locked(const tp_key& tp) const {
+    return partitions_in_flight.contains(tp) ||
+           std::any_of(ready.begin(), ready.end(), [&](const sealed& s) { return s.tp == tp; });
+  }
+
+  // Sticky partitioning for records without a key: a random partition,
+  // preferring (among up to 16 from there) one with nothing buffered, in
+  // flight or queued, so a new batch does not wait behind another's round
+  // trip (acks=all: its fsync).
+  std::int32_t pick_sticky_locked(std::string_view topic, std::int32_t count) {
+    const auto start = static_cast<std::int32_t>(rng() % static_cast<unsigned>(count));
+    for (std::int32_t i = 0; i < std::min(count, 16); ++i) {
+      tp_key tp{std::string(topic), (start + i) % count};
+      auto a = accumulators.find(tp);
+      if ((a == accumulators.end() || a->second.builder.empty()) && !busy_locked(tp)) return tp.second;
+    }
+    return start;
   }
 
   void complete(std::vector<callback>& cbs, const result<delivery>& first, bool success) {
@@ -131,8 +155,18 @@ struct producer::impl {
       next_due = clock_type::time_point::max();
       for (auto& [tp, a] : accumulators) {
         if (a.builder.empty()) continue;
-        if (flushing || closed || now - a.first >= cfg.linger) {
+        if (flushing || closed) {
           seal_locked(tp, a);
+        } else if (now - a.first >= cfg.linger) {
+          // Due. A batch that would only wait behind its partition's
+          // batch in flight stays open and keeps filling (up to
+          // batch_bytes), as Kafka's accumulator does; the response's
+          // drain() seals it. New keyless records go elsewhere meanwhile.
+          if (busy_locked(tp)) {
+            unstick_locked(tp);
+          } else {
+            seal_locked(tp, a);
+          }
         } else {
           next_due = std::min(next_due, a.first + cfg.linger);
         }
@@ -230,7 +264,10 @@ struct producer::impl {
     auto& state = brokers[broker];
     --state.in_flight;
     --in_flight;
-    for (const auto& b : batches) partitions_in_flight.erase(b.tp);
+    {
+      std::lock_guard lock(mu);
+      for (const auto& b : batches) partitions_in_flight.erase(b.tp);
+    }
     std::vector<sealed> retries;
     std::set<std::string> stale_topics;
     const auto now = clock_type::now();
@@ -361,11 +398,9 @@ struct producer::impl {
         lock.unlock();
         return fail(error{errc::closed, "producer closed"});
       }
-      if (!p) {  // no key: stick to one partition until its batch is sealed
+      if (!p) {  // no key: stick to one partition until its batch is sealed or due
         auto it = sticky.find(topic);
-        if (it == sticky.end()) {
-          it = sticky.emplace(std::string(topic), static_cast<std::int32_t>(rng() % static_cast<unsigned>(*count))).first;
-        }
+        if (it == sticky.end()) it = sticky.emplace(std::string(topic), pick_sticky_locked(topic, *count)).first;
         p = it->second;
       }
       tp_key tp{std::string(topic), *p};

@@ -36,4 +36,18 @@ std::optional<durable_point> find_offset_on_disk(const std::filesystem::path& di
   return std::nullopt;
 }
 
+std::vector<schemas::batch_header> batches_on_disk(const std::filesystem::path& dir) {
+  std::vector<schemas::batch_header> out;
+  for (const auto& seg : segments_on_disk(dir)) {
+    auto bytes = read_file(seg.log);
+    for (std::uint64_t pos = 0; pos < bytes.size();) {
+      auto h = schemas::decode_header(std::span<const std::byte>(bytes).subspan(pos));
+      if (!h || pos + h->length > bytes.size()) break;
+      out.push_back(*h);
+      pos += h->length;
+    }
+  }
+  return out;
+}
+
 }  // namespace runnel::testing

@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "schemas/batch.h"
 #include "schemas/types.h"
 
 namespace runnel::testing {
@@ -27,5 +28,9 @@ struct durable_point {
 // Where the batch with base offset `off` starts, walking headers from the
 // start of the segment that should hold it. nullopt if the walk fails.
 std::optional<durable_point> find_offset_on_disk(const std::filesystem::path& dir, offset off);
+
+// The headers of every whole batch in a log directory, oldest first (each
+// segment walked until its bytes end or stop decoding).
+std::vector<schemas::batch_header> batches_on_disk(const std::filesystem::path& dir);
 
 }  // namespace runnel::testing

@@ -3,9 +3,14 @@
 //
 // The partition of a keyed record is Kafka's: murmur2(key) % partitions;
 // records without a key stick to one partition until its batch is sent
-// (sticky partitioning). Records are batched per partition until
-// batch_bytes or linger; each batch goes to its partition's leader, one
-// Produce request per leader broker carrying its ready batches. Retriable
+// (sticky partitioning), choosing a partition with nothing in flight when
+// there is one. Records are batched per partition until batch_bytes or
+// linger; each batch goes to its partition's leader, one Produce request per
+// leader broker carrying its ready batches. One batch per partition is in
+// flight at a time (order); a batch whose linger passed while its
+// partition's previous batch is still in flight stays open and keeps
+// filling until that answer comes (so linger 0 batches under load, as
+// Kafka's producer does). Retriable
 // failures (throttled, disconnected, not leader, fenced epoch, unknown
 // partition) are retried with exponential backoff and jitter until
 // delivery_timeout; those that say the leader may have moved fetch the

@@ -1,0 +1,100 @@
+// How the producer forms batches while a partition's previous batch is in
+// flight, against the embedded broker with its responses delayed (so "in
+// flight" lasts long enough to observe). The batches are counted on disk.
+
+#include <doctest/doctest.h>
+
+#include <future>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "runnel/admin.h"
+#include "runnel/producer.h"
+#include "runnel/testing/embedded_broker.h"
+#include "tests/support/log_files.h"
+
+using namespace runnel;
+
+namespace {
+
+std::unique_ptr<testing::EmbeddedBroker> broker_with_topic(const std::string& topic,
+                                                           std::int32_t partitions) {
+  auto b = testing::EmbeddedBroker::start();
+  REQUIRE(b.has_value());
+  admin_config ac;
+  ac.bootstrap = (*b)->bootstrap();
+  auto a = admin::connect(ac);
+  REQUIRE(a.has_value());
+  REQUIRE((*a)->create_topic(topic, partitions).has_value());
+  return std::move(*b);
+}
+
+std::unique_ptr<producer> producer_with_linger_0(const testing::EmbeddedBroker& b) {
+  producer_config pc;
+  pc.bootstrap = b.bootstrap();
+  pc.acks = -1;
+  pc.linger = std::chrono::milliseconds(0);
+  auto p = producer::connect(pc);
+  REQUIRE(p.has_value());
+  return std::move(*p);
+}
+
+std::future<result<delivery>> send_to(producer& p, const std::string& topic, std::int32_t partition,
+                                      const std::string& value) {
+  auto done = std::make_shared<std::promise<result<delivery>>>();
+  auto f = done->get_future();
+  p.send_to(topic, partition, std::nullopt, value, {},
+            [done](const result<delivery>& r) { done->set_value(r); });
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "producer: records sent while their partition's batch is in flight share one batch (linger "
+    "0)") {
+  auto b = broker_with_topic("inflight", 1);
+  auto p = producer_with_linger_0(*b);
+  REQUIRE(
+      send_to(*p, "inflight", 0, "warm").get().has_value());  // metadata and connection are ready
+
+  b->delay_responses(std::chrono::milliseconds(400));
+  std::vector<std::future<result<delivery>>> acks;
+  acks.push_back(send_to(*p, "inflight", 0, "first"));  // goes at once, answered 400 ms later
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 20; ++i) {  // one by one, each while "first" is in flight
+    acks.push_back(send_to(*p, "inflight", 0, "r" + std::to_string(i)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (auto& f : acks) REQUIRE(f.get().has_value());
+  b->delay_responses(std::chrono::milliseconds(0));
+
+  // "warm", "first", then the 20 records together. Sealing each record as
+  // its own batch (the old behaviour) made 20 batches, one per round trip.
+  auto batches = testing::batches_on_disk(b->data_dir() / "data" / "inflight-0");
+  REQUIRE(batches.size() >= 3);
+  CHECK(batches.size() <= 4);  // "first" may leave a moment after the next record arrives
+  CHECK(batches.back().record_count >= 19);
+}
+
+TEST_CASE("producer: keyless records move to a partition with nothing in flight") {
+  auto b = broker_with_topic("sticky", 2);
+  auto p = producer_with_linger_0(*b);
+  REQUIRE(p->send("sticky", std::nullopt, "warm").get().has_value());
+
+  b->delay_responses(std::chrono::milliseconds(200));
+  // Five rounds: a random choice would put both records of a round on the
+  // same partition in about half of them.
+  for (int round = 0; round < 5; ++round) {
+    auto first = p->send("sticky", std::nullopt, "a");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // "a" is in flight
+    auto second = p->send("sticky", std::nullopt, "b");
+    auto ra = first.get();
+    auto rb = second.get();
+    REQUIRE(ra.has_value());
+    REQUIRE(rb.has_value());
+    CHECK_MESSAGE(ra->partition != rb->partition, "round " << round);
+  }
+  b->delay_responses(std::chrono::milliseconds(0));
+}
