@@ -4,11 +4,16 @@
 //   runnel-perf produce|consume|e2e --bootstrap HOST:PORT[,...] --topic T [--partitions N] [--replicas R]
 //       [--record-size B] [--records N] [--rate R] [--producers P]
 //       [--acks 0|1|all] [--batch-bytes B] [--linger-ms L] [--max-seconds S]
+//       [--warmup-seconds S] [--latency-log FILE]   (e2e)
 //
 // Creates the topic if missing. A progress line on stderr every second; one
 // JSON line on stdout at the end: records, seconds, records_per_sec,
 // mb_per_sec and, for e2e, latency percentiles in ms measured from each
-// record's intended send time (so a stalled producer counts as latency).
+// record's intended send time (so a stalled producer counts as latency):
+// consumed (p50_ms...), acknowledged (ack_*) and the load tool's own lateness
+// in calling send() (send_lag_*). --warmup-seconds leaves the records of the
+// first S seconds out of those figures (as OpenMessaging Benchmark's warm-up
+// does); --latency-log writes every record's times.
 // Every run is bounded by --records and by --max-seconds (default 300).
 
 #include <arpa/inet.h>
@@ -21,9 +26,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <latch>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -53,13 +60,15 @@ struct options {
   std::size_t batch_bytes = 256 * 1024;
   int linger_ms = 5;
   int max_seconds = 300;
+  double warmup_seconds = 0;  // e2e: records intended in the first S seconds are not counted
+  std::string latency_log;    // e2e: per-record times to this file
   std::string dir = ".";  // limits: where to measure fdatasync
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "runnel-perf: %s\nusage: runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T "
                        "[--partitions N] [--replicas R] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] "
-                       "[--batch-bytes B] [--linger-ms L] [--max-seconds S]\n",
+                       "[--batch-bytes B] [--linger-ms L] [--max-seconds S] [--warmup-seconds S] [--latency-log FILE]\n",
                msg.c_str());
   std::exit(2);
 }
@@ -94,11 +103,17 @@ options parse(int argc, char** argv) {
     else if (f == "--batch-bytes") o.batch_bytes = static_cast<std::size_t>(number(argv[i], v));
     else if (f == "--linger-ms") o.linger_ms = static_cast<int>(number(argv[i], v));
     else if (f == "--max-seconds") o.max_seconds = static_cast<int>(number(argv[i], v));
+    else if (f == "--warmup-seconds") o.warmup_seconds = static_cast<double>(number(argv[i], v));
+    else if (f == "--latency-log") o.latency_log = v;
     else if (f == "--dir") o.dir = v;
     else usage_error("unknown option " + f);
   }
   if (o.acks != 0 && o.acks != 1 && o.acks != -1) usage_error("--acks must be 0, 1 or all");
-  if (o.mode == "e2e" && o.record_size < 16) usage_error("e2e needs --record-size >= 16 (the send time travels in the value)");
+  if (o.mode == "e2e" && o.record_size < 16) {
+    usage_error("e2e needs --record-size >= 16 (the send time and record number travel in the value)");
+  }
+  if (o.warmup_seconds > 0 && (o.mode != "e2e" || o.rate <= 0)) usage_error("--warmup-seconds needs e2e with --rate");
+  if (!o.latency_log.empty() && o.mode != "e2e") usage_error("--latency-log is for e2e");
   return o;
 }
 
@@ -137,12 +152,38 @@ std::thread progress_printer(const char* what, progress& p) {
   });
 }
 
-// Producers; records carry their intended send time (ns) in the first 8 value bytes.
-double run_producers(const options& o, progress& p) {
-  const auto deadline = clock_type::now() + std::chrono::seconds(o.max_seconds);
+// Per-record times of an e2e run, in ms from the record's intended send
+// time, indexed by the record's number (allocated up front: growing a vector
+// mid-run stalls the thread that measures); negative = not measured.
+struct record_times {
+  std::vector<float> lag;  // until send() was called: the load tool's own lateness
+  std::vector<float> ack;  // until the producer's callback reported success
+  std::vector<float> e2e;  // until the consumer's poll() returned it
+  std::vector<std::int32_t> partition;
+  std::vector<std::int64_t> offset;
+
+  explicit record_times(std::int64_t records)
+      : lag(static_cast<std::size_t>(records), -1.0F),
+        ack(static_cast<std::size_t>(records), -1.0F),
+        e2e(static_cast<std::size_t>(records), -1.0F),
+        partition(static_cast<std::size_t>(records), -1),
+        offset(static_cast<std::size_t>(records), -1) {}
+};
+
+float ms_since(std::int64_t ns) { return static_cast<float>(static_cast<double>(now_ns() - ns) / 1e6); }
+
+// Producers; records carry their intended send time (ns) in value bytes 0-7
+// and their number in bytes 8-15. With `times` (e2e), each record's send lag
+// and ack latency are kept.
+double run_producers(const options& o, progress& p, record_times* times = nullptr) {
   std::vector<std::thread> threads;
   std::atomic<std::int64_t> issued{0};
-  const auto start = clock_type::now();
+  // The clock starts once every producer is connected, so connection set-up
+  // is not counted as the first records' latency.
+  std::latch connected(o.producers);
+  std::latch go(1);
+  clock_type::time_point start;
+  clock_type::time_point deadline;
   for (int t = 0; t < o.producers; ++t) {
     threads.emplace_back([&, t] {
       runnel::producer_config c;
@@ -153,6 +194,8 @@ double run_producers(const options& o, progress& p) {
       c.client_id = "runnel-perf-" + std::to_string(t);
       auto prod = runnel::producer::connect(c);
       if (!prod) usage_error(prod.error().what());
+      connected.count_down();
+      go.wait();
       std::string value(o.record_size, 'x');
       const double per_producer_rate = o.rate / o.producers;
       std::int64_t i = 0;
@@ -160,7 +203,8 @@ double run_producers(const options& o, progress& p) {
         if (r) p.done.fetch_add(1, std::memory_order_relaxed);
         else p.failed.fetch_add(1, std::memory_order_relaxed);
       };
-      while (issued.fetch_add(1, std::memory_order_relaxed) < o.records && clock_type::now() < deadline) {
+      for (std::int64_t n = issued.fetch_add(1, std::memory_order_relaxed); n < o.records && clock_type::now() < deadline;
+           n = issued.fetch_add(1, std::memory_order_relaxed)) {
         std::int64_t intended = now_ns();
         if (per_producer_rate > 0) {
           intended = std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count() +
@@ -168,27 +212,39 @@ double run_producers(const options& o, progress& p) {
           while (now_ns() < intended) std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
         ++i;
-        if (value.size() >= 8) std::memcpy(value.data(), &intended, 8);
+        if (value.size() >= 16) {
+          std::memcpy(value.data(), &intended, 8);
+          std::memcpy(value.data() + 8, &n, 8);
+        }
         // Bounded memory: wait while too much is outstanding.
         while (i - (p.done.load(std::memory_order_relaxed) + p.failed.load(std::memory_order_relaxed)) / o.producers >
                4'000'000 / static_cast<std::int64_t>(std::max<std::size_t>(o.record_size, 1))) {
           std::this_thread::sleep_for(std::chrono::microseconds(100));
         }
-        (*prod)->send(o.topic, std::nullopt, value, {}, cb);
+        if (times == nullptr) {
+          (*prod)->send(o.topic, std::nullopt, value, {}, cb);
+          continue;
+        }
+        const auto slot = static_cast<std::size_t>(n);
+        times->lag[slot] = ms_since(intended);
+        (*prod)->send(o.topic, std::nullopt, value, {}, [cb, times, slot, intended](const runnel::result<runnel::delivery>& r) {
+          if (r) times->ack[slot] = ms_since(intended);
+          cb(r);
+        });
       }
       (void)(*prod)->flush();
     });
   }
+  connected.wait();
+  start = clock_type::now();
+  deadline = start + std::chrono::seconds(o.max_seconds);
+  go.count_down();
   for (auto& t : threads) t.join();
   return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
-struct latency_log {
-  std::mutex mu;
-  std::vector<double> ms;
-};
-
-double run_consumer(const options& o, progress& p, latency_log* lat) {
+// With `times` (e2e), starts at the end and keeps each record's e2e latency.
+double run_consumer(const options& o, progress& p, record_times* times) {
   runnel::consumer_config c;
   c.bootstrap = o.bootstrap;
   c.fetch_max_wait = std::chrono::milliseconds(100);
@@ -198,30 +254,42 @@ double run_consumer(const options& o, progress& p, latency_log* lat) {
   std::vector<runnel::topic_partition_ref> parts;
   for (std::int32_t i = 0; i < o.partitions; ++i) parts.push_back({o.topic, i});
   if (auto r = (*cons)->assign(parts); !r) usage_error(r.error().what());
-  if (lat != nullptr) {
+  if (times != nullptr) {
     for (const auto& tp : parts) (void)(*cons)->seek_to_end(tp);
   }
   const auto start = clock_type::now();
   const auto deadline = start + std::chrono::seconds(o.max_seconds);
-  std::vector<double> local;
   while (p.done.load() < o.records && clock_type::now() < deadline) {
     auto recs = (*cons)->poll(std::chrono::milliseconds(200));
     if (!recs) usage_error(recs.error().what());
-    const auto now = now_ns();
     for (const auto& r : *recs) {
-      if (lat != nullptr && r.value && r.value->size() >= 8) {
-        std::int64_t sent = 0;
-        std::memcpy(&sent, r.value->data(), 8);
-        local.push_back(static_cast<double>(now - sent) / 1e6);
-      }
+      if (times == nullptr || !r.value || r.value->size() < 16) continue;
+      std::int64_t sent = 0;
+      std::int64_t n = 0;
+      std::memcpy(&sent, r.value->data(), 8);
+      std::memcpy(&n, r.value->data() + 8, 8);
+      if (n < 0 || n >= o.records) continue;  // not one of this run's records
+      const auto slot = static_cast<std::size_t>(n);
+      times->e2e[slot] = ms_since(sent);
+      times->partition[slot] = r.partition;
+      times->offset[slot] = r.offset;
     }
     p.done.fetch_add(static_cast<std::int64_t>(recs->size()));
   }
-  if (lat != nullptr) {
-    std::lock_guard l(lat->mu);
-    lat->ms = std::move(local);
-  }
   return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+// One line per record: number, partition, offset, e2e, ack and send lag in
+// ms (-1: not measured), for finding where a tail came from.
+void write_latency_log(const std::string& path, const record_times& t) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) usage_error("cannot write " + path + ": " + std::strerror(errno));
+  std::fprintf(f, "record partition offset e2e_ms ack_ms send_lag_ms\n");
+  for (std::size_t i = 0; i < t.e2e.size(); ++i) {
+    std::fprintf(f, "%zu %d %lld %.3f %.3f %.3f\n", i, t.partition[i], static_cast<long long>(t.offset[i]),
+                 static_cast<double>(t.e2e[i]), static_cast<double>(t.ack[i]), static_cast<double>(t.lag[i]));
+  }
+  if (std::fclose(f) != 0) usage_error("cannot write " + path + ": " + std::strerror(errno));
 }
 
 double percentile(std::vector<double>& v, double q) {
@@ -366,20 +434,36 @@ int main(int argc, char** argv) {
     p.stop = true;
     printer.join();
   } else {
-    latency_log lat;
+    record_times times(o.records);
     progress consumed;
-    std::thread consumer([&] { run_consumer(o, consumed, &lat); });
+    std::thread consumer([&] { run_consumer(o, consumed, &times); });
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the consumer is at the end first
     auto printer = progress_printer("e2e produce", p);
-    secs = run_producers(o, p);
+    secs = run_producers(o, p, &times);
     consumer.join();
     p.stop = true;
     printer.join();
-    auto& v = lat.ms;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, ",\"consumed\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f",
-                  v.size(), percentile(v, 0.5), percentile(v, 0.99), percentile(v, 0.999),
-                  v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()));
+    if (!o.latency_log.empty()) write_latency_log(o.latency_log, times);
+    // Records sent in the warm-up are produced and consumed but not counted.
+    const auto warmup = std::min(o.records, static_cast<std::int64_t>(o.warmup_seconds * o.rate));
+    auto measured = [&](const std::vector<float>& f) {
+      std::vector<double> d;
+      for (auto i = static_cast<std::size_t>(warmup); i < f.size(); ++i) {
+        if (f[i] >= 0) d.push_back(f[i]);
+      }
+      return d;
+    };
+    auto v = measured(times.e2e);
+    auto lag = measured(times.lag);
+    auto ack = measured(times.ack);
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  ",\"warmup_records\":%lld,\"measured\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
+                  "\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f,\"ack_p999_ms\":%.3f,"
+                  "\"send_lag_p99_ms\":%.3f,\"send_lag_p999_ms\":%.3f",
+                  static_cast<long long>(warmup), v.size(), percentile(v, 0.5), percentile(v, 0.99),
+                  percentile(v, 0.999), percentile(v, 1.0), percentile(ack, 0.5), percentile(ack, 0.99),
+                  percentile(ack, 0.999), percentile(lag, 0.99), percentile(lag, 0.999));
     extra = buf;
   }
   const auto n = p.done.load();
