@@ -13,7 +13,8 @@
 // consumed (p50_ms...), acknowledged (ack_*) and the load tool's own lateness
 // in calling send() (send_lag_*). --warmup-seconds leaves the records of the
 // first S seconds out of those figures (as OpenMessaging Benchmark's warm-up
-// does); --latency-log writes every record's times.
+// does); --latency-log writes every record's times. host_steal_ms is the CPU
+// time the hypervisor took from this machine during the run.
 // Every run is bounded by --records and by --max-seconds (default 300).
 
 #include <arpa/inet.h>
@@ -279,6 +280,20 @@ double run_consumer(const options& o, progress& p, record_times* times) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
+// CPU time the hypervisor gave to others while this machine's CPUs wanted
+// to run ("steal" in /proc/stat), summed over CPUs, in ms; -1 if unknown. A
+// virtual machine's latency tail grows with it, whatever the broker does.
+double steal_ms_now() {
+  FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr) return -1;
+  unsigned long long v[8] = {};
+  const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                            &v[6], &v[7]);
+  std::fclose(f);
+  if (n != 8) return -1;
+  return static_cast<double>(v[7]) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // One line per record: number, partition, offset, e2e, ack and send lag in
 // ms (-1: not measured), for finding where a tail came from.
 void write_latency_log(const std::string& path, const record_times& t) {
@@ -439,7 +454,9 @@ int main(int argc, char** argv) {
     std::thread consumer([&] { run_consumer(o, consumed, &times); });
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the consumer is at the end first
     auto printer = progress_printer("e2e produce", p);
+    const double steal_before = steal_ms_now();
     secs = run_producers(o, p, &times);
+    const double steal = steal_before < 0 ? -1 : steal_ms_now() - steal_before;
     consumer.join();
     p.stop = true;
     printer.join();
@@ -460,10 +477,10 @@ int main(int argc, char** argv) {
     std::snprintf(buf, sizeof buf,
                   ",\"warmup_records\":%lld,\"measured\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
                   "\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f,\"ack_p999_ms\":%.3f,"
-                  "\"send_lag_p99_ms\":%.3f,\"send_lag_p999_ms\":%.3f",
+                  "\"send_lag_p99_ms\":%.3f,\"send_lag_p999_ms\":%.3f,\"host_steal_ms\":%.0f",
                   static_cast<long long>(warmup), v.size(), percentile(v, 0.5), percentile(v, 0.99),
                   percentile(v, 0.999), percentile(v, 1.0), percentile(ack, 0.5), percentile(ack, 0.99),
-                  percentile(ack, 0.999), percentile(lag, 0.99), percentile(lag, 0.999));
+                  percentile(ack, 0.999), percentile(lag, 0.99), percentile(lag, 0.999), steal);
     extra = buf;
   }
   const auto n = p.done.load();

@@ -30,6 +30,8 @@ TEST_CASE("runnel-perf: e2e reports latency after its warm-up and logs every rec
   CHECK(r.out.find("\"warmup_records\":4000") != std::string::npos);
   CHECK(r.out.find("\"measured\":2000") != std::string::npos);
   CHECK(r.out.find("\"ack_p99_ms\":") != std::string::npos);
+  CHECK(r.out.find("\"send_lag_p99_ms\":") != std::string::npos);
+  CHECK(r.out.find("\"host_steal_ms\":") != std::string::npos);
 
   std::ifstream in(log);
   std::string header;
