@@ -10,6 +10,8 @@
 #include "tests/support/broker_process.h"
 #include "tests/support/temp_dir.h"
 
+#ifdef RUNNEL_PERF_BIN  // built with the benchmarks only
+
 using runnel::testing::broker_process;
 using runnel::testing::run_command;
 using runnel::testing::temp_dir;
@@ -82,3 +84,5 @@ TEST_CASE("runnel-perf: bad arguments exit 2 with one clear line") {
     CHECK_MESSAGE(r.err.find("runnel-perf: " + c.message) == 0, r.err);
   }
 }
+
+#endif  // RUNNEL_PERF_BIN
