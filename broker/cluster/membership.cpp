@@ -2,6 +2,7 @@
 
 #include "broker/cluster/logger.h"
 
+#include <random>
 #include <set>
 
 #include <asio/co_spawn.hpp>
@@ -22,6 +23,27 @@ spdlog::logger& logger() {
   }();
   return *l;
 }
+
+namespace {
+
+// /cluster/id: read it, or make it when this is the cluster's first broker
+// (a racing first broker's id wins; both then read the same one).
+asio::awaitable<std::expected<std::string, std::error_code>> read_or_make_cluster_id(zk::session& zk) {
+  if (auto ec = co_await zk.ensure_path("/cluster")) co_return std::unexpected(ec);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto n = co_await zk.get("/cluster/id");
+    if (n) co_return n->data;
+    if (n.error() != zk::make_error_code(zk::no_node)) co_return std::unexpected(n.error());
+    std::random_device rd;
+    const std::string id = fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+    auto made = co_await zk.create("/cluster/id", id, zk::create_mode::persistent);
+    if (made) co_return id;
+    if (made.error() != zk::make_error_code(zk::node_exists)) co_return std::unexpected(made.error());
+  }
+  co_return std::unexpected(zk::make_error_code(zk::no_node));
+}
+
+}  // namespace
 
 membership::membership(asio::any_io_executor ex, std::string connect, std::chrono::milliseconds timeout,
                        broker_registration me, hooks h)
@@ -72,6 +94,12 @@ asio::awaitable<std::string> membership::join() {
   auto ec = co_await session->wait_connected(timeout_ * 3);
   if (!*alive) co_return gone;
   if (ec) co_return "zookeeper " + connect_ + ": " + ec.message();
+  auto cluster_id = co_await read_or_make_cluster_id(*session);
+  if (!*alive) co_return gone;
+  if (!cluster_id) co_return "zookeeper /cluster/id: " + cluster_id.error().message();
+  if (hooks_.check_cluster_id) {
+    if (auto why = hooks_.check_cluster_id(*cluster_id); !why.empty()) co_return why;
+  }
   ec = co_await register_broker(*session, me_, timeout_ + std::chrono::seconds(1));
   if (!*alive) co_return gone;
   if (ec) co_return "broker.id " + std::to_string(me_.id) + ": cannot register (" + ec.message() + ")";
@@ -87,6 +115,7 @@ asio::awaitable<std::string> membership::join() {
   topics_ = std::make_unique<topic_watch>(*session_, [this](const topics_view& v) {
     // Only complete views leave: a partial one would look like deleted topics.
     published_ = v;
+    topics_complete_ = true;
     if (hooks_.topics_changed) hooks_.topics_changed(published_);
     reconcile();
   });

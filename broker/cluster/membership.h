@@ -41,6 +41,10 @@ class membership {
     std::function<void(const topics_view&)> topics_changed;
     // Whether unclean leader election is allowed for a topic.
     std::function<bool(const topic_view&)> unclean_allowed;
+    // On every join, before registering: the cluster's id (/cluster/id,
+    // made by the first broker that joined). A non-empty answer refuses
+    // the join with that reason (a data directory of another cluster).
+    std::function<std::string(const std::string& cluster_id)> check_cluster_id;
   };
 
   // Errors name what failed (ZooKeeper unreachable, id taken).
@@ -56,6 +60,8 @@ class membership {
 
   [[nodiscard]] view snapshot() const;
   [[nodiscard]] const topics_view& topics() const;
+  // Whether topics() is a complete view yet (false until the first one).
+  [[nodiscard]] bool topics_complete() const { return topics_complete_; }
 
   // Topic admin, from any broker; the caller validated names and configs.
   // Replicas are assigned over the live brokers; each partition starts led
@@ -96,6 +102,7 @@ class membership {
   std::unique_ptr<controller_election> election_;
   std::unique_ptr<topic_watch> topics_;
   topics_view published_;  // the last complete view (topics_ may be filling after an expiry)
+  bool topics_complete_ = false;
   bool joining_ = false;
   std::shared_ptr<zk::subscription> brokers_watch_;
   bool reconciling_ = false;

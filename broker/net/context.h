@@ -31,6 +31,11 @@ struct broker_state {
   bool publish_again = false;                    // ... and asked again meanwhile (shard 0)
   std::atomic<std::uint64_t> inflight_produce_bytes{0};
   std::atomic<bool> stopping{false};
+  // Cluster mode: local logs of partitions this broker is not a replica of
+  // (topics deleted or re-created while it was down) are removed. Set once
+  // the data directory's cluster.id matched ZooKeeper's, i.e. from the
+  // second start in a cluster on.
+  std::atomic<bool> remove_stray_logs{false};
   // Test hook (EmbeddedBroker): every response waits this long before it is sent.
   std::atomic<std::int32_t> response_delay_ms{0};
 

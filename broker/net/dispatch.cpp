@@ -107,16 +107,18 @@ void publish_cluster(broker_state& b) {
           st.publish_again = false;
           if (!st.cluster) break;
           auto topics = cluster_topics(st.cluster->topics(), st.cfg.topic_defaults);
+          const bool complete = st.cluster->topics_complete();
           auto brokers = std::make_shared<std::map<std::int32_t, std::string>>();
           for (const auto& r : st.cluster->snapshot().brokers) (*brokers)[r.id] = r.host + ":" + std::to_string(r.port);
           std::shared_ptr<const std::map<std::int32_t, std::string>> frozen = brokers;
           for (auto& s : st.shards) {
             co_await run_on(*s, [](shard& sh, meta::topics_snapshot t,
-                                   std::shared_ptr<const std::map<std::int32_t, std::string>> br) -> asio::awaitable<int> {
+                                   std::shared_ptr<const std::map<std::int32_t, std::string>> br,
+                                   bool whole) -> asio::awaitable<int> {
               sh.set_topics(t);
-              if (sh.replicas() != nullptr) sh.replicas()->apply(t, br);
+              if (sh.replicas() != nullptr) sh.replicas()->apply(t, br, whole);
               co_return 0;
-            }(*s, topics, frozen));
+            }(*s, topics, frozen, complete));
           }
         } while (st.publish_again);
         st.publishing = false;

@@ -94,7 +94,7 @@ std::shared_ptr<replica> replica_manager::find(const topic_partition& tp) const 
 // --- roles --------------------------------------------------------------------
 
 void replica_manager::apply(const meta::topics_snapshot& topics,
-                            const std::shared_ptr<const std::map<std::int32_t, std::string>>& brokers) {
+                            const std::shared_ptr<const std::map<std::int32_t, std::string>>& brokers, bool complete) {
   if (stopped_) return;
   if (brokers) brokers_ = brokers;
   std::set<topic_partition> seen;
@@ -157,17 +157,35 @@ void replica_manager::apply(const meta::topics_snapshot& topics,
     auto waiters = std::exchange(it->second->ack_waiters, {});
     for (auto& [o, w] : waiters) w(wire::ErrorCode::NOT_LEADER);
     it = replicas_.erase(it);
-    if (!topics->contains(tp.topic)) {
-      // The topic was deleted: its data goes too.
-      asio::co_spawn(
-          s_.io(),
-          [](shard& s, topic_partition doomed) -> asio::awaitable<void> {
-            if (s.logs().get(doomed) == nullptr && !s.logs().offline().contains(doomed)) co_return;
-            if (auto ec = co_await s.logs().remove(doomed)) logger().error("[{}] cannot delete log: {}", doomed, ec.message());
-          }(s_, tp),
-          asio::detached);
+    if (!topics->contains(tp.topic)) remove_log(tp);  // the topic was deleted: its data goes too
+  }
+  if (complete && b_.remove_stray_logs.load()) {
+    // Logs left from before this broker's last start whose partition it no
+    // longer holds: the topic was deleted (or deleted and created again,
+    // without this broker) while it was down.
+    std::set<topic_partition> local;
+    for (const auto& tp : s_.logs().partitions()) local.insert(tp);
+    for (const auto& [tp, why] : s_.logs().offline()) local.insert(tp);
+    for (const auto& tp : local) {
+      if (seen.contains(tp) || removing_.contains(tp)) continue;
+      logger().warn("[{}] stray log: this broker is not a replica of it in ZooKeeper; removing it", tp);
+      remove_log(tp);
     }
   }
+}
+
+void replica_manager::remove_log(const topic_partition& tp) {
+  if (!removing_.insert(tp).second) return;
+  asio::co_spawn(
+      s_.io(),
+      [](shard& s, topic_partition doomed, std::shared_ptr<bool> alive,
+         std::set<topic_partition>* removing) -> asio::awaitable<void> {
+        if (s.logs().get(doomed) != nullptr || s.logs().offline().contains(doomed)) {
+          if (auto ec = co_await s.logs().remove(doomed)) logger().error("[{}] cannot delete log: {}", doomed, ec.message());
+        }
+        if (*alive) removing->erase(doomed);
+      }(s_, tp, alive_, &removing_),
+      asio::detached);
 }
 
 void replica_manager::become_leader(const topic_partition& tp, replica& r) {

@@ -91,7 +91,10 @@ class replica_manager {
   replica_manager& operator=(replica_manager&&) = delete;       // coroutines hold `this`
 
   // Applies a new topics snapshot: role changes, new and deleted partitions.
-  void apply(const meta::topics_snapshot& topics, const std::shared_ptr<const std::map<std::int32_t, std::string>>& brokers);
+  // `complete`: the snapshot holds every topic in ZooKeeper, so a local log
+  // it does not give this broker is stray (removed when the broker allows).
+  void apply(const meta::topics_snapshot& topics, const std::shared_ptr<const std::map<std::int32_t, std::string>>& brokers,
+             bool complete);
   void start();  // the ISR timer
   void stop();   // fetchers and timers end; acks=all waiters fail
 
@@ -112,6 +115,8 @@ class replica_manager {
   void become_leader(const topic_partition& tp, replica& r);
   void become_follower(const topic_partition& tp, replica& r);
   void detach(const topic_partition& tp);
+  // Closes and deletes the partition's log (once; in the background).
+  void remove_log(const topic_partition& tp);
   void recompute(const topic_partition& tp, replica& r);
   void propose_isr(const topic_partition& tp, replica& r, std::vector<std::int32_t> isr, const char* why);
   asio::awaitable<void> isr_loop();
@@ -127,6 +132,7 @@ class replica_manager {
   std::shared_ptr<const std::map<std::int32_t, std::string>> brokers_;
   std::unique_ptr<asio::steady_timer> isr_timer_;
   bool stopped_ = false;
+  std::set<topic_partition> removing_;  // logs being deleted
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -1,5 +1,6 @@
 #include "broker/net/server.h"
 
+#include <fstream>
 #include <future>
 #include <set>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "broker/meta/topic_config.h"
 #include "broker/net/logger.h"
 #include "broker/net/replication.h"
+#include "broker/storage/file.h"
 #include "broker/storage/logger.h"
 
 namespace runnel::net {
@@ -28,6 +30,32 @@ bool still_leading(broker_state& st) {
   std::set<std::int32_t> live;
   for (const auto& b : st.cluster->snapshot().brokers) live.insert(b.id);
   return !cluster::plan_handover(st.cluster->topics(), st.cfg.broker_id, live).empty();
+}
+
+// The data directory remembers the cluster it belongs to (`cluster.id`,
+// written on its first start in a cluster). Another cluster's id refuses the
+// start: pointed at the wrong ZooKeeper (or an empty chroot), the broker
+// would otherwise take its logs for strays. Stray logs are removed only
+// once the id matched, i.e. from the second start on.
+std::string check_cluster_id(broker_state& st, const std::string& id) {
+  const auto file = st.cfg.data_dir / "cluster.id";
+  std::ifstream in(file);
+  std::string mine;
+  if (in && std::getline(in, mine)) {
+    if (mine != id) {
+      return fmt::format("{} belongs to cluster {}, but ZooKeeper {} holds cluster {}: use that cluster's "
+                         "--zookeeper, or an empty --data-dir to join this one",
+                         st.cfg.data_dir.string(), mine, st.cfg.zookeeper, id);
+    }
+    st.remove_stray_logs = true;
+    return {};
+  }
+  const std::string text = id + "\n";
+  if (auto ec = storage::write_file_atomic(file, std::as_bytes(std::span(text.data(), text.size())))) {
+    return fmt::format("{}: {}", file.string(), ec.message());
+  }
+  logger().info("data directory joined cluster {} (logs not held in ZooKeeper are kept this time)", id);
+  return {};
 }
 }  // namespace
 
@@ -172,6 +200,7 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
     cluster::broker_registration me{cfg.broker_id, cfg.listen_host, i->port, cfg.rack};
     cluster::membership::hooks hooks;
     hooks.topics_changed = [&st](const cluster::topics_view&) { publish_cluster(st); };
+    hooks.check_cluster_id = [&st](const std::string& id) { return check_cluster_id(st, id); };
     hooks.unclean_allowed = [&st](const cluster::topic_view& t) {
       auto c = meta::resolve(st.cfg.topic_defaults, t.assignment.config);
       return c ? c->unclean_leader_election : st.cfg.topic_defaults.unclean_leader_election;
