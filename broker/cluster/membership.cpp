@@ -112,9 +112,10 @@ asio::awaitable<std::string> membership::join() {
   if (election_) retired_elections_.push_back(std::move(election_));
   if (session_) retired_sessions_.push_back(std::move(session_));
   session_ = std::move(session);
-  topics_ = std::make_unique<topic_watch>(*session_, [this](const topics_view& v) {
+  topics_ = std::make_unique<topic_watch>(*session_, [this](const topics_view& v, const std::set<std::string>& names) {
     // Only complete views leave: a partial one would look like deleted topics.
     published_ = v;
+    published_names_ = names;
     topics_complete_ = true;
     if (hooks_.topics_changed) hooks_.topics_changed(published_);
     reconcile();

@@ -16,6 +16,7 @@
 #include <functional>
 #include <expected>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,9 @@ class membership {
   [[nodiscard]] const topics_view& topics() const;
   // Whether topics() is a complete view yet (false until the first one).
   [[nodiscard]] bool topics_complete() const { return topics_complete_; }
+  // With topics(): every name under /topics, also topics whose node did
+  // not decode (a topic missing here was deleted).
+  [[nodiscard]] const std::set<std::string>& topic_names() const { return published_names_; }
 
   // Topic admin, from any broker; the caller validated names and configs.
   // Replicas are assigned over the live brokers; each partition starts led
@@ -103,6 +107,7 @@ class membership {
   std::unique_ptr<topic_watch> topics_;
   topics_view published_;  // the last complete view (topics_ may be filling after an expiry)
   bool topics_complete_ = false;
+  std::set<std::string> published_names_;
   bool joining_ = false;
   std::shared_ptr<zk::subscription> brokers_watch_;
   bool reconciling_ = false;

@@ -33,6 +33,7 @@ bool topic_watch::complete() const {
 void topic_watch::on_topic_list(const std::vector<std::string>& names) {
   list_read_ = true;
   const std::set<std::string> now(names.begin(), names.end());
+  listed_ = now;
   for (auto it = subs_.begin(); it != subs_.end();) {
     if (now.contains(it->first)) {
       ++it;
@@ -115,7 +116,7 @@ void topic_watch::changed() {
   asio::post(zk_.executor(), [this, alive] {
     if (alive.expired() || !*alive.lock()) return;
     notify_pending_ = false;
-    if (changed_ && complete()) changed_(view_);
+    if (changed_ && complete()) changed_(view_, listed_);
   });
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,8 @@ namespace runnel::cluster {
 
 class topic_watch {
  public:
-  using changed_fn = std::function<void(const topics_view&)>;
+  // The view, and every name listed under /topics (see listed()).
+  using changed_fn = std::function<void(const topics_view&, const std::set<std::string>&)>;
 
   topic_watch(zk::session& zk, changed_fn changed);
   ~topic_watch() { *alive_ = false; }
@@ -33,6 +35,9 @@ class topic_watch {
   // Subscribes to /topics (which must exist).
   void start();
   [[nodiscard]] const topics_view& view() const { return view_; }
+  // Every topic name under /topics, also those whose node did not decode
+  // (absent from view()).
+  [[nodiscard]] const std::set<std::string>& listed() const { return listed_; }
   [[nodiscard]] bool complete() const;
 
  private:
@@ -51,6 +56,7 @@ class topic_watch {
   std::shared_ptr<zk::subscription> list_;
   std::map<std::string, subscriptions> subs_;
   bool list_read_ = false;
+  std::set<std::string> listed_;
   std::map<std::string, std::vector<bool>> read_;  // per topic, per partition state: delivered once
   bool notify_pending_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -1,4 +1,5 @@
 #include <array>
+#include <set>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -107,18 +108,20 @@ void publish_cluster(broker_state& b) {
           st.publish_again = false;
           if (!st.cluster) break;
           auto topics = cluster_topics(st.cluster->topics(), st.cfg.topic_defaults);
-          const bool complete = st.cluster->topics_complete();
+          // Only with a complete view may a local log be judged stray.
+          std::shared_ptr<const std::set<std::string>> names;
+          if (st.cluster->topics_complete()) names = std::make_shared<std::set<std::string>>(st.cluster->topic_names());
           auto brokers = std::make_shared<std::map<std::int32_t, std::string>>();
           for (const auto& r : st.cluster->snapshot().brokers) (*brokers)[r.id] = r.host + ":" + std::to_string(r.port);
           std::shared_ptr<const std::map<std::int32_t, std::string>> frozen = brokers;
           for (auto& s : st.shards) {
             co_await run_on(*s, [](shard& sh, meta::topics_snapshot t,
                                    std::shared_ptr<const std::map<std::int32_t, std::string>> br,
-                                   bool whole) -> asio::awaitable<int> {
+                                   std::shared_ptr<const std::set<std::string>> listed) -> asio::awaitable<int> {
               sh.set_topics(t);
-              if (sh.replicas() != nullptr) sh.replicas()->apply(t, br, whole);
+              if (sh.replicas() != nullptr) sh.replicas()->apply(t, br, listed);
               co_return 0;
-            }(*s, topics, frozen, complete));
+            }(*s, topics, frozen, names));
           }
         } while (st.publish_again);
         st.publishing = false;

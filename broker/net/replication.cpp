@@ -94,7 +94,8 @@ std::shared_ptr<replica> replica_manager::find(const topic_partition& tp) const 
 // --- roles --------------------------------------------------------------------
 
 void replica_manager::apply(const meta::topics_snapshot& topics,
-                            const std::shared_ptr<const std::map<std::int32_t, std::string>>& brokers, bool complete) {
+                            const std::shared_ptr<const std::map<std::int32_t, std::string>>& brokers,
+                            const std::shared_ptr<const std::set<std::string>>& listed) {
   if (stopped_) return;
   if (brokers) brokers_ = brokers;
   std::set<topic_partition> seen;
@@ -159,15 +160,17 @@ void replica_manager::apply(const meta::topics_snapshot& topics,
     it = replicas_.erase(it);
     if (!topics->contains(tp.topic)) remove_log(tp);  // the topic was deleted: its data goes too
   }
-  if (complete && b_.remove_stray_logs.load()) {
+  if (listed && b_.remove_stray_logs.load()) {
     // Logs left from before this broker's last start whose partition it no
     // longer holds: the topic was deleted (or deleted and created again,
-    // without this broker) while it was down.
+    // without this broker) while it was down. A listed topic whose node did
+    // not decode is not in `topics`: its logs stay.
     std::set<topic_partition> local;
     for (const auto& tp : s_.logs().partitions()) local.insert(tp);
     for (const auto& [tp, why] : s_.logs().offline()) local.insert(tp);
     for (const auto& tp : local) {
       if (seen.contains(tp) || removing_.contains(tp)) continue;
+      if (listed->contains(tp.topic) && !topics->contains(tp.topic)) continue;
       logger().warn("[{}] stray log: this broker is not a replica of it in ZooKeeper; removing it", tp);
       remove_log(tp);
     }

@@ -91,10 +91,12 @@ class replica_manager {
   replica_manager& operator=(replica_manager&&) = delete;       // coroutines hold `this`
 
   // Applies a new topics snapshot: role changes, new and deleted partitions.
-  // `complete`: the snapshot holds every topic in ZooKeeper, so a local log
-  // it does not give this broker is stray (removed when the broker allows).
+  // `listed` (only with a complete view): every topic name in ZooKeeper,
+  // including those whose node did not decode. A local log is stray when
+  // its topic is not listed, or is in `topics` without this broker among
+  // the partition's replicas; strays are removed when the broker allows.
   void apply(const meta::topics_snapshot& topics, const std::shared_ptr<const std::map<std::int32_t, std::string>>& brokers,
-             bool complete);
+             const std::shared_ptr<const std::set<std::string>>& listed);
   void start();  // the ISR timer
   void stop();   // fetchers and timers end; acks=all waiters fail
 

@@ -1,5 +1,6 @@
 #include "broker/net/server.h"
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <set>
@@ -32,29 +33,41 @@ bool still_leading(broker_state& st) {
   return !cluster::plan_handover(st.cluster->topics(), st.cfg.broker_id, live).empty();
 }
 
-// The data directory remembers the cluster it belongs to (`cluster.id`,
-// written on its first start in a cluster). Another cluster's id refuses the
-// start: pointed at the wrong ZooKeeper (or an empty chroot), the broker
-// would otherwise take its logs for strays. Stray logs are removed only
-// once the id matched, i.e. from the second start on.
-std::string check_cluster_id(broker_state& st, const std::string& id) {
+// The data directory remembers the cluster and broker id it belongs to
+// (`cluster.id`: "<cluster id> <broker id>", written on its first start in
+// a cluster). Another cluster or broker id refuses the start: pointed at
+// the wrong ZooKeeper (or an empty chroot), or reused under another id, the
+// broker would otherwise take its logs for strays. Stray logs are removed
+// only when the file was there and matched at this process's start (so from
+// the second start on); rejoins after a session expiry only compare.
+std::string check_cluster_id(broker_state& st, const std::string& id, bool& checked_before) {
+  const bool first_check = !checked_before;
+  checked_before = true;
   const auto file = st.cfg.data_dir / "cluster.id";
-  std::ifstream in(file);
-  std::string mine;
-  if (in && std::getline(in, mine)) {
-    if (mine != id) {
-      return fmt::format("{} belongs to cluster {}, but ZooKeeper {} holds cluster {}: use that cluster's "
-                         "--zookeeper, or an empty --data-dir to join this one",
-                         st.cfg.data_dir.string(), mine, st.cfg.zookeeper, id);
+  const std::string expected = fmt::format("{} {}", id, st.cfg.broker_id);
+  std::error_code ec;
+  const auto status = std::filesystem::status(file, ec);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    if (!first_check) return fmt::format("{} disappeared while the broker ran", file.string());
+    const std::string text = expected + "\n";
+    if (auto wec = storage::write_file_atomic(file, std::as_bytes(std::span(text.data(), text.size())))) {
+      return fmt::format("{}: {}", file.string(), wec.message());
     }
-    st.remove_stray_logs = true;
+    logger().info("data directory joined cluster {} as broker {} (logs not held in ZooKeeper are kept this time)", id,
+                  st.cfg.broker_id);
     return {};
   }
-  const std::string text = id + "\n";
-  if (auto ec = storage::write_file_atomic(file, std::as_bytes(std::span(text.data(), text.size())))) {
-    return fmt::format("{}: {}", file.string(), ec.message());
+  std::ifstream in(file);
+  std::string mine;
+  if (ec || !in || !std::getline(in, mine) || mine.empty()) {
+    return fmt::format("{}: cannot read it{}{}", file.string(), ec ? ": " : "", ec ? ec.message() : "");
   }
-  logger().info("data directory joined cluster {} (logs not held in ZooKeeper are kept this time)", id);
+  if (mine != expected) {
+    return fmt::format("{} belongs to cluster and broker '{}', but ZooKeeper {} holds cluster {} and this is broker {}: "
+                       "use that cluster's --zookeeper and broker id, or an empty --data-dir",
+                       st.cfg.data_dir.string(), mine, st.cfg.zookeeper, id, st.cfg.broker_id);
+  }
+  if (first_check) st.remove_stray_logs = true;
   return {};
 }
 }  // namespace
@@ -200,7 +213,9 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
     cluster::broker_registration me{cfg.broker_id, cfg.listen_host, i->port, cfg.rack};
     cluster::membership::hooks hooks;
     hooks.topics_changed = [&st](const cluster::topics_view&) { publish_cluster(st); };
-    hooks.check_cluster_id = [&st](const std::string& id) { return check_cluster_id(st, id); };
+    hooks.check_cluster_id = [&st, checked = std::make_shared<bool>(false)](const std::string& id) {
+      return check_cluster_id(st, id, *checked);
+    };
     hooks.unclean_allowed = [&st](const cluster::topic_view& t) {
       auto c = meta::resolve(st.cfg.topic_defaults, t.assignment.config);
       return c ? c->unclean_leader_election : st.cfg.topic_defaults.unclean_leader_election;
@@ -289,7 +304,15 @@ void server::stop() {
   for (auto& s : i.state.shards) i.block_on(*s, i.drain_connections(*s));
   for (auto& s : i.state.shards) i.block_on(*s, i.close_logs(*s));
   for (auto& s : i.state.shards) s->stop();
-  for (auto& s : i.state.shards) s->join();
+  // Logs are closed and connections gone: a shard that still has work
+  // after this is waiting on something that will not come (seen once in
+  // cluster mode with SIGTERM right after start). Bounded, not a hang.
+  for (auto& s : i.state.shards) {
+    if (s->join_for(std::chrono::seconds(2))) continue;
+    logger().warn("shard {}: work still pending 2 s after its logs closed; stopping it", s->id());
+    s->force_stop();
+    s->join();
+  }
   logger().info("stopped");
 }
 

@@ -84,6 +84,7 @@ void shard::start() {
       logger().critical("shard {} stopped by an exception: {}", id_, e.what());
       std::abort();
     }
+    exited_.set_value();
   });
 }
 
@@ -91,6 +92,13 @@ void shard::stop() { guard_.reset(); }
 
 void shard::join() {
   if (thread_.joinable()) thread_.join();
+}
+
+bool shard::join_for(std::chrono::milliseconds limit) {
+  if (!thread_.joinable()) return true;
+  if (exited_future_.wait_for(limit) != std::future_status::ready) return false;
+  thread_.join();
+  return true;
 }
 
 }  // namespace runnel::net

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <chrono>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -65,8 +67,12 @@ class shard {
   void wake_all();
 
   void start();  // runs the thread
-  void stop();   // lets run() return once the work guard is gone; joins
+  void stop();   // lets run() return once the work guard is gone and no work is left
   void join();
+  // join(), waiting at most `limit`; false if the thread still runs.
+  bool join_for(std::chrono::milliseconds limit);
+  // Ends run() with handlers still pending (they are destroyed, never run).
+  void force_stop() { io_.stop(); }
 
  private:
   struct watcher {
@@ -85,6 +91,8 @@ class shard {
   std::unique_ptr<replica_manager> replicas_;
   std::map<topic_partition, std::vector<watcher>> watchers_;
   std::thread thread_;
+  std::promise<void> exited_;  // set when the thread's run() returned
+  std::future<void> exited_future_ = exited_.get_future();
 };
 
 // Runs `task` on shard `s` and resumes the caller on its own executor.

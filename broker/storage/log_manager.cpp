@@ -90,6 +90,10 @@ asio::awaitable<std::expected<log*, std::error_code>> log_manager::get_or_create
   if (!valid_topic_name(tp.topic) || tp.partition.value() < 0) {
     co_return std::unexpected(make_error_code(errc::bad_log_directory));
   }
+  if (auto it = removing_.find(tp); it != removing_.end()) {
+    // Never reopen a directory that is being deleted.
+    (void)co_await suspend_until([&](completion c) { it->second.push_back(std::move(c)); });
+  }
   if (auto* l = get(tp)) co_return l;
   if (auto it = offline_.find(tp); it != offline_.end()) co_return std::unexpected(it->second);
   // One open per partition: concurrent callers wait for the first one.
@@ -118,17 +122,23 @@ log* log_manager::get(const topic_partition& tp) const {
 }
 
 asio::awaitable<std::error_code> log_manager::remove(const topic_partition& tp) {
+  if (removing_.contains(tp)) co_return make_error_code(errc::unknown_log);  // already going
   auto it = logs_.find(tp);
   if (it == logs_.end()) {
     if (offline_.erase(tp) == 0) co_return make_error_code(errc::unknown_log);
+    removing_[tp];
   } else {
     auto l = std::move(it->second);
     logs_.erase(it);
+    removing_[tp];
     co_await l->close();
   }
   std::error_code ec;
   std::filesystem::remove_all(dir_for(data_dir_, tp), ec);
   if (!ec) logger().info("[{}] log deleted", tp);
+  auto waiters = std::move(removing_[tp]);
+  removing_.erase(tp);
+  for (auto& w : waiters) w({});
   co_return ec;
 }
 

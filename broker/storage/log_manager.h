@@ -49,7 +49,8 @@ class log_manager {
   // The open log of `tp`, or a new empty one.
   asio::awaitable<std::expected<log*, std::error_code>> get_or_create(const topic_partition& tp);
   [[nodiscard]] log* get(const topic_partition& tp) const;
-  // Closes the log and deletes its directory.
+  // Closes the log and deletes its directory. A get_or_create meanwhile
+  // waits for it, then starts a new empty log.
   asio::awaitable<std::error_code> remove(const topic_partition& tp);
   // Applies retention to every log; returns segments deleted.
   asio::awaitable<std::size_t> apply_retention(timestamp_ms now);
@@ -72,7 +73,8 @@ class log_manager {
   owner_fn owns_;
   std::map<topic_partition, std::unique_ptr<log>> logs_;
   std::map<topic_partition, std::error_code> offline_;
-  std::map<topic_partition, std::vector<completion>> opening_;  // get_or_create in progress
+  std::map<topic_partition, std::vector<completion>> opening_;   // get_or_create in progress
+  std::map<topic_partition, std::vector<completion>> removing_;  // remove in progress: get_or_create waits
 };
 
 }  // namespace runnel::storage

@@ -98,7 +98,8 @@ struct producer::impl {
   std::unique_ptr<client::connection_pool> pool;
 
   void seal_locked(const tp_key& tp, accumulator& a) {
-    sealed s{tp, a.builder.finish(), std::move(a.callbacks), clock_type::now() + cfg.delivery_timeout, {}, 0, std::nullopt};
+    // delivery.timeout counts from the batch's first record, as Kafka counts from send().
+    sealed s{tp, a.builder.finish(), std::move(a.callbacks), a.first + cfg.delivery_timeout, {}, 0, std::nullopt};
     a.callbacks.clear();
     ready.push_back(std::move(s));
     unstick_locked(tp);

@@ -104,7 +104,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "cluster mode: a data directory of another cluster refuses to start, naming both clusters") {
+    "cluster mode: a data directory of another cluster or broker id refuses to start, naming both") {
   temp_dir dir;
   zk_server zk(dir / "zk");
   const std::vector<std::string> common{"--broker-id", "1", "--set",
@@ -123,16 +123,24 @@ TEST_CASE(
     REQUIRE(first.stop() == 0);
   }
   std::ifstream id_file(dir / "b1" / "cluster.id");
-  std::string first_id;
-  REQUIRE(std::getline(id_file, first_id));
-  CHECK(first_id.size() == 32);
+  std::string recorded;
+  REQUIRE(std::getline(id_file, recorded));
+  const auto space = recorded.find(' ');
+  REQUIRE(space == 32);  // "<32 hex digits> <broker id>"
+  CHECK(recorded.substr(space + 1) == "1");
 
   auto r = run_command(args_for("/second"), {}, 60);
   CHECK(r.exit_code == 1);
-  CHECK_MESSAGE(r.err.find("belongs to cluster " + first_id) != std::string::npos, r.err);
-  CHECK_MESSAGE(
-      r.err.find("ZooKeeper " + zk.connect_string() + "/second holds cluster") != std::string::npos,
-      r.err);
+  CHECK_MESSAGE(r.err.find("belongs to cluster and broker '" + recorded + "'") != std::string::npos, r.err);
+  CHECK_MESSAGE(r.err.find("ZooKeeper " + zk.connect_string() + "/second holds cluster") != std::string::npos, r.err);
+
+  // The same cluster under another broker id is refused too.
+  auto other_id = args_for("/first");
+  other_id[other_id.size() - 3] = "2";  // --broker-id 1 -> 2
+  REQUIRE(other_id[other_id.size() - 4] == "--broker-id");
+  auto r2 = run_command(other_id, {}, 60);
+  CHECK(r2.exit_code == 1);
+  CHECK_MESSAGE(r2.err.find("this is broker 2") != std::string::npos, r2.err);
 
   // Its own cluster still takes it.
   std::vector<std::string> extra{"--zookeeper", zk.connect_string() + "/first"};
