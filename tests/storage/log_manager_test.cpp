@@ -169,3 +169,30 @@ TEST_CASE("log_manager: concurrent get_or_create of a new partition opens it onc
   f.append(*a, 3);
   CHECK(a->log_end_offset() == offset(3));
 }
+
+TEST_CASE("log_manager: get_or_create during a remove waits for it and starts an empty log") {
+  manager_fixture f;
+  f.make();
+  topic_partition tp("again", partition_id(0));
+  f.append(f.create("again", 0), 5);
+  std::error_code removed = make_error_code(errc::unknown_log);
+  storage::log* reopened = nullptr;
+  // Both start before either finishes: remove suspends while the log closes.
+  asio::co_spawn(
+      f.io, [&f, &tp, &removed]() -> asio::awaitable<void> { removed = co_await f.m->remove(tp); }, asio::detached);
+  asio::co_spawn(
+      f.io,
+      [&f, &tp, &reopened]() -> asio::awaitable<void> {
+        auto l = co_await f.m->get_or_create(tp);
+        REQUIRE(l.has_value());
+        reopened = *l;
+      },
+      asio::detached);
+  f.io.restart();
+  f.io.run();
+  CHECK_FALSE(removed);
+  REQUIRE(reopened != nullptr);
+  CHECK(reopened->log_end_offset() == offset(0));  // not the removed log's 5 records
+  CHECK(std::filesystem::exists(f.tmp / "again-0"));
+  CHECK(f.m->get(tp) == reopened);
+}
