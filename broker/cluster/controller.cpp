@@ -99,8 +99,14 @@ void controller_election::start() {
     epoch_.reset();
     if (!campaigning_) {
       campaigning_ = true;
+      // co_spawn starts the coroutine later (posted): by then this election
+      // (and its session) may be gone, so look before touching them.
       asio::co_spawn(
-          zk_.executor(), [this]() -> asio::awaitable<void> { co_await campaign(); }, asio::detached);
+          zk_.executor(),
+          [this, alive = alive_]() -> asio::awaitable<void> {
+            if (*alive) co_await campaign();
+          },
+          asio::detached);
     }
   });
 }

@@ -89,7 +89,7 @@ asio::awaitable<std::string> membership::join() {
   auto session = std::make_unique<zk::session>(ex_, connect_, timeout_, [this, weak](zk::session_state st) {
     if (weak.expired() || !*weak.lock() || st != zk::session_state::expired) return;
     logger().warn("ZooKeeper session expired: registering again and re-running the election");
-    asio::co_spawn(ex_, rejoin(), asio::detached);
+    spawn_if_alive(&membership::rejoin);
   });
   auto ec = co_await session->wait_connected(timeout_ * 3);
   if (!*alive) co_return gone;
@@ -170,6 +170,17 @@ asio::awaitable<void> membership::refresh_brokers() {
 
 const topics_view& membership::topics() const { return published_; }
 
+void membership::spawn_if_alive(asio::awaitable<void> (membership::*fn)()) {
+  // co_spawn starts the coroutine later (posted): the membership may be
+  // destroyed by then (a broker stopping), so look before touching it.
+  asio::co_spawn(
+      ex_,
+      [this, fn, alive = alive_]() -> asio::awaitable<void> {
+        if (*alive) co_await (this->*fn)();
+      },
+      asio::detached);
+}
+
 void membership::reconcile() {
   if (!election_ || !election_->is_controller() || !topics_) return;
   if (reconciling_) {
@@ -177,7 +188,7 @@ void membership::reconcile() {
     return;
   }
   reconciling_ = true;
-  asio::co_spawn(ex_, reconcile_loop(), asio::detached);
+  spawn_if_alive(&membership::reconcile_loop);
 }
 
 asio::awaitable<void> membership::reconcile_loop() {

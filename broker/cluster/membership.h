@@ -92,6 +92,8 @@ class membership {
              hooks h);
   asio::awaitable<std::string> join();  // "" on success, else why not
   asio::awaitable<void> rejoin();       // after an expiry: join() until it works
+  // co_spawn of a member coroutine that starts only if this still exists.
+  void spawn_if_alive(asio::awaitable<void> (membership::*fn)());
   asio::awaitable<void> refresh_brokers();
   // Controller: elect leaders where needed (serialized; re-runs when asked again meanwhile).
   void reconcile();
