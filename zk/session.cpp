@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <type_traits>
 #include <set>
@@ -55,6 +57,16 @@ std::vector<std::string> to_strings(const String_vector* v) {
   return out;
 }
 
+// The operations of a session whose C completion has not run yet. The
+// multi-threaded C client can drop completions of requests still queued
+// when the session closes (its completion thread is gone by then); each
+// such operation is finished here instead, so no coroutine waits forever
+// (and keeps its io_context from ever running out of work).
+struct pending_ops {
+  std::mutex mu;
+  std::map<void*, std::function<void()>> ops;  // by op_ctx: its finish()
+};
+
 // One operation in flight: lives in the awaiting coroutine's frame; the C
 // completion fills `result` and posts the resumption to the executor.
 template <class R>
@@ -63,7 +75,12 @@ struct op_ctx {
   std::move_only_function<void()> resume;
   asio::any_io_executor ex;
   std::weak_ptr<void> session_alive;
+  std::shared_ptr<pending_ops> pending;
   void finish() {
+    if (pending) {
+      std::lock_guard lock(pending->mu);
+      pending->ops.erase(this);
+    }
     asio::post(ex, [this, alive = session_alive] {
       auto r = std::move(resume);
       // The session is gone (its destructor completed this operation with
@@ -88,13 +105,19 @@ R failure(int rc) {
 // `start` issues the C call with &ctx as its completion data and returns the
 // call's own return code; a refused call completes here with that code.
 template <class R, class Start>
-asio::awaitable<R> run_op(asio::any_io_executor ex, std::weak_ptr<void> alive, Start start) {
+asio::awaitable<R> run_op(asio::any_io_executor ex, std::weak_ptr<void> alive, std::shared_ptr<pending_ops> pending,
+                          Start start) {
   op_ctx<R> ctx;
   ctx.ex = ex;
   ctx.session_alive = std::move(alive);
+  ctx.pending = std::move(pending);
   co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
       [&](auto handler) {
         ctx.resume = [h = std::move(handler)]() mutable { std::move(h)(); };
+        {
+          std::lock_guard lock(ctx.pending->mu);
+          ctx.pending->ops[&ctx] = [&ctx] { ctx.finish(); };
+        }
         if (const int rc = start(ctx); rc != ZOK) {
           ctx.result = failure<R>(rc);
           ctx.finish();
@@ -115,6 +138,7 @@ struct session::impl : std::enable_shared_from_this<session::impl> {
   asio::any_io_executor ex;
   zhandle_t* zh = nullptr;
   std::shared_ptr<int> alive = std::make_shared<int>(0);  // reset when the session closes
+  std::shared_ptr<pending_ops> pending = std::make_shared<pending_ops>();
   // Contexts of registered watches (freed when the watch fires, or with the
   // session): the C client keeps a watch across session events and may call
   // it for each, so a watcher context is not freed on those.
@@ -157,6 +181,14 @@ session::~session() {
   impl_->alive.reset();  // operations completed by the close below resume nobody
   zookeeper_close(impl_->zh);  // joins the C client's threads: no callback runs after this
   free_watch_contexts(*impl_);
+  // Completions the C client dropped: finish them (their coroutines end
+  // without resuming, as `alive` is gone).
+  std::map<void*, std::function<void()>> lost;
+  {
+    std::lock_guard lock(impl_->pending->mu);
+    lost.swap(impl_->pending->ops);
+  }
+  for (auto& [op, finish] : lost) finish();
 }
 
 session_state session::state() const { return impl_->state.load(); }
@@ -182,7 +214,7 @@ asio::awaitable<std::error_code> session::wait_connected(std::chrono::millisecon
 asio::awaitable<std::expected<std::string, std::error_code>> session::create(const std::string& path,
                                                                             const std::string& data, create_mode mode) {
   using R = std::expected<std::string, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, impl_->pending, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_acreate(
         impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), &ZOO_OPEN_ACL_UNSAFE, mode_flags(mode),
         [](int rc2, const char* value, const void* d) {
@@ -197,7 +229,7 @@ asio::awaitable<std::expected<std::string, std::error_code>> session::create(con
 
 asio::awaitable<std::expected<node, std::error_code>> session::get(const std::string& path) {
   using R = std::expected<node, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, impl_->pending, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_aget(
         impl_->zh, path.c_str(), 0,
         [](int rc2, const char* value, int len, const Stat* st, const void* d) {
@@ -218,7 +250,7 @@ asio::awaitable<std::expected<node, std::error_code>> session::get(const std::st
 asio::awaitable<std::expected<stat, std::error_code>> session::set(const std::string& path, const std::string& data,
                                                                    std::int32_t version) {
   using R = std::expected<stat, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, impl_->pending, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_aset(
         impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), version,
         [](int rc2, const Stat* st, const void* d) {
@@ -233,7 +265,7 @@ asio::awaitable<std::expected<stat, std::error_code>> session::set(const std::st
 
 asio::awaitable<std::error_code> session::remove(const std::string& path, std::int32_t version) {
   using R = std::error_code;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, impl_->pending, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_adelete(
         impl_->zh, path.c_str(), version,
         [](int rc2, const void* d) {
@@ -248,7 +280,7 @@ asio::awaitable<std::error_code> session::remove(const std::string& path, std::i
 
 asio::awaitable<std::expected<std::vector<std::string>, std::error_code>> session::children(const std::string& path) {
   using R = std::expected<std::vector<std::string>, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, impl_->pending, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_aget_children2(
         impl_->zh, path.c_str(), 0,
         [](int rc2, const String_vector* v, const Stat*, const void* d) {
@@ -263,7 +295,7 @@ asio::awaitable<std::expected<std::vector<std::string>, std::error_code>> sessio
 
 asio::awaitable<std::expected<std::optional<stat>, std::error_code>> session::exists(const std::string& path) {
   using R = std::expected<std::optional<stat>, std::error_code>;
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, impl_->pending, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_aexists(
         impl_->zh, path.c_str(), 0,
         [](int rc2, const Stat* st, const void* d) {
@@ -298,7 +330,7 @@ asio::awaitable<std::error_code> session::multi(const std::vector<op>& ops) {
       case op::kind::check: zoo_check_op_init(&zops[i], o.path.c_str(), o.version); break;
     }
   }
-  co_return co_await run_op<R>(impl_->ex, impl_->alive, [&](op_ctx<R>& ctx) -> int {
+  co_return co_await run_op<R>(impl_->ex, impl_->alive, impl_->pending, [&](op_ctx<R>& ctx) -> int {
     const int rc = zoo_amulti(
         impl_->zh, static_cast<int>(zops.size()), zops.data(), results.data(),
         [](int rc2, const void* d) {

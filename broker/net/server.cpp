@@ -305,9 +305,10 @@ void server::stop() {
   for (auto& s : i.state.shards) i.block_on(*s, i.close_logs(*s));
   for (auto& s : i.state.shards) s->stop();
   // Logs are closed and connections gone: a shard that still has work
-  // after this is waiting on something that will not come. Seen in cluster
-  // mode with SIGTERM right after start (shard 0, about 1 run in 8; the
-  // cause is not found yet). Bounded, not a hang.
+  // after this is waiting on something that will not come. Seen once in
+  // cluster mode, SIGTERM right after start: ZooKeeper operations whose
+  // completions the C client dropped at close (zk::session now finishes
+  // those). Kept as a bound: a stop never hangs.
   for (auto& s : i.state.shards) {
     if (s->join_for(std::chrono::seconds(2))) continue;
     logger().warn("shard {}: work still pending 2 s after its logs closed; stopping it", s->id());

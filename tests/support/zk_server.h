@@ -23,6 +23,7 @@ class zk_server {
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
   [[nodiscard]] std::string connect_string() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] pid_t pid() const { return pid_; }  // for SIGSTOP/SIGCONT
 
   void start();  // waits until it serves (bounded: 60 s)
   void stop();   // SIGKILL and wait

@@ -5,9 +5,14 @@
 
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <memory>
 #include <thread>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -193,4 +198,46 @@ TEST_CASE("zk: a session survives a ZooKeeper restart shorter than its timeout")
   auto n = run(f.io, s->get(f.root));
   REQUIRE(n.has_value());  // same session: its ephemeral node is still there
   CHECK(n->data == "kept");
+}
+
+TEST_CASE("zk: operations still in flight when the session closes end, so the io_context runs out of work") {
+  // Requests sent to a frozen server (SIGSTOP) wait for answers; closing
+  // the session then dropped their completions, and the coroutines waiting
+  // for them kept their io_context busy forever (a broker's SIGTERM hung).
+  asio::io_context io;
+  auto s = std::make_unique<zk::session>(io.get_executor(), server().connect_string(), std::chrono::seconds(4));
+  REQUIRE_FALSE(run(io, s->wait_connected(std::chrono::seconds(20))));
+  REQUIRE(::kill(server().pid(), SIGSTOP) == 0);
+  int ended = 0;
+  for (int i = 0; i < 3; ++i) {
+    asio::co_spawn(
+        io,
+        [&s, &ended]() -> asio::awaitable<void> {
+          struct count_end {
+            int& n;
+            ~count_end() { ++n; }  // runs whether the coroutine resumes or is destroyed
+          } guard{ended};
+          (void)co_await s->get("/never");
+        },
+        asio::detached);
+  }
+  io.restart();
+  io.run_for(std::chrono::milliseconds(200));  // the requests are sent and wait
+  const int before_close = ended;
+  s.reset();
+  std::thread runner([&io] {
+    io.restart();
+    io.run();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!io.stopped() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const bool ran_out = io.stopped();
+  if (!ran_out) io.stop();  // do not hang the suite on failure
+  runner.join();
+  ::kill(server().pid(), SIGCONT);
+  CHECK(before_close == 0);
+  CHECK(ran_out);
+  CHECK(ended == 3);
 }
