@@ -13,9 +13,10 @@
 // watch_data/watch_children are subscriptions that re-arm after every
 // event and deliver the new value each time until the handle goes away.
 //
-// The session must outlive its operations and subscriptions: destroy it
-// after they completed (the destructor closes the session, waiting for the
-// C client's threads).
+// The destructor closes the session, waiting for the C client's threads.
+// Operations still in flight then end without resuming their coroutines
+// (destroyed on the executor), including those whose completion the C
+// client drops at close; subscriptions deliver nothing more.
 
 #include <chrono>
 #include <cstdint>

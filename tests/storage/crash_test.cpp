@@ -4,16 +4,21 @@
 // present, intact and in order, and that the log takes new appends.
 
 #include <doctest/doctest.h>
+
+#include <cstring>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <random>
 #include <string>
 
 #include "broker/storage/logger.h"
+#include "tests/support/batches.h"
 #include "tests/support/crash_batches.h"
 #include "tests/support/log_files.h"
 #include "tests/support/log_fixture.h"
@@ -92,9 +97,24 @@ struct child {
   }
 };
 
+// The offset in the log's recovery-point file (docs/storage_format.md:
+// u32 magic, i64 offset, u32 crc); 0 without one.
+offset recovery_point_on_disk(const std::filesystem::path& dir) {
+  if (!std::filesystem::exists(dir / "recovery-point")) return offset(0);
+  auto bytes = testing::read_file(dir / "recovery-point");
+  if (bytes.size() < 12) return offset(0);
+  std::int64_t v = 0;
+  std::memcpy(&v, bytes.data() + 4, sizeof v);
+  return offset(v);
+}
+
 // Drops everything past the durable point at random, as a power loss that
-// kept only what was fsynced (plus some of what was not) would.
-void lose_unsynced(const std::filesystem::path& dir, offset durable, std::mt19937& rng) {
+// kept only what was fsynced (plus some of what was not) would. The durable
+// point is what the child reported, or the recovery point it persisted if
+// that is further: the child may have fsynced (and recorded) more than it
+// got to report before the kill, and a power loss keeps that too.
+void lose_unsynced(const std::filesystem::path& dir, offset reported, std::mt19937& rng) {
+  const offset durable = std::max(reported, recovery_point_on_disk(dir));
   auto at = testing::find_offset_on_disk(dir, durable);
   REQUIRE(at.has_value());
   auto size = std::filesystem::file_size(at->file);
