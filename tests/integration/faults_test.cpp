@@ -211,7 +211,7 @@ TEST_CASE("faults 3: kill the controller: a new one is elected and the dead brok
   check_healed(c, "f3", 3, chk);
 }
 
-TEST_CASE("faults 4: two of three brokers down: acks=all gets NOT_ENOUGH_REPLICAS, acks=1 still works; back: the ISR refills") {
+TEST_CASE("faults 4: two of three brokers down: acks=all gets NOT_ENOUGH_REPLICAS, acks=1 still works, and back: the ISR refills") {
   cluster_harness c;
   create_topic(c, "f4", 1, {{"min.insync.replicas", "2"}});
   const std::int32_t leader = leader_of(c, "f4", 0);

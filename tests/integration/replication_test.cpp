@@ -14,6 +14,7 @@
 #include "runnel/admin.h"
 #include "runnel/consumer.h"
 #include "runnel/producer.h"
+#include "tests/integration/cluster_harness.h"
 #include "tests/support/batches.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/eventually.h"
@@ -26,62 +27,22 @@ using namespace runnel::testing;
 
 namespace {
 
-// ZooKeeper and three brokers (ids 1-3) with short timeouts.
-struct cluster {
-  temp_dir dir;
-  zk_server zk{dir / "zk"};
-  std::string connect = zk.connect_string() + "/runnel";
-  std::map<std::int32_t, std::unique_ptr<broker_process>> brokers;
-
-  cluster() {
-    for (std::int32_t id = 1; id <= 3; ++id) start(id);
-  }
-  void start(std::int32_t id) {
-    brokers[id] = std::make_unique<broker_process>(
-        dir / ("b" + std::to_string(id)),
-        std::vector<std::string>{"--zookeeper", connect, "--broker-id", std::to_string(id), "--set",
-                                 "zookeeper.session.timeout.ms=2000", "--set", "replica.lag.time.max.ms=2000"});
-  }
-  // Any live broker's address.
-  [[nodiscard]] std::string any() const {
-    for (const auto& [id, b] : brokers) {
-      if (b) return b->bootstrap();
-    }
-    return {};
-  }
-  [[nodiscard]] std::string all() const {
-    std::string s;
-    for (const auto& [id, b] : brokers) {
-      if (!b) continue;
-      if (!s.empty()) s += ",";
-      s += b->bootstrap();
-    }
-    return s;
-  }
-  result<topic_info> describe(const std::string& topic) const {
-    admin_config c;
-    c.bootstrap = any();
-    c.timeout = std::chrono::seconds(5);
-    auto a = admin::connect(c);
-    if (!a) return std::unexpected(a.error());
-    return (*a)->describe_topic(topic);
-  }
-  // Waits for partition 0 of `topic` to have a live leader other than
-  // `not_this` with `isr_size` ISR members; returns the leader id.
-  std::int32_t leader_of(const std::string& topic, std::int32_t not_this = -1, std::size_t isr_size = 1) const {
-    std::int32_t leader = -1;
-    eventually(
-        [&] {
-          auto t = describe(topic);
-          if (!t || t->partitions.empty()) return false;
-          const auto& p = t->partitions[0];
-          leader = p.leader;
-          return p.leader > 0 && p.leader != not_this && p.isr.size() >= isr_size && brokers.at(p.leader) != nullptr;
-        },
-        std::chrono::seconds(20));
-    return leader;
-  }
-};
+// Waits for partition 0 of `topic` to have a live leader other than
+// `not_this` with `isr_size` ISR members; returns the leader id.
+std::int32_t leader_of(const cluster_harness& c, const std::string& topic, std::int32_t not_this = -1,
+                       std::size_t isr_size = 1) {
+  std::int32_t leader = -1;
+  eventually(
+      [&] {
+        auto t = c.describe(topic);
+        if (!t || t->partitions.empty()) return false;
+        const auto& p = t->partitions[0];
+        leader = p.leader;
+        return p.leader > 0 && p.leader != not_this && p.isr.size() >= isr_size && c.running(p.leader);
+      },
+      std::chrono::seconds(20));
+  return leader;
+}
 
 admin_config admin_at(const std::string& bootstrap) {
   admin_config c;
@@ -134,9 +95,9 @@ std::map<std::int64_t, std::string> consume_all(const std::string& bootstrap, co
 
 }  // namespace
 
-TEST_CASE("replication: a topic made through any broker is led and replicated; acks=all survives kill -9 of the leader") {
-  cluster c;
-  auto a = admin::connect(admin_at(c.any()));
+TEST_CASE("replication: a topic made through any broker is led and replicated, and acks=all survives kill -9 of the leader") {
+  cluster_harness c(3);
+  auto a = admin::connect(admin_at(c.bootstrap()));
   REQUIRE(a.has_value());
   REQUIRE(eventually([&] { return (*a)->describe_cluster().value_or(cluster_info{}).brokers.size() == 3; },
                      std::chrono::seconds(20)));
@@ -147,24 +108,23 @@ TEST_CASE("replication: a topic made through any broker is led and replicated; a
   REQUIRE(t->partitions.size() == 1);
   CHECK(t->partitions[0].replicas.size() == 3);
   CHECK(t->partitions[0].isr.size() == 3);
-  const std::int32_t leader = c.leader_of("rep", -1, 3);
+  const std::int32_t leader = leader_of(c, "rep", -1, 3);
   REQUIRE(leader > 0);
 
-  auto acked = produce(c.brokers[leader]->bootstrap(), "rep", 0, 2000);
+  auto acked = produce(c.address(leader), "rep", 0, 2000);
   CHECK(acked.size() == 2000);
-  auto before = consume_all(c.brokers[leader]->bootstrap(), "rep", acked.size());
+  auto before = consume_all(c.address(leader), "rep", acked.size());
   CHECK(before.size() == acked.size());
 
   // kill -9 the leader: another ISR member takes over, with every acked record.
-  c.brokers[leader]->kill9();
-  c.brokers[leader].reset();
-  const std::int32_t next = c.leader_of("rep", leader);
+  c.kill9(leader);
+  const std::int32_t next = leader_of(c, "rep", leader);
   REQUIRE(next > 0);
   REQUIRE(next != leader);
-  auto more = produce(c.brokers[next]->bootstrap(), "rep", 2000, 500);
+  auto more = produce(c.address(next), "rep", 2000, 500);
   CHECK(more.size() == 500);
   acked.insert(more.begin(), more.end());
-  auto after = consume_all(c.brokers[next]->bootstrap(), "rep", acked.size());
+  auto after = consume_all(c.address(next), "rep", acked.size());
   for (const auto& [off, v] : acked) {
     auto it = after.find(off);
     REQUIRE_MESSAGE(it != after.end(), "acknowledged offset " << off << " lost");
@@ -215,34 +175,32 @@ long ms_until_acks_all(const std::string& bootstrap, const std::string& topic,
 }  // namespace
 
 TEST_CASE("replication: failover time to the first acks=all produce on the new leader (kill -9 and controlled shutdown)") {
-  cluster c;
-  auto a = admin::connect(admin_at(c.all()));
+  cluster_harness c(3);
+  auto a = admin::connect(admin_at(c.bootstrap()));
   REQUIRE(a.has_value());
   REQUIRE(eventually([&] { return (*a)->describe_cluster().value_or(cluster_info{}).brokers.size() == 3; },
                      std::chrono::seconds(20)));
   REQUIRE((*a)->create_topic("fo", 1, 3, {{"min.insync.replicas", "2"}}).has_value());
-  std::int32_t leader = c.leader_of("fo", -1, 3);
+  std::int32_t leader = leader_of(c, "fo", -1, 3);
   REQUIRE(leader > 0);
-  REQUIRE(produce(c.all(), "fo", 0, 100).size() == 100);
+  REQUIRE(produce(c.bootstrap(), "fo", 0, 100).size() == 100);
 
   // kill -9: the session (2 s) must expire before the controller acts.
   auto t0 = std::chrono::steady_clock::now();
-  c.brokers[leader]->kill9();
-  c.brokers[leader].reset();
-  const long killed_ms = ms_until_acks_all(c.all(), "fo", t0);
+  c.kill9(leader);
+  const long killed_ms = ms_until_acks_all(c.bootstrap(), "fo", t0);
   MESSAGE("kill -9 of the leader: first acks=all produce after " << killed_ms << " ms (session timeout 2000 ms)");
   CHECK(killed_ms > 0);
   CHECK(killed_ms < 3000 + 2000);  // goal: session timeout + 1 s; slack for a loaded CI machine
   c.start(leader);
-  REQUIRE(c.leader_of("fo", -1, 3) > 0);
+  REQUIRE(leader_of(c, "fo", -1, 3) > 0);
 
   // SIGTERM: the leader hands over before it goes.
-  leader = c.leader_of("fo", -1, 3);
+  leader = leader_of(c, "fo", -1, 3);
   t0 = std::chrono::steady_clock::now();
-  const int status = c.brokers[leader]->stop();
+  const int status = c.stop(leader);
   CHECK(status == 0);
-  c.brokers[leader].reset();
-  const long controlled_ms = ms_until_acks_all(c.all(), "fo", t0);
+  const long controlled_ms = ms_until_acks_all(c.bootstrap(), "fo", t0);
   MESSAGE("controlled shutdown of the leader: first acks=all produce after " << controlled_ms << " ms");
   CHECK(controlled_ms > 0);
   CHECK(controlled_ms < 1000 + 2000);  // goal: under 1 s; slack for a loaded CI machine
@@ -278,8 +236,8 @@ std::vector<std::byte> fetch_frame(const std::string& topic, std::int32_t replic
 }  // namespace
 
 TEST_CASE("replication: error paths: non-leaders refuse, stale epochs are fenced, bad replication settings are refused") {
-  cluster c;
-  auto a = admin::connect(admin_at(c.all()));
+  cluster_harness c(3);
+  auto a = admin::connect(admin_at(c.bootstrap()));
   REQUIRE(a.has_value());
   REQUIRE(eventually([&] { return (*a)->describe_cluster().value_or(cluster_info{}).brokers.size() == 3; },
                      std::chrono::seconds(20)));
@@ -298,10 +256,10 @@ TEST_CASE("replication: error paths: non-leaders refuse, stale epochs are fenced
   REQUIRE_FALSE(exists.has_value());
   CHECK(exists.error().code == errc::topic_already_exists);
 
-  const std::int32_t leader = c.leader_of("e", -1, 3);
+  const std::int32_t leader = leader_of(c, "e", -1, 3);
   REQUIRE(leader > 0);
   const std::int32_t follower = leader == 1 ? 2 : 1;
-  raw_client to_follower(port_of(c.brokers[follower]->bootstrap()));
+  raw_client to_follower(port_of(c.address(follower)));
   auto batch = make_batch(1);
   to_follower.send(produce_frame("e", 0, batch, 1));
   auto produced = to_follower.read();
@@ -313,14 +271,14 @@ TEST_CASE("replication: error paths: non-leaders refuse, stale epochs are fenced
   CHECK(first_fetch_error(*fetched) == wire::ErrorCode::NOT_LEADER);
 
   // A follower's fetch naming another epoch than the leader's is fenced.
-  raw_client to_leader(port_of(c.brokers[leader]->bootstrap()));
+  raw_client to_leader(port_of(c.address(leader)));
   to_leader.send(fetch_frame("e", follower, 7));
   auto fenced = to_leader.read();
   REQUIRE(fenced.has_value());
   CHECK(first_fetch_error(*fenced) == wire::ErrorCode::FENCED_LEADER_EPOCH);
 
   // OffsetForLeaderEpoch answers where the leader's epoch ends.
-  (void)produce(c.all(), "e", 0, 10);
+  (void)produce(c.bootstrap(), "e", 0, 10);
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<flatbuffers::Offset<wire::EpochQuery>> qs{wire::CreateEpochQueryDirect(fbb, "e", 0, 0, 0)};
   auto body = wire::CreateOffsetForLeaderEpochRequestDirect(fbb, follower, &qs);
@@ -334,15 +292,15 @@ TEST_CASE("replication: error paths: non-leaders refuse, stale epochs are fenced
 }
 
 TEST_CASE("replication: SIGTERM while ZooKeeper is down still exits 0, within the session timeout + 1 s of waiting") {
-  cluster c;
-  auto a = admin::connect(admin_at(c.all()));
+  cluster_harness c(3);
+  auto a = admin::connect(admin_at(c.bootstrap()));
   REQUIRE(a.has_value());
   REQUIRE((*a)->create_topic("zkdown", 1, 3).has_value());
-  REQUIRE(c.leader_of("zkdown", -1, 3) > 0);
-  c.zk.stop();
+  REQUIRE(leader_of(c, "zkdown", -1, 3) > 0);
+  c.zk().stop();
   const auto t0 = std::chrono::steady_clock::now();
-  const std::int32_t leader = c.leader_of("zkdown");  // the last known leader (metadata from the brokers)
-  const int status = c.brokers[leader > 0 ? leader : 1]->stop();
+  const std::int32_t leader = leader_of(c, "zkdown");  // the last known leader (metadata from the brokers)
+  const int status = c.stop(leader > 0 ? leader : 1);
   const auto took = std::chrono::steady_clock::now() - t0;
   CHECK(status == 0);
   CHECK(took < std::chrono::seconds(8));
@@ -351,8 +309,8 @@ TEST_CASE("replication: SIGTERM while ZooKeeper is down still exits 0, within th
 }
 
 TEST_CASE("replication: clients bootstrap from ZooKeeper (zk://host:port/chroot)") {
-  cluster c;
-  const std::string zk_url = "zk://" + c.zk.connect_string() + "/runnel";
+  cluster_harness c(3);
+  const std::string zk_url = "zk://" + c.zk().connect_string() + "/runnel";
   REQUIRE(eventually([&] {
     auto a = admin::connect(admin_at(zk_url));
     return a && (*a)->describe_cluster().value_or(cluster_info{}).brokers.size() == 3;
@@ -368,7 +326,7 @@ TEST_CASE("replication: clients bootstrap from ZooKeeper (zk://host:port/chroot)
   CHECK(ctl.out.find("mode: cluster") != std::string::npos);
 
   // A chroot with no brokers, and a ZooKeeper that is not there: one clear error each.
-  auto empty = admin::connect(admin_at("zk://" + c.zk.connect_string() + "/nothing-here"));
+  auto empty = admin::connect(admin_at("zk://" + c.zk().connect_string() + "/nothing-here"));
   REQUIRE_FALSE(empty.has_value());
   CHECK(empty.error().code == errc::connection_failed);
   CHECK(std::string(empty.error().what()).find("no brokers registered") != std::string::npos);
@@ -383,15 +341,14 @@ TEST_CASE("replication: clients bootstrap from ZooKeeper (zk://host:port/chroot)
 
   // A partition whose only replica dies is offline, and runnelctl cluster says so.
   REQUIRE((*a)->create_topic("solo", 1, 1).has_value());
-  const std::int32_t only = c.leader_of("solo");
+  const std::int32_t only = leader_of(c, "solo");
   REQUIRE(only > 0);
-  c.brokers[only]->kill9();
-  c.brokers[only].reset();
+  c.kill9(only);
   REQUIRE(eventually([&] {
     auto t = c.describe("solo");
     return t && t->partitions[0].leader < 0;
   }, std::chrono::seconds(20)));
-  auto status = run_command({RUNNELCTL_BIN, "--bootstrap", c.all(), "cluster"});
+  auto status = run_command({RUNNELCTL_BIN, "--bootstrap", c.bootstrap(), "cluster"});
   CHECK(status.exit_code == 0);
   CHECK_MESSAGE(status.out.find("offline partitions: 1") != std::string::npos, status.out);
   CHECK_MESSAGE(status.out.find("solo/0 leader -1") != std::string::npos, status.out);
