@@ -414,12 +414,6 @@ struct partition_health {
   runnel::partition_info p;
 };
 
-std::string ids_of(const std::vector<std::int32_t>& ids) {
-  std::string s;
-  for (std::size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
-  return s;
-}
-
 int cluster_command(const args& a) {
   auto admin = connect_admin(a);
   auto c = check(admin->describe_cluster());
@@ -440,7 +434,7 @@ int cluster_command(const args& a) {
       for (std::size_t i = 0; i < v.size(); ++i) {
         s += (i ? "," : "") + std::string("{\"topic\":\"") + json_escape(v[i].topic) + "\",\"partition\":" +
              std::to_string(v[i].p.partition) + ",\"leader\":" + std::to_string(v[i].p.leader) + ",\"replicas\":[" +
-             ids_of(v[i].p.replicas) + "],\"isr\":[" + ids_of(v[i].p.isr) + "]}";
+             join(v[i].p.replicas) + "],\"isr\":[" + join(v[i].p.isr) + "]}";
       }
       return s + "]";
     };
@@ -459,7 +453,7 @@ int cluster_command(const args& a) {
       std::printf("%s partitions: %zu\n", what, v.size());
       for (const auto& h : v) {
         std::printf("  %s/%d leader %d replicas %s isr %s\n", h.topic.c_str(), h.p.partition, h.p.leader,
-                    ids_of(h.p.replicas).c_str(), ids_of(h.p.isr).c_str());
+                    join(h.p.replicas).c_str(), join(h.p.isr).c_str());
       }
     };
     table("under-replicated", under);

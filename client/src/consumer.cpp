@@ -153,12 +153,7 @@ struct consumer::impl {
       }
     }
     if (flight.generation != generation) return consumer_records{};  // assign/seek overrode its positions
-    std::optional<error> e;
-    if (!f.r) {
-      e = f.r.error();
-    } else {
-      e = client::envelope_error(*f.r->envelope);
-    }
+    const auto e = client::request_error(f.r);
     if (e && client::leader_may_have_moved(e->code)) {
       // The same positions, from whoever leads now.
       for (auto* st : asked) mark_stale(*st);

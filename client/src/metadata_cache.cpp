@@ -103,12 +103,7 @@ void metadata_cache::fetch(std::vector<std::string> topics, std::vector<host_por
       std::move(fbb), wire::Request::MetadataRequest, body.Union(), {},
       [this, topics = std::move(topics), candidates = std::move(candidates), next,
        failures = std::move(failures), done = std::move(done)](result<response> r) mutable {
-        std::optional<error> e;
-        if (!r) {
-          e = r.error();
-        } else {
-          e = envelope_error(*r->envelope);
-        }
+        const auto e = request_error(r);
         if (e && try_next_broker(*e)) {
           if (!failures.empty()) failures += "; ";
           // A failed connect's message starts with the address already.

@@ -151,6 +151,9 @@ struct producer::impl {
     const auto now = clock_type::now();
     std::vector<sealed> expired;
     std::set<std::string> need_metadata;
+    // Per leader broker, requests of ready batches; built under `mu`, sent
+    // after it (encoding and copying them need no lock).
+    std::map<std::int32_t, std::vector<request_plan>> plans;
     {
       std::lock_guard lock(mu);
       next_due = clock_type::time_point::max();
@@ -172,11 +175,10 @@ struct producer::impl {
           next_due = std::min(next_due, a.first + cfg.linger);
         }
       }
-      // Per leader broker, requests of ready batches, at most one per
-      // partition (order), each up to ~4 MiB. A partition with a batch in
-      // flight, or whose oldest ready batch waits (retry time, no leader,
-      // breaker, in-flight limit), sends nothing else: order per partition.
-      std::map<std::int32_t, std::vector<request_plan>> plans;
+      // At most one batch per partition (order), each request up to ~4 MiB.
+      // A partition with a batch in flight, or whose oldest ready batch
+      // waits (retry time, no leader, breaker, in-flight limit), sends
+      // nothing else: order per partition.
       std::set<tp_key> seen = partitions_in_flight;
       for (auto it = ready.begin(); it != ready.end();) {
         if (now >= it->deadline && !partitions_in_flight.contains(it->tp)) {
@@ -215,12 +217,12 @@ struct producer::impl {
         reqs.back().batches.push_back(std::move(*it));
         it = ready.erase(it);
       }
-      for (auto& [broker, reqs] : plans) {
-        for (auto& r : reqs) {
-          ++brokers[broker].in_flight;
-          ++in_flight;
-          send_request(broker, std::move(r));
-        }
+    }
+    for (auto& [broker, reqs] : plans) {
+      for (auto& r : reqs) {
+        ++brokers[broker].in_flight;
+        ++in_flight;
+        send_request(broker, std::move(r));
       }
     }
     for (auto& b : expired) {
@@ -272,12 +274,7 @@ struct producer::impl {
     std::vector<sealed> retries;
     std::set<std::string> stale_topics;
     const auto now = clock_type::now();
-    std::optional<error> request_error;
-    if (!r) {
-      request_error = r.error();
-    } else if (r->envelope != nullptr) {
-      request_error = client::envelope_error(*r->envelope);
-    }
+    const auto request_error = client::request_error(r);
     if (request_error) {
       if (++state.consecutive_failures >= cfg.breaker_failures) state.breaker_until = now + cfg.breaker_open;
     } else {
@@ -477,17 +474,35 @@ void producer::send(std::string_view topic, std::optional<std::string_view> key,
   impl_->enqueue(topic, std::nullopt, key, value, headers, std::move(cb));
 }
 
-std::future<result<delivery>> producer::send(std::string_view topic, std::optional<std::string_view> key,
-                                             std::string_view value, const std::vector<header>& headers) {
+namespace {
+
+// A callback that fulfils the returned future (the send overloads without one).
+std::pair<producer::callback, std::future<result<delivery>>> future_callback() {
   auto p = std::make_shared<std::promise<result<delivery>>>();
   auto f = p->get_future();
-  impl_->enqueue(topic, std::nullopt, key, value, headers, [p](const result<delivery>& r) { p->set_value(r); });
-  return f;
+  return {[p](const result<delivery>& r) { p->set_value(r); }, std::move(f)};
+}
+
+}  // namespace
+
+std::future<result<delivery>> producer::send(std::string_view topic, std::optional<std::string_view> key,
+                                             std::string_view value, const std::vector<header>& headers) {
+  auto [cb, f] = future_callback();
+  impl_->enqueue(topic, std::nullopt, key, value, headers, std::move(cb));
+  return std::move(f);
 }
 
 void producer::send_to(std::string_view topic, std::int32_t partition, std::optional<std::string_view> key,
                        std::string_view value, const std::vector<header>& headers, callback cb) {
   impl_->enqueue(topic, partition, key, value, headers, std::move(cb));
+}
+
+std::future<result<delivery>> producer::send_to(std::string_view topic, std::int32_t partition,
+                                                std::optional<std::string_view> key, std::string_view value,
+                                                const std::vector<header>& headers) {
+  auto [cb, f] = future_callback();
+  impl_->enqueue(topic, partition, key, value, headers, std::move(cb));
+  return std::move(f);
 }
 
 result<void> producer::flush(std::chrono::milliseconds timeout) {

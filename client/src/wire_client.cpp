@@ -25,6 +25,12 @@ std::optional<error> envelope_error(const wire::ResponseEnvelope& env) {
   return make_error(env.error(), env.message());
 }
 
+std::optional<error> request_error(const result<response>& r) {
+  if (!r) return r.error();
+  if (r->envelope == nullptr) return std::nullopt;
+  return envelope_error(*r->envelope);
+}
+
 wire_client::wire_client(std::string host, std::uint16_t port, std::string client_id, std::chrono::milliseconds timeout)
     : host_(std::move(host)),
       port_(port),
@@ -126,8 +132,7 @@ result<response> wire_client::call_sync(flatbuffers::FlatBufferBuilder fbb, wire
   auto f = p.get_future();
   call(std::move(fbb), type, body, std::move(payload), [&p](result<response> r) { p.set_value(std::move(r)); });
   auto r = f.get();  // the timeout watch fails it after `timeout_`
-  if (!r) return r;
-  if (auto e = envelope_error(*r->envelope)) return std::unexpected(*e);
+  if (auto e = request_error(r)) return std::unexpected(*e);
   return r;
 }
 

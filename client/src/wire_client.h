@@ -119,6 +119,9 @@ class wire_client {
 
 // Maps an envelope-level error to a runnel::error (NONE -> nullopt).
 std::optional<error> envelope_error(const wire::ResponseEnvelope& env);
+// What failed a whole request: the call itself, or its envelope's error
+// (nullopt: a response with no envelope, as acks=0 produce gets).
+std::optional<error> request_error(const result<response>& r);
 error make_error(wire::ErrorCode code, const flatbuffers::String* message);
 
 }  // namespace runnel::client

@@ -40,15 +40,6 @@ std::unique_ptr<producer> producer_with_linger_0(const testing::EmbeddedBroker& 
   return std::move(*p);
 }
 
-std::future<result<delivery>> send_to(producer& p, const std::string& topic, std::int32_t partition,
-                                      const std::string& value) {
-  auto done = std::make_shared<std::promise<result<delivery>>>();
-  auto f = done->get_future();
-  p.send_to(topic, partition, std::nullopt, value, {},
-            [done](const result<delivery>& r) { done->set_value(r); });
-  return f;
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -57,14 +48,14 @@ TEST_CASE(
   auto b = broker_with_topic("inflight", 1);
   auto p = producer_with_linger_0(*b);
   REQUIRE(
-      send_to(*p, "inflight", 0, "warm").get().has_value());  // metadata and connection are ready
+      p->send_to("inflight", 0, std::nullopt, "warm").get().has_value());  // metadata and connection are ready
 
   b->delay_responses(std::chrono::milliseconds(400));
   std::vector<std::future<result<delivery>>> acks;
-  acks.push_back(send_to(*p, "inflight", 0, "first"));  // goes at once, answered 400 ms later
+  acks.push_back(p->send_to("inflight", 0, std::nullopt, "first"));  // goes at once, answered 400 ms later
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   for (int i = 0; i < 20; ++i) {  // one by one, each while "first" is in flight
-    acks.push_back(send_to(*p, "inflight", 0, "r" + std::to_string(i)));
+    acks.push_back(p->send_to("inflight", 0, std::nullopt, "r" + std::to_string(i)));
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (auto& f : acks) REQUIRE(f.get().has_value());

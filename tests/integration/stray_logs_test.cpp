@@ -40,11 +40,7 @@ void produce_to_every_partition(const std::string& bootstrap, const std::string&
   auto p = producer::connect(c);
   REQUIRE(p.has_value());
   for (std::int32_t part = 0; part < partitions; ++part) {
-    std::promise<result<delivery>> done;
-    auto f = done.get_future();
-    (*p)->send_to(topic, part, std::nullopt, "v", {},
-                  [&done](const result<delivery>& r) { done.set_value(r); });
-    auto r = f.get();
+    auto r = (*p)->send_to(topic, part, std::nullopt, "v").get();
     REQUIRE_MESSAGE(r.has_value(), r.error().what());
   }
 }

@@ -80,6 +80,9 @@ class producer {
   // Sends to an explicit partition.
   void send_to(std::string_view topic, std::int32_t partition, std::optional<std::string_view> key,
                std::string_view value, const std::vector<header>& headers, callback cb);
+  std::future<result<delivery>> send_to(std::string_view topic, std::int32_t partition,
+                                        std::optional<std::string_view> key, std::string_view value,
+                                        const std::vector<header>& headers = {});
 
   // Sends everything buffered and waits for every outstanding delivery.
   result<void> flush(std::chrono::milliseconds timeout = std::chrono::minutes(2));
