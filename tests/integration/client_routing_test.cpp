@@ -25,27 +25,15 @@
 #include "schemas/protocol_generated.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/zk_server.h"
 
 using namespace runnel;
 using runnel::testing::broker_process;
+using runnel::testing::free_port;
 using runnel::testing::run_command;
 using runnel::testing::temp_dir;
 
 namespace {
-
-// A port nothing listens on (bound, then released).
-std::uint16_t closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string local(std::uint16_t port) {
   return "127.0.0.1:" + std::to_string(port);
@@ -282,12 +270,9 @@ struct two_brokers {
   std::unique_ptr<fake_broker> fake;
 
   two_brokers() {
-    admin_config c;
-    c.bootstrap = real.bootstrap();
-    auto a = admin::connect(c);
-    REQUIRE(a.has_value());
-    REQUIRE((*a)->create_topic("t", 2).has_value());
-    auto cluster = (*a)->describe_cluster();
+    auto a = admin_via(real.bootstrap());
+    REQUIRE(a->create_topic("t", 2).has_value());
+    auto cluster = a->describe_cluster();
     REQUIRE(cluster.has_value());
     REQUIRE(cluster->brokers.size() == 1);
     real_id = cluster->brokers[0].id;
@@ -438,7 +423,7 @@ TEST_CASE(
     "runnelctl") {
   temp_dir dir;
   broker_process b(dir / "data");
-  const std::string list = local(closed_port()) + "," + b.bootstrap();
+  const std::string list = local(free_port()) + "," + b.bootstrap();
   admin_config ac;
   ac.bootstrap = list;
   auto a = admin::connect(ac);
@@ -466,8 +451,8 @@ TEST_CASE(
 }
 
 TEST_CASE("client routing: when no bootstrap broker answers, the error names every address") {
-  const std::string first = local(closed_port());
-  const std::string second = local(closed_port());
+  const std::string first = local(free_port());
+  const std::string second = local(free_port());
   admin_config ac;
   ac.bootstrap = first + "," + second;
   auto a = admin::connect(ac);
@@ -607,9 +592,9 @@ TEST_CASE(
     "client routing: producer and consumer follow their broker to the next bootstrap address after "
     "it dies") {
   temp_dir dir;
-  const auto port_a = closed_port();
-  auto port_b = closed_port();
-  while (port_b == port_a) port_b = closed_port();
+  const auto port_a = free_port();
+  auto port_b = free_port();
+  while (port_b == port_a) port_b = free_port();
   const std::string list = local(port_a) + "," + local(port_b);
   auto first = std::make_unique<broker_process>(
       dir / "data", std::vector<std::string>{"--listen", local(port_a)});
@@ -645,12 +630,8 @@ TEST_CASE(
     sent.push_back((*p)->send("f", "k" + std::to_string(i), "v" + std::to_string(i)));
   for (auto& s : sent) CHECK(s.get().has_value());
   // Same positions on the new address: every record once, nothing skipped.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (values.size() < 40 && std::chrono::steady_clock::now() < deadline) {
-    auto recs = (*c)->poll(std::chrono::milliseconds(200));
-    REQUIRE(recs.has_value());
-    for (const auto& r : *recs) values.emplace_back(r.value.value_or(""));
-  }
+  auto more = read_values(**c, 20);
+  values.insert(values.end(), more.begin(), more.end());
   std::sort(values.begin(), values.end());
   CHECK(values.size() == 40);
   CHECK(std::adjacent_find(values.begin(), values.end()) == values.end());

@@ -24,18 +24,6 @@ namespace {
 constexpr const char* java = "/usr/bin/java";
 constexpr const char* zk_jar = "/usr/share/java/zookeeper.jar";
 
-std::uint16_t free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  RUNNEL_ASSERT(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "bind");
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
 // ZooKeeper's four-letter "ruok" -> "imok".
 bool answers_ruok(std::uint16_t port) {
   int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -54,6 +42,19 @@ bool answers_ruok(std::uint16_t port) {
 }
 
 }  // namespace
+
+std::uint16_t free_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  RUNNEL_ASSERT(s >= 0, "socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  RUNNEL_ASSERT(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "bind");
+  socklen_t len = sizeof a;
+  RUNNEL_ASSERT(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0, "getsockname");
+  ::close(s);
+  return ntohs(a.sin_port);
+}
 
 bool zk_server_available() { return ::access(java, X_OK) == 0 && ::access(zk_jar, R_OK) == 0; }
 

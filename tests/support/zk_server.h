@@ -12,6 +12,9 @@
 
 namespace runnel::testing {
 
+// A 127.0.0.1 port nothing listens on (bound, then released).
+std::uint16_t free_port();
+
 class zk_server {
  public:
   explicit zk_server(std::filesystem::path dir);
