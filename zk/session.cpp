@@ -5,8 +5,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <functional>
-#include <map>
 #include <mutex>
 #include <type_traits>
 #include <set>
@@ -62,21 +60,27 @@ std::vector<std::string> to_strings(const String_vector* v) {
 // when the session closes (its completion thread is gone by then); each
 // such operation is finished here instead, so no coroutine waits forever
 // (and keeps its io_context from ever running out of work).
+struct op_base {
+  virtual void finish() = 0;
+
+ protected:
+  ~op_base() = default;
+};
 struct pending_ops {
   std::mutex mu;
-  std::map<void*, std::function<void()>> ops;  // by op_ctx: its finish()
+  std::set<op_base*> ops;
 };
 
 // One operation in flight: lives in the awaiting coroutine's frame; the C
 // completion fills `result` and posts the resumption to the executor.
 template <class R>
-struct op_ctx {
+struct op_ctx final : op_base {
   R result;
   std::move_only_function<void()> resume;
   asio::any_io_executor ex;
   std::weak_ptr<void> session_alive;
   std::shared_ptr<pending_ops> pending;
-  void finish() {
+  void finish() override {
     if (pending) {
       std::lock_guard lock(pending->mu);
       pending->ops.erase(this);
@@ -116,7 +120,7 @@ asio::awaitable<R> run_op(asio::any_io_executor ex, std::weak_ptr<void> alive, s
         ctx.resume = [h = std::move(handler)]() mutable { std::move(h)(); };
         {
           std::lock_guard lock(ctx.pending->mu);
-          ctx.pending->ops[&ctx] = [&ctx] { ctx.finish(); };
+          ctx.pending->ops.insert(&ctx);
         }
         if (const int rc = start(ctx); rc != ZOK) {
           ctx.result = failure<R>(rc);
@@ -183,12 +187,12 @@ session::~session() {
   free_watch_contexts(*impl_);
   // Completions the C client dropped: finish them (their coroutines end
   // without resuming, as `alive` is gone).
-  std::map<void*, std::function<void()>> lost;
+  std::set<op_base*> lost;
   {
     std::lock_guard lock(impl_->pending->mu);
     lost.swap(impl_->pending->ops);
   }
-  for (auto& [op, finish] : lost) finish();
+  for (auto* op : lost) op->finish();
 }
 
 session_state session::state() const { return impl_->state.load(); }

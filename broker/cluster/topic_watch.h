@@ -22,7 +22,8 @@ namespace runnel::cluster {
 
 class topic_watch {
  public:
-  // The view, and every name listed under /topics (see listed()).
+  // The view, and every topic name under /topics, also those whose node
+  // did not decode (absent from the view).
   using changed_fn = std::function<void(const topics_view&, const std::set<std::string>&)>;
 
   topic_watch(zk::session& zk, changed_fn changed);
@@ -35,9 +36,6 @@ class topic_watch {
   // Subscribes to /topics (which must exist).
   void start();
   [[nodiscard]] const topics_view& view() const { return view_; }
-  // Every topic name under /topics, also those whose node did not decode
-  // (absent from view()).
-  [[nodiscard]] const std::set<std::string>& listed() const { return listed_; }
   [[nodiscard]] bool complete() const;
 
  private:

@@ -124,13 +124,13 @@ log* log_manager::get(const topic_partition& tp) const {
 asio::awaitable<std::error_code> log_manager::remove(const topic_partition& tp) {
   if (removing_.contains(tp)) co_return make_error_code(errc::unknown_log);  // already going
   auto it = logs_.find(tp);
+  if (it == logs_.end() && !offline_.contains(tp)) co_return make_error_code(errc::unknown_log);
+  removing_[tp];
   if (it == logs_.end()) {
-    if (offline_.erase(tp) == 0) co_return make_error_code(errc::unknown_log);
-    removing_[tp];
+    offline_.erase(tp);
   } else {
     auto l = std::move(it->second);
     logs_.erase(it);
-    removing_[tp];
     co_await l->close();
   }
   std::error_code ec;
