@@ -45,7 +45,7 @@ build() {
 
 build_asan() {
   configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNNEL_SANITIZE=ON -DRUNNEL_BUILD_PERF=OFF
-  cmake --build build-asan -j "$JOBS" --target schemas_tests storage_tests meta_tests request_decoder_fuzz_driver
+  cmake --build build-asan -j "$JOBS" --target schemas_tests storage_tests meta_tests group_tests request_decoder_fuzz_driver
 }
 
 unit_tests_asan() {

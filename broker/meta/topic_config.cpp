@@ -10,10 +10,11 @@ namespace runnel::meta {
 
 namespace {
 
-constexpr std::array<std::string_view, 9> keys{
+constexpr std::array<std::string_view, 13> keys{
     "segment.bytes",        "segment.ms",          "retention.bytes",        "retention.ms",
     "index.interval.bytes", "max.message.bytes",   "segment.preallocate.bytes", "min.insync.replicas",
-    "unclean.leader.election",
+    "unclean.leader.election", "cleanup.policy",   "delete.retention.ms",    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
 };
 
 constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
@@ -67,7 +68,43 @@ std::expected<void, std::string> apply_topic_config(topic_config& cfg, std::stri
     cfg.unclean_leader_election = value == "true";
     return {};
   }
+  if (key == "cleanup.policy") {
+    if (value == "delete") {
+      cfg.log.cleanup_delete = true;
+      cfg.log.cleanup_compact = false;
+    } else if (value == "compact") {
+      cfg.log.cleanup_delete = false;
+      cfg.log.cleanup_compact = true;
+    } else if (value == "compact,delete" || value == "delete,compact") {
+      cfg.log.cleanup_delete = true;
+      cfg.log.cleanup_compact = true;
+    } else {
+      return std::unexpected(fmt::format("{}: '{}' is not delete, compact or compact,delete", key, value));
+    }
+    return {};
+  }
+  if (key == "delete.retention.ms") {
+    return set(0, i64_max, [&](auto v) { cfg.log.delete_retention_ms = std::chrono::milliseconds(v); });
+  }
+  if (key == "min.compaction.lag.ms") {
+    return set(0, i64_max, [&](auto v) { cfg.log.min_compaction_lag_ms = std::chrono::milliseconds(v); });
+  }
+  if (key == "min.cleanable.dirty.ratio") {
+    double d = 0;
+    const auto* end = value.data() + value.size();
+    auto [p, ec] = std::from_chars(value.data(), end, d);
+    if (ec != std::errc{} || p != end || value.empty() || !(d >= 0.0 && d <= 1.0)) {
+      return std::unexpected(fmt::format("{}: '{}' is not a number in [0, 1]", key, value));
+    }
+    cfg.log.min_cleanable_dirty_ratio = d;
+    return {};
+  }
   return std::unexpected(fmt::format("{}: unknown topic config key", key));
+}
+
+std::string cleanup_policy_name(const storage::log_config& cfg) {
+  if (cfg.cleanup_compact && cfg.cleanup_delete) return "compact,delete";
+  return cfg.cleanup_compact ? "compact" : "delete";
 }
 
 std::expected<topic_config, std::string> resolve(const topic_config& defaults, const config_overrides& overrides) {
@@ -89,6 +126,10 @@ std::vector<std::pair<std::string, std::string>> describe(const topic_config& cf
       {"segment.preallocate.bytes", std::to_string(cfg.log.preallocate_bytes)},
       {"min.insync.replicas", std::to_string(cfg.min_insync_replicas)},
       {"unclean.leader.election", cfg.unclean_leader_election ? "true" : "false"},
+      {"cleanup.policy", cleanup_policy_name(cfg.log)},
+      {"delete.retention.ms", std::to_string(cfg.log.delete_retention_ms.count())},
+      {"min.cleanable.dirty.ratio", fmt::format("{}", cfg.log.min_cleanable_dirty_ratio)},
+      {"min.compaction.lag.ms", std::to_string(cfg.log.min_compaction_lag_ms.count())},
   };
 }
 

@@ -4,6 +4,8 @@
 //   segment.bytes  segment.ms  retention.bytes  retention.ms
 //   index.interval.bytes  segment.preallocate.bytes  max.message.bytes
 //   min.insync.replicas  unclean.leader.election (cluster mode)
+//   cleanup.policy (delete | compact | compact,delete)  delete.retention.ms
+//   min.cleanable.dirty.ratio (0..1)  min.compaction.lag.ms
 //
 // Values are integers (bytes or milliseconds), except
 // unclean.leader.election (true/false); retention.* accept -1 (no limit). Errors name the key and say what is wrong, for the CLI and the log.
@@ -31,6 +33,9 @@ namespace runnel::meta {
 
 // key -> value of every key for `cfg` (as DescribeConfigs reports them).
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> describe(const topic_config& cfg);
+
+// "delete", "compact" or "compact,delete".
+[[nodiscard]] std::string cleanup_policy_name(const storage::log_config& cfg);
 
 // Parses a decimal integer in [min, max]; the error names `key`.
 [[nodiscard]] std::expected<std::int64_t, std::string> parse_int(std::string_view key, std::string_view value,

@@ -26,6 +26,13 @@ handler_fn find_handler(wire::Request type) {
     case wire::Request::FetchRequest: return handlers::fetch;
     case wire::Request::ListOffsetsRequest: return handlers::list_offsets;
     case wire::Request::OffsetForLeaderEpochRequest: return handlers::offset_for_leader_epoch;
+    case wire::Request::FindCoordinatorRequest:
+    case wire::Request::ConsumerGroupHeartbeatRequest:
+    case wire::Request::OffsetCommitRequest:
+    case wire::Request::OffsetFetchRequest:
+    case wire::Request::ListGroupsRequest:
+    case wire::Request::DescribeGroupsRequest:
+    case wire::Request::DeleteGroupsRequest:
     case wire::Request::NONE: break;
   }
   return nullptr;

@@ -570,6 +570,7 @@ asio::awaitable<std::error_code> log::do_truncate(offset to) {
 asio::awaitable<std::expected<std::size_t, std::error_code>> log::apply_retention(timestamp_ms now) {
   if (auto ec = check_usable()) co_return std::unexpected(ec);
   std::size_t deleted = 0;
+  if (!cfg_.cleanup_delete) co_return deleted;  // cleanup.policy=compact: the cleaner's, never retention's
   std::uint64_t total = size_bytes();
   while (segments_.size() > 1) {
     const auto& s = segments_.front();

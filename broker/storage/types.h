@@ -23,6 +23,12 @@ struct log_config {
   std::uint64_t preallocate_bytes = 16ULL << 20;                     // segment.preallocate.bytes, 0 = off
   std::uint32_t max_write_bytes = 4U << 20;                          // coalesce appends up to this per write
   bool verify_on_open = false;                                       // log.verify.on.open: CRC-scan everything
+  // Log compaction (cleanup.policy = delete | compact | compact,delete).
+  bool cleanup_delete = true;                                        // retention deletes old segments
+  bool cleanup_compact = false;                                      // the cleaner keeps the latest record per key
+  std::chrono::milliseconds delete_retention_ms{24LL * 3600 * 1000};  // delete.retention.ms: tombstones kept this long
+  double min_cleanable_dirty_ratio = 0.5;                            // min.cleanable.dirty.ratio
+  std::chrono::milliseconds min_compaction_lag_ms{0};                // min.compaction.lag.ms
 };
 
 class segment_file;

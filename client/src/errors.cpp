@@ -28,6 +28,18 @@ class category final : public std::error_category {
       case errc::not_enough_replicas: return "not enough replicas";
       case errc::broker_shutting_down: return "broker shutting down";
       case errc::fenced_leader_epoch: return "fenced leader epoch";
+      case errc::coordinator_not_available: return "group coordinator not available";
+      case errc::not_coordinator: return "not the group's coordinator";
+      case errc::coordinator_load_in_progress: return "group coordinator loading";
+      case errc::unknown_member_id: return "unknown group member";
+      case errc::fenced_member_epoch: return "fenced member epoch";
+      case errc::stale_member_epoch: return "stale member epoch";
+      case errc::invalid_group_id: return "invalid group id";
+      case errc::group_id_not_found: return "group not found";
+      case errc::non_empty_group: return "group is not empty";
+      case errc::unreleased_instance_id: return "group instance id in use";
+      case errc::invalid_regular_expression: return "invalid regular expression";
+      case errc::unsupported_assignor: return "unsupported assignor";
       case errc::connection_failed: return "connection failed";
       case errc::disconnected: return "disconnected";
       case errc::timed_out: return "timed out";
@@ -58,6 +70,9 @@ bool retriable(std::error_code ec) noexcept {
     case errc::broker_shutting_down:
     case errc::not_enough_replicas:
     case errc::connection_failed:
+    case errc::coordinator_not_available:
+    case errc::not_coordinator:
+    case errc::coordinator_load_in_progress:
       return true;
     default:
       return false;

@@ -11,7 +11,7 @@
 namespace runnel {
 
 enum class errc {
-  // 1..19: wire error codes
+  // 1..31: wire error codes
   unknown = 1,
   corrupt_message = 2,
   unknown_topic_or_partition = 3,
@@ -31,6 +31,18 @@ enum class errc {
   not_enough_replicas = 17,
   broker_shutting_down = 18,
   fenced_leader_epoch = 19,
+  coordinator_not_available = 20,
+  not_coordinator = 21,
+  coordinator_load_in_progress = 22,
+  unknown_member_id = 23,
+  fenced_member_epoch = 24,
+  stale_member_epoch = 25,
+  invalid_group_id = 26,
+  group_id_not_found = 27,
+  non_empty_group = 28,
+  unreleased_instance_id = 29,
+  invalid_regular_expression = 30,
+  unsupported_assignor = 31,
   // client side
   connection_failed = 100,  // could not connect to a broker (at connect(): to any of the bootstrap list)
   disconnected,             // the connection dropped with the request in flight
