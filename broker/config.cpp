@@ -70,6 +70,37 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
   if (key == "replica.lag.time.max.ms") {
     return num(100, 600000, [&](auto v) { replica_lag_time_max = std::chrono::milliseconds(v); });
   }
+  if (key == "offsets.topic.num.partitions") {
+    return num(1, 1000, [&](auto v) { offsets_topic_partitions = static_cast<std::int32_t>(v); });
+  }
+  if (key == "offsets.topic.replication.factor") {
+    return num(1, 16, [&](auto v) { offsets_topic_replication = static_cast<std::int16_t>(v); });
+  }
+  if (key == "offsets.topic.segment.bytes") {
+    return num(1 << 20, 1LL << 34, [&](auto v) { offsets_topic_segment_bytes = static_cast<std::uint64_t>(v); });
+  }
+  if (key == "group.consumer.session.timeout.ms") {
+    return num(1, 3'600'000, [&](auto v) { groups.session_timeout = std::chrono::milliseconds(v); });
+  }
+  if (key == "group.consumer.min.session.timeout.ms") {
+    return num(1, 3'600'000, [&](auto v) { groups.min_session_timeout = std::chrono::milliseconds(v); });
+  }
+  if (key == "group.consumer.max.session.timeout.ms") {
+    return num(1, 3'600'000, [&](auto v) { groups.max_session_timeout = std::chrono::milliseconds(v); });
+  }
+  if (key == "group.consumer.heartbeat.interval.ms") {
+    return num(10, 3'600'000, [&](auto v) { groups.heartbeat_interval = std::chrono::milliseconds(v); });
+  }
+  if (key == "group.consumer.assignor") {
+    if (group::find_assignor(value) == nullptr) {
+      return std::unexpected(fmt::format("group.consumer.assignor: '{}' is not uniform or range", value));
+    }
+    groups.default_assignor = std::string(value);
+    return {};
+  }
+  if (key == "group.consumer.max.size") {
+    return num(1, 1'000'000, [&](auto v) { groups.max_members = static_cast<std::size_t>(v); });
+  }
   if (key == "rack") {
     rack = std::string(value);
     return {};

@@ -18,6 +18,15 @@
 //   zookeeper.session.timeout.ms          1000..60000          6000
 //   rack                                  any                  (empty)
 //   replica.lag.time.max.ms               100..600000          10000
+//   offsets.topic.num.partitions          1..1000              16
+//   offsets.topic.replication.factor      1..16                3 (at most the live brokers)
+//   offsets.topic.segment.bytes           bytes                104857600
+//   group.consumer.session.timeout.ms     min..max             45000
+//   group.consumer.min.session.timeout.ms                      500
+//   group.consumer.max.session.timeout.ms                      600000
+//   group.consumer.heartbeat.interval.ms  10..3600000          5000
+//   group.consumer.assignor               uniform | range      uniform
+//   group.consumer.max.size               1..1000000           10000
 // Topic defaults: every topic key (meta/topic_config.h) prefixed with
 // "log." (log.segment.bytes, log.retention.ms, ...), as in Kafka.
 
@@ -29,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/group/membership.h"
 #include "broker/meta/types.h"
 
 namespace runnel {
@@ -51,6 +61,11 @@ struct broker_config {
   // A follower that has not caught up for this long leaves the ISR.
   std::chrono::milliseconds replica_lag_time_max{10'000};
   meta::topic_config topic_defaults;
+  // Consumer groups: the internal offsets topic and the protocol's limits.
+  std::int32_t offsets_topic_partitions = 16;
+  std::int16_t offsets_topic_replication = 3;
+  std::uint64_t offsets_topic_segment_bytes = 100ULL << 20;
+  group::group_limits groups;
 
   // Applies one key=value; the error text names the key.
   std::expected<void, std::string> set(std::string_view key, std::string_view value);

@@ -38,7 +38,11 @@ connection::connection(broker_state& b, shard& home, asio::ip::tcp::socket socke
       writer_wakeup_(socket_.get_executor()),
       reader_wakeup_(socket_.get_executor()),
       idle_timer_(socket_.get_executor()),
-      last_activity_(std::chrono::steady_clock::now()) {}
+      last_activity_(std::chrono::steady_clock::now()) {
+  std::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) peer_host_ = ep.address().to_string();
+}
 
 asio::awaitable<void> connection::run() {
   auto self = shared_from_this();
@@ -175,7 +179,7 @@ asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, std::vector<st
       result.message = "request without a body";
     } else {
       auto payload = std::span<std::byte>(body).subspan(schemas::payload_start(head.envelope_length));
-      request_context ctx{broker_, home_, *env, payload, fbb, s->files};
+      request_context ctx{broker_, home_, *env, payload, fbb, s->files, peer_host_};
       try {
         result = co_await fn(ctx);
       } catch (const std::exception& e) {

@@ -63,6 +63,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t inflight_produce_bytes_ = 0;
   std::uint64_t inflight_request_bytes_ = 0;  // every request body read and not yet answered
   std::chrono::steady_clock::time_point last_activity_;
+  std::string peer_host_;  // the client's address, for group member descriptions
   bool reading_done_ = false;
   bool writer_finished_ = false;
   bool closed_ = false;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -53,6 +54,7 @@ struct request_context {
   std::span<std::byte> payload;  // produce batches; stamped in place
   flatbuffers::FlatBufferBuilder& fbb;
   std::vector<storage::file_range>& files;  // fetch: payload sent from files, in order
+  std::string_view peer_host;               // the client's IP address
 };
 
 // A constructor, not an aggregate (docs/adr/0004-gcc12-coroutine-temporaries.md).
@@ -95,6 +97,10 @@ asio::awaitable<void> publish_topics(broker_state& b, meta::topics_snapshot snap
 // states and live brokers to every shard, whose replica managers apply them.
 // Serialized: a call while one runs makes it go round once more.
 void publish_cluster(broker_state& b);
+
+// Cluster mode, on shard 0: whether its snapshot shows topic `name` with
+// every partition's state (a created topic is usable).
+bool topic_visible(broker_state& b, const std::string& name);
 
 // The topics snapshot of a ZooKeeper view, configs resolved over `defaults`.
 meta::topics_snapshot cluster_topics(const cluster::topics_view& v, const meta::topic_config& defaults);

@@ -1,9 +1,11 @@
+#include <algorithm>
 #include <array>
 #include <set>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 
+#include "broker/group/errc.h"
 #include "broker/meta/errc.h"
 #include "broker/meta/topic_config.h"
 #include "broker/net/handlers/handlers.h"
@@ -26,13 +28,13 @@ handler_fn find_handler(wire::Request type) {
     case wire::Request::FetchRequest: return handlers::fetch;
     case wire::Request::ListOffsetsRequest: return handlers::list_offsets;
     case wire::Request::OffsetForLeaderEpochRequest: return handlers::offset_for_leader_epoch;
-    case wire::Request::FindCoordinatorRequest:
-    case wire::Request::ConsumerGroupHeartbeatRequest:
-    case wire::Request::OffsetCommitRequest:
-    case wire::Request::OffsetFetchRequest:
-    case wire::Request::ListGroupsRequest:
-    case wire::Request::DescribeGroupsRequest:
-    case wire::Request::DeleteGroupsRequest:
+    case wire::Request::FindCoordinatorRequest: return handlers::find_coordinator;
+    case wire::Request::ConsumerGroupHeartbeatRequest: return handlers::consumer_group_heartbeat;
+    case wire::Request::OffsetCommitRequest: return handlers::offset_commit;
+    case wire::Request::OffsetFetchRequest: return handlers::offset_fetch;
+    case wire::Request::ListGroupsRequest: return handlers::list_groups;
+    case wire::Request::DescribeGroupsRequest: return handlers::describe_groups;
+    case wire::Request::DeleteGroupsRequest: return handlers::delete_groups;
     case wire::Request::NONE: break;
   }
   return nullptr;
@@ -60,6 +62,24 @@ wire::ErrorCode to_wire(const std::error_code& ec) {
       case storage::errc::bad_batch: return ErrorCode::CORRUPT_MESSAGE;
       case storage::errc::log_closed: return ErrorCode::BROKER_SHUTTING_DOWN;
       default: return ErrorCode::STORAGE_ERROR;
+    }
+  }
+  if (ec.category() == group::error_category()) {
+    switch (static_cast<group::errc>(ec.value())) {
+      case group::errc::coordinator_not_available: return ErrorCode::COORDINATOR_NOT_AVAILABLE;
+      case group::errc::not_coordinator: return ErrorCode::NOT_COORDINATOR;
+      case group::errc::load_in_progress: return ErrorCode::COORDINATOR_LOAD_IN_PROGRESS;
+      case group::errc::unknown_member: return ErrorCode::UNKNOWN_MEMBER_ID;
+      case group::errc::fenced_member_epoch: return ErrorCode::FENCED_MEMBER_EPOCH;
+      case group::errc::stale_member_epoch: return ErrorCode::STALE_MEMBER_EPOCH;
+      case group::errc::invalid_group_id: return ErrorCode::INVALID_GROUP_ID;
+      case group::errc::group_not_found: return ErrorCode::GROUP_ID_NOT_FOUND;
+      case group::errc::non_empty_group: return ErrorCode::NON_EMPTY_GROUP;
+      case group::errc::unreleased_instance_id: return ErrorCode::UNRELEASED_INSTANCE_ID;
+      case group::errc::invalid_regex: return ErrorCode::INVALID_REGULAR_EXPRESSION;
+      case group::errc::unsupported_assignor: return ErrorCode::UNSUPPORTED_ASSIGNOR;
+      case group::errc::unknown_topic_or_partition: return ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
+      case group::errc::invalid_request: return ErrorCode::INVALID_REQUEST;
     }
   }
   if (ec.category() == std::system_category() || ec.category() == std::generic_category()) return ErrorCode::STORAGE_ERROR;
@@ -100,6 +120,13 @@ meta::topics_snapshot cluster_topics(const cluster::topics_view& v, const meta::
     out->emplace(name, std::move(t));
   }
   return out;
+}
+
+bool topic_visible(broker_state& b, const std::string& name) {
+  auto it = b.controller().topics()->find(name);
+  if (it == b.controller().topics()->end()) return false;
+  return std::all_of(it->second.leadership.begin(), it->second.leadership.end(),
+                     [](const meta::partition_leadership& l) { return l.version >= 0; });
 }
 
 void publish_cluster(broker_state& b) {

@@ -2,6 +2,7 @@
 
 #include <asio/post.hpp>
 
+#include "broker/net/groups.h"
 #include "broker/net/logger.h"
 #include "broker/net/replication.h"
 
@@ -22,6 +23,8 @@ shard::shard(unsigned id, unsigned count, const std::filesystem::path& data_dir)
 shard::~shard() { join(); }
 
 void shard::set_replicas(std::unique_ptr<replica_manager> r) { replicas_ = std::move(r); }
+
+void shard::set_groups(std::unique_ptr<group_coordinators> g) { groups_ = std::move(g); }
 
 unsigned shard::owner_of(const topic_partition& tp, unsigned shard_count) {
   return static_cast<unsigned>(std::hash<topic_partition>{}(tp) % shard_count);

@@ -27,6 +27,7 @@
 namespace runnel::net {
 
 class replica_manager;
+class group_coordinators;
 
 // A fetch waiting for data: appends on any watched partition expire its
 // timer early (posted to the fetch's own shard).
@@ -48,6 +49,7 @@ class shard {
   [[nodiscard]] unsigned id() const { return id_; }
   [[nodiscard]] asio::io_context& io() { return io_; }
   [[nodiscard]] storage::log_manager& logs() { return *logs_; }
+  [[nodiscard]] storage::io_ring& ring() { return *ring_; }
   [[nodiscard]] bool owns(const topic_partition& tp) const { return owner_of(tp, count_) == id_; }
   [[nodiscard]] static unsigned owner_of(const topic_partition& tp, unsigned shard_count);
 
@@ -58,6 +60,10 @@ class shard {
   // Cluster mode: the partition roles of this shard (null in standalone mode).
   [[nodiscard]] replica_manager* replicas() const { return replicas_.get(); }
   void set_replicas(std::unique_ptr<replica_manager> r);
+
+  // The group coordinators of the __consumer_offsets partitions it owns.
+  [[nodiscard]] group_coordinators& groups() const { return *groups_; }
+  void set_groups(std::unique_ptr<group_coordinators> g);
 
   // Long poll: wake `w` when tp's log end passes `after`.
   void watch(const topic_partition& tp, offset after, const std::shared_ptr<fetch_wakeup>& w);
@@ -89,6 +95,7 @@ class shard {
   std::unique_ptr<storage::log_manager> logs_;
   meta::topics_snapshot topics_;
   std::unique_ptr<replica_manager> replicas_;
+  std::unique_ptr<group_coordinators> groups_;
   std::map<topic_partition, std::vector<watcher>> watchers_;
   std::thread thread_;
   std::promise<void> exited_;  // set when the thread's run() returned

@@ -41,14 +41,6 @@ asio::awaitable<std::vector<topic_outcome>> create_on_controller(broker_state& b
   co_return out;
 }
 
-// Whether shard 0's snapshot shows `name` with every partition's state.
-bool visible(broker_state& b, const std::string& name) {
-  auto it = b.controller().topics()->find(name);
-  if (it == b.controller().topics()->end()) return false;
-  return std::all_of(it->second.leadership.begin(), it->second.leadership.end(),
-                     [](const meta::partition_leadership& l) { return l.version >= 0; });
-}
-
 // Cluster mode, on shard 0: validated here, written to ZooKeeper by the
 // membership; answers once this broker sees the new partitions' states
 // (bounded), so a produce right after the create finds its leaders.
@@ -95,7 +87,7 @@ asio::awaitable<std::vector<topic_outcome>> create_in_cluster(broker_state& b, c
     }
   }
   asio::steady_timer wait(co_await asio::this_coro::executor);
-  for (int i = 0; i < 250 && !std::all_of(created.begin(), created.end(), [&](const auto& n) { return visible(b, n); });
+  for (int i = 0; i < 250 && !std::all_of(created.begin(), created.end(), [&](const auto& n) { return topic_visible(b, n); });
        ++i) {
     wait.expires_after(std::chrono::milliseconds(20));
     co_await wait.async_wait(asio::experimental::as_tuple(asio::use_awaitable));

@@ -1,0 +1,254 @@
+#include "broker/group/coordinator.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "broker/group/logger.h"
+#include "broker/group/records.h"
+#include "schemas/batch.h"
+
+namespace runnel::group {
+
+namespace {
+
+constexpr auto tick = std::chrono::milliseconds(100);
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+error stopped_error(std::int32_t p) {
+  return error(errc::not_coordinator, fmt::format("the coordinator of __consumer_offsets/{} moved", p));
+}
+
+}  // namespace
+
+coordinator::coordinator(asio::any_io_executor ex, std::int32_t partition, group_limits limits, hooks h)
+    : ex_(ex), partition_(partition), limits_(std::move(limits)), hooks_(std::move(h)), timer_(ex) {}
+
+coordinator::~coordinator() = default;
+
+void coordinator::replay(std::span<const std::byte> key, std::optional<std::span<const std::byte>> value) {
+  auto k = decode_key(key);
+  if (!k) {
+    logger().warn("__consumer_offsets/{}: skipping a record whose key is not a group record ({} bytes)", partition_,
+                  key.size());
+    return;
+  }
+  if (auto* ok = std::get_if<offset_key>(&*k)) {
+    auto& g = groups_[ok->group];
+    g.id = ok->group;
+    if (!value) {
+      g.offsets.erase(ok->tp);
+    } else if (auto v = decode_offset_value(*value)) {
+      g.offsets[ok->tp] = std::move(*v);
+    } else {
+      logger().warn("__consumer_offsets/{}: group {}: an offset of {} does not decode; skipped", partition_, ok->group,
+                    ok->tp);
+    }
+    if (!g.has_record && g.offsets.empty()) groups_.erase(ok->group);
+    return;
+  }
+  const auto& gk = std::get<group_key>(*k);
+  auto& g = groups_[gk.group];
+  g.id = gk.group;
+  if (!value) {
+    g.members.clear();
+    g.target.clear();
+    g.subscribed.clear();
+    g.has_record = false;
+  } else if (!decode_group_value(*value, g)) {
+    logger().warn("__consumer_offsets/{}: group {}: its metadata does not decode; skipped", partition_, gk.group);
+  }
+  if (!g.has_record && g.offsets.empty()) groups_.erase(gk.group);
+}
+
+void coordinator::start() {
+  if (started_) return;
+  started_ = true;
+  const auto now = clock_type::now();
+  for (auto& [id, g] : groups_) restart_deadlines(g, now);
+  asio::co_spawn(ex_, [self = shared_from_this()]() { return self->timer_loop(); }, asio::detached);
+}
+
+void coordinator::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+asio::awaitable<std::optional<error>> coordinator::append(std::vector<std::byte> batch) {
+  auto e = co_await hooks_.append(std::move(batch));
+  if (e && !stopped_) {
+    logger().warn("__consumer_offsets/{}: a write failed ({}); unloading the coordinator", partition_, e->message);
+    stop();
+    if (hooks_.failed) hooks_.failed(*e);
+  }
+  co_return e;
+}
+
+asio::awaitable<std::optional<error>> coordinator::persist(const std::string& group_id, std::vector<std::byte> value) {
+  schemas::batch_builder b(value.size() + 256);
+  auto key = encode_key(group_key{group_id});
+  b.add(std::span<const std::byte>(key), std::span<const std::byte>(value), timestamp_ms(wall_ms()));
+  co_return co_await append(b.finish());
+}
+
+asio::awaitable<std::expected<heartbeat_result, error>> coordinator::heartbeat(std::string group_id, heartbeat_request r) {
+  auto self = shared_from_this();
+  if (stopped_) co_return std::unexpected(stopped_error(partition_));
+  auto [it, created] = groups_.try_emplace(group_id);
+  group& g = it->second;
+  g.id = group_id;
+  const std::vector<std::byte> before = g.has_record ? encode_group_value(g) : std::vector<std::byte>{};
+  auto result = ::runnel::group::heartbeat(g, r, hooks_.topics(), clock_type::now(), limits_);
+  if (!result) {
+    if (created) groups_.erase(it);
+    co_return std::unexpected(result.error());
+  }
+  std::vector<std::byte> after = encode_group_value(g);
+  if (after != before) {
+    g.has_record = true;
+    if (auto e = co_await persist(group_id, std::move(after))) co_return std::unexpected(*e);
+  }
+  co_return result;
+}
+
+asio::awaitable<std::vector<std::optional<error>>> coordinator::commit(std::string group_id, std::string member_id,
+                                                                       std::int32_t member_epoch,
+                                                                       std::vector<commit_entry> entries) {
+  auto self = shared_from_this();
+  std::vector<std::optional<error>> out(entries.size());
+  if (stopped_) {
+    for (auto& o : out) o = stopped_error(partition_);
+    co_return out;
+  }
+  auto it = groups_.find(group_id);
+  if (it == groups_.end() && !member_id.empty()) {
+    for (auto& o : out) o = error(errc::unknown_member, fmt::format("member '{}': group {} has no members", member_id, group_id));
+    co_return out;
+  }
+  const topic_counts topics = hooks_.topics();
+  group empty;
+  empty.id = group_id;
+  const group& g = it != groups_.end() ? it->second : empty;
+  schemas::batch_builder b;
+  std::vector<std::size_t> accepted;
+  const std::int64_t now = wall_ms();
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    auto& e = entries[i];
+    auto t = topics.find(e.tp.topic);
+    if (t == topics.end() || e.tp.partition.value() < 0 || e.tp.partition.value() >= t->second) {
+      out[i] = error(errc::unknown_topic_or_partition, fmt::format("unknown topic or partition {}", e.tp));
+      continue;
+    }
+    if (e.value.offset < 0) {
+      out[i] = error(errc::invalid_request, fmt::format("{}: offset {} is negative", e.tp, e.value.offset));
+      continue;
+    }
+    if (e.value.metadata.size() > max_commit_metadata_bytes) {
+      out[i] = error(errc::invalid_request, fmt::format("{}: commit metadata of {} bytes is over {}", e.tp,
+                                                        e.value.metadata.size(), max_commit_metadata_bytes));
+      continue;
+    }
+    if (auto refused = check_commit(g, member_id, member_epoch, e.tp)) {
+      out[i] = std::move(refused);
+      continue;
+    }
+    e.value.commit_timestamp_ms = now;
+    auto key = encode_key(offset_key{group_id, e.tp});
+    auto value = encode_offset_value(e.value);
+    b.add(std::span<const std::byte>(key), std::span<const std::byte>(value), timestamp_ms(now));
+    accepted.push_back(i);
+  }
+  if (accepted.empty()) co_return out;
+  const std::uint64_t seq = next_seq_++;
+  if (auto e = co_await append(b.finish())) {
+    for (std::size_t i : accepted) out[i] = *e;
+    co_return out;
+  }
+  // Applied once durable, in commit order (a later commit that finished
+  // first is not overwritten).
+  auto& dest = groups_[group_id];
+  dest.id = group_id;
+  for (std::size_t i : accepted) {
+    auto& applied = dest.applied_seq[entries[i].tp];
+    if (applied > seq) continue;
+    applied = seq;
+    dest.offsets[entries[i].tp] = std::move(entries[i].value);
+  }
+  co_return out;
+}
+
+std::map<topic_partition, committed_offset> coordinator::committed(
+    std::string_view group_id, const std::optional<std::vector<topic_partition>>& tps) const {
+  std::map<topic_partition, committed_offset> out;
+  auto it = groups_.find(group_id);
+  if (it == groups_.end()) return out;
+  if (!tps) return it->second.offsets;
+  for (const auto& tp : *tps) {
+    auto o = it->second.offsets.find(tp);
+    if (o != it->second.offsets.end()) out.emplace(tp, o->second);
+  }
+  return out;
+}
+
+asio::awaitable<std::optional<error>> coordinator::remove_group(std::string group_id) {
+  auto self = shared_from_this();
+  if (stopped_) co_return stopped_error(partition_);
+  auto it = groups_.find(group_id);
+  if (it == groups_.end()) co_return error(errc::group_not_found, fmt::format("group {}", group_id));
+  if (!it->second.members.empty()) {
+    co_return error(errc::non_empty_group,
+                    fmt::format("group {} has {} members; it can be deleted once they left", group_id,
+                                it->second.members.size()));
+  }
+  schemas::batch_builder b;
+  const timestamp_ms now(wall_ms());
+  for (const auto& [tp, v] : it->second.offsets) {
+    auto key = encode_key(offset_key{group_id, tp});
+    b.add(std::span<const std::byte>(key), std::nullopt, now);
+  }
+  auto key = encode_key(group_key{group_id});
+  b.add(std::span<const std::byte>(key), std::nullopt, now);
+  if (auto e = co_await append(b.finish())) co_return e;
+  groups_.erase(group_id);
+  logger().info("group {} deleted", group_id);
+  co_return std::nullopt;
+}
+
+const group* coordinator::find(std::string_view group_id) const {
+  auto it = groups_.find(group_id);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+asio::awaitable<void> coordinator::timer_loop() {
+  auto self = shared_from_this();
+  while (!stopped_) {
+    timer_.expires_after(tick);
+    co_await timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (stopped_) break;
+    const auto now = clock_type::now();
+    std::vector<std::string> changed;
+    topic_counts topics;
+    bool have_topics = false;
+    for (auto& [id, g] : groups_) {
+      auto d = next_deadline(g);
+      if (!d || *d > now) continue;
+      if (!have_topics) {
+        topics = hooks_.topics();
+        have_topics = true;
+      }
+      if (!expire(g, topics, now).empty()) changed.push_back(id);
+    }
+    for (const auto& id : changed) {
+      auto it = groups_.find(id);
+      if (it == groups_.end()) continue;
+      if (co_await persist(id, encode_group_value(it->second))) break;
+    }
+  }
+}
+
+}  // namespace runnel::group

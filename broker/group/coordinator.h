@@ -1,0 +1,100 @@
+#pragma once
+// coordinator: the consumer groups of one __consumer_offsets partition, on
+// the shard that owns that partition (everything on its thread, no locks).
+//
+//   load:      every record of the partition, in log order --replay--> groups
+//   heartbeat: membership.h on the group --changed?--> group record appended
+//              (acks=all) --> answer
+//   commit:    checks (member, epoch, ownership, topic) --> offset records
+//              appended (acks=all) --> applied in memory --> answer
+//   timer:     session and rebalance timeouts --> members removed --> group record
+//
+// What answers say is durable: a request is answered only after the
+// records it implies are on the offsets partition's ISR (the hooks'
+// append). A failed append means the log or the leadership is gone: the
+// coordinator calls hooks.failed and its owner unloads it; a new one is
+// loaded from the log, so memory never keeps what the log lacks.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "broker/group/errc.h"
+#include "broker/group/membership.h"
+#include "broker/group/types.h"
+
+namespace runnel::group {
+
+class coordinator : public std::enable_shared_from_this<coordinator> {
+ public:
+  struct hooks {
+    // Appends one batch to this partition durably (acks=all); an error when it failed.
+    std::function<asio::awaitable<std::optional<error>>(std::vector<std::byte> batch)> append;
+    // The topics groups may subscribe to and commit for.
+    std::function<topic_counts()> topics;
+    // An append failed: unload this coordinator.
+    std::function<void(const error&)> failed;
+  };
+
+  coordinator(asio::any_io_executor ex, std::int32_t partition, group_limits limits, hooks h);
+  ~coordinator();
+  coordinator(const coordinator&) = delete;             // coroutines hold it
+  coordinator& operator=(const coordinator&) = delete;  // coroutines hold it
+  coordinator(coordinator&&) = delete;                  // coroutines hold it
+  coordinator& operator=(coordinator&&) = delete;       // coroutines hold it
+
+  // Loading: one record of the partition (value nullopt: a tombstone).
+  // Records that are not ours are skipped with a warning.
+  void replay(std::span<const std::byte> key, std::optional<std::span<const std::byte>> value);
+  // Sets hooks.failed (its owner may need the coordinator's pointer first).
+  void set_failed(std::function<void(const error&)> f) { hooks_.failed = std::move(f); }
+  // Loading is done: member timers start now.
+  void start();
+  // Timers end; later requests answer NOT_COORDINATOR.
+  void stop();
+
+  asio::awaitable<std::expected<heartbeat_result, error>> heartbeat(std::string group_id, heartbeat_request r);
+
+  struct commit_entry {
+    topic_partition tp;
+    committed_offset value;
+  };
+  // One result per entry, in order (nullopt: committed).
+  asio::awaitable<std::vector<std::optional<error>>> commit(std::string group_id, std::string member_id,
+                                                            std::int32_t member_epoch, std::vector<commit_entry> entries);
+  // Committed offsets of `group_id` (all, or those of `tps`; absent ones are left out).
+  [[nodiscard]] std::map<topic_partition, committed_offset> committed(
+      std::string_view group_id, const std::optional<std::vector<topic_partition>>& tps) const;
+  // Deletes an empty group and its offsets.
+  asio::awaitable<std::optional<error>> remove_group(std::string group_id);
+
+  [[nodiscard]] const group* find(std::string_view group_id) const;
+  [[nodiscard]] const std::map<std::string, group, std::less<>>& groups() const { return groups_; }
+  [[nodiscard]] std::int32_t partition() const { return partition_; }
+  [[nodiscard]] bool stopped() const { return stopped_; }
+
+ private:
+  asio::awaitable<std::optional<error>> append(std::vector<std::byte> batch);
+  asio::awaitable<std::optional<error>> persist(const std::string& group_id, std::vector<std::byte> value);
+  asio::awaitable<void> timer_loop();
+
+  asio::any_io_executor ex_;
+  std::int32_t partition_;
+  group_limits limits_;
+  hooks hooks_;
+  std::map<std::string, group, std::less<>> groups_;
+  asio::steady_timer timer_;
+  std::uint64_t next_seq_ = 1;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace runnel::group
