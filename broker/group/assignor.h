@@ -8,6 +8,16 @@
 //            member subscribed to the same topics; a member keeps as many
 //            of the partitions it had in the previous target as balance
 //            allows, so a join or a leave moves only what it must.
+//            When all subscribers subscribe to the same topics, counts
+//            differ by at most one and the number of partitions taken from
+//            a member that could have kept them is the minimum any such
+//            balanced result needs. Otherwise (heterogeneous) a greedy
+//            balance: no member owning a partition of topic T holds two or
+//            more partitions than any other subscriber of T, i.e. no single
+//            move narrows a gap; the global optimum is not promised.
+//            Kept: previous partitions of topics that still exist, the
+//            member still subscribes to, below the partition count; one
+//            claimed by two members stays with the smaller member id.
 //   range    per topic, partitions in order split into contiguous ranges
 //            over the subscribed members sorted by member id (Kafka's
 //            RangeAssignor); deterministic, not sticky.
@@ -37,6 +47,10 @@ struct assignor_input {
   const assignment* previous = nullptr;            // the last target, for stickiness (may be null)
 };
 
+// Both are deterministic (the order of `in.members` does not matter); 1,000
+// members over 10,000 partitions take milliseconds. A member id listed
+// twice counts once, with the topics of its first entry.
+//
 // Every member of `in.members` has an entry (possibly empty); every
 // partition of a topic with at least one subscriber goes to exactly one of
 // its subscribers; no partition of an unsubscribed or unknown topic appears.
