@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "broker/net/connection.h"
+#include "broker/net/groups.h"
 #include "broker/meta/topic_config.h"
 #include "broker/net/logger.h"
 #include "broker/net/replication.h"
@@ -165,6 +166,7 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
   for (unsigned s = 0; s < cfg.shards; ++s) {
     st.shards.push_back(std::make_unique<shard>(s, cfg.shards, cfg.data_dir));
     st.shards.back()->set_topics(st.store->snapshot());  // before its thread starts
+    st.shards.back()->set_groups(std::make_unique<group_coordinators>(st, *st.shards.back()));
     i->retention_timers.push_back(std::make_unique<asio::steady_timer>(st.shards.back()->io()));
   }
   i->connections.resize(cfg.shards);
@@ -296,6 +298,13 @@ void server::stop() {
   for (auto& s : i.state.shards) {
     i.block_on(*s, [](shard& sh) -> asio::awaitable<int> {
       sh.wake_all();
+      co_return 0;
+    }(*s));
+  }
+  // Group coordinators stop writing (their timers) before the logs close.
+  for (auto& s : i.state.shards) {
+    i.block_on(*s, [](shard& sh) -> asio::awaitable<int> {
+      sh.groups().stop_all();
       co_return 0;
     }(*s));
   }

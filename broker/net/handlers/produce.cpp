@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "broker/group/types.h"
 #include "broker/net/append.h"
 #include "broker/net/gather.h"
 #include "broker/net/handlers/handlers.h"
@@ -87,6 +88,11 @@ asio::awaitable<handler_result> produce(request_context& ctx) {
           if (t == nullptr || p < 0 || p >= t->partitions) {
             slots.outcomes.emplace_back(p, wire::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                                        fmt::format("unknown topic or partition {}/{}", pt->name()->str(), p));
+            continue;
+          }
+          if (t->name == group::offsets_topic) {
+            slots.outcomes.emplace_back(p, wire::ErrorCode::INVALID_TOPIC,
+                                       fmt::format("{} is internal: only group coordinators write it", t->name));
             continue;
           }
           const auto* ref = pp->records();
