@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
+#include <thread>
 #include <mutex>
 #include <optional>
 #include <set>
 
 #include "client/src/cluster_view.h"
 #include "client/src/connection_pool.h"
+#include "client/src/group_member.h"
+#include "client/src/group_requests.h"
 #include "client/src/metadata_cache.h"
 #include "client/src/requests.h"
 #include "client/src/zk_bootstrap.h"
@@ -53,9 +57,239 @@ struct consumer::impl {
   std::condition_variable inbox_cv;
   std::deque<fetched> inbox;
 
+  bool group_changed = false;  // under inbox_mu: the group member's view changed
+
   std::unique_ptr<client::metadata_cache> meta;
-  // Declared last, destroyed first: its I/O thread ends while the inbox exists.
+  // Declared after the inbox: its I/O thread ends while the inbox exists.
   std::unique_ptr<client::connection_pool> pool;
+
+  // Consumer groups. The member and the commit thread use the pool: close()
+  // ends both before the pool goes.
+  consumer* self = nullptr;
+  std::unique_ptr<client::group_member> member;  // after subscribe()
+  rebalance_listener* listener = nullptr;
+  std::uint64_t losses_seen = 0;
+  std::map<topic_partition_ref, std::int64_t> last_committed;  // positions known committed
+  clock_type::time_point next_auto_commit{};
+  bool closed = false;
+  // Commits run one at a time in request order on a thread of their own,
+  // so a later commit never lands before an earlier one.
+  struct commit_job {
+    std::map<topic_partition_ref, offset_and_metadata> offsets;
+    std::function<void(const result<void>&)> done;  // run by poll() (async) or nullptr
+    std::promise<result<void>> sync;                // commit_sync waits on it
+    bool is_sync = false;
+  };
+  std::mutex commit_mu;
+  std::condition_variable commit_cv;
+  std::deque<std::unique_ptr<commit_job>> commit_queue;
+  bool commit_stop = false;
+  std::thread commit_thread;
+  // Finished async commits: (offsets, outcome, callback), taken by poll().
+  std::mutex done_mu;
+  std::deque<std::tuple<std::map<topic_partition_ref, offset_and_metadata>, result<void>,
+                        std::function<void(const result<void>&)>>> done_commits;
+
+  void wake_poll() {
+    std::lock_guard lock(inbox_mu);
+    group_changed = true;
+    inbox_cv.notify_one();
+  }
+
+  // The commit thread: one request at a time. A STALE_MEMBER_EPOCH (the
+  // member's epoch moved while the commit travelled) is retried with the
+  // member's new epoch.
+  result<void> do_commit(const std::map<topic_partition_ref, offset_and_metadata>& offsets) {
+    if (offsets.empty()) return {};
+    auto pending = offsets;
+    for (int attempt = 0;; ++attempt) {
+      auto [id, epoch] = member ? member->identity() : std::pair<std::string, std::int32_t>{"", -1};
+      if (member && epoch < 0) return std::unexpected(error{errc::unknown_member_id, "not a member of group " + cfg.group_id + " yet"});
+      auto r = client::commit_offsets(*pool, cfg.group_id, id, epoch, pending);
+      if (!r) return std::unexpected(r.error());
+      std::map<topic_partition_ref, offset_and_metadata> retry;
+      std::optional<error> first;
+      for (const auto& [tp, e] : *r) {
+        if (!e) continue;
+        if (e->code == errc::stale_member_epoch && attempt < 3) {
+          retry[tp] = pending.at(tp);
+        } else if (!first) {
+          first = error{e->code, tp.topic + "/" + std::to_string(tp.partition) + ": " + e->message};
+        }
+      }
+      if (first) return std::unexpected(*first);
+      if (retry.empty()) return {};
+      pending = std::move(retry);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  void commit_loop() {
+    std::unique_lock lock(commit_mu);
+    while (true) {
+      commit_cv.wait(lock, [&] { return commit_stop || !commit_queue.empty(); });
+      if (commit_queue.empty()) return;  // stopping, nothing left
+      auto job = std::move(commit_queue.front());
+      commit_queue.pop_front();
+      lock.unlock();
+      auto r = do_commit(job->offsets);
+      if (job->is_sync) {
+        job->sync.set_value(r);
+      } else {
+        std::lock_guard d(done_mu);
+        done_commits.emplace_back(std::move(job->offsets), r, std::move(job->done));
+      }
+      lock.lock();
+    }
+  }
+
+  std::future<result<void>> enqueue_commit(std::map<topic_partition_ref, offset_and_metadata> offsets, bool sync,
+                                           std::function<void(const result<void>&)> done) {
+    auto job = std::make_unique<commit_job>();
+    job->offsets = std::move(offsets);
+    job->is_sync = sync;
+    job->done = std::move(done);
+    auto f = job->sync.get_future();
+    {
+      std::lock_guard lock(commit_mu);
+      if (!commit_thread.joinable()) commit_thread = std::thread([this] { commit_loop(); });
+      commit_queue.push_back(std::move(job));
+    }
+    commit_cv.notify_one();
+    return f;
+  }
+
+  void stop_commits() {
+    {
+      std::lock_guard lock(commit_mu);
+      commit_stop = true;
+    }
+    commit_cv.notify_one();
+    if (commit_thread.joinable()) commit_thread.join();
+  }
+
+  // Positions of `which` (all assigned when empty) that moved since their
+  // last commit.
+  std::map<topic_partition_ref, offset_and_metadata> positions(const std::set<topic_partition_ref>& which) const {
+    std::map<topic_partition_ref, offset_and_metadata> out;
+    for (const auto& [tp, st] : assigned) {
+      if (!which.empty() && !which.contains(tp)) continue;
+      auto c = last_committed.find(tp);
+      if (c != last_committed.end() && c->second == st.position) continue;
+      out[tp] = offset_and_metadata{st.position, {}, -1, -1};
+    }
+    return out;
+  }
+
+  result<void> commit_now(std::map<topic_partition_ref, offset_and_metadata> offsets) {
+    auto r = enqueue_commit(offsets, true, {}).get();
+    if (r) {
+      for (const auto& [tp, o] : offsets) last_committed[tp] = o.offset;
+    }
+    return r;
+  }
+
+  // Async commits that finished: their callbacks, on the polling thread.
+  void run_done_commits() {
+    std::deque<std::tuple<std::map<topic_partition_ref, offset_and_metadata>, result<void>,
+                          std::function<void(const result<void>&)>>> done;
+    {
+      std::lock_guard lock(done_mu);
+      done.swap(done_commits);
+    }
+    for (auto& [offsets, r, cb] : done) {
+      if (r) {
+        for (const auto& [tp, o] : offsets) last_committed[tp] = o.offset;
+      }
+      if (cb) cb(r);
+    }
+  }
+
+  void maybe_auto_commit() {
+    if (cfg.group_id.empty() || !cfg.enable_auto_commit) return;
+    const auto now = clock_type::now();
+    if (now < next_auto_commit) return;
+    next_auto_commit = now + cfg.auto_commit_interval;
+    auto offsets = positions({});
+    if (!offsets.empty()) (void)enqueue_commit(std::move(offsets), false, {});
+  }
+
+  std::set<topic_partition_ref> assigned_set() const {
+    std::set<topic_partition_ref> out;
+    for (const auto& [tp, st] : assigned) out.insert(tp);
+    return out;
+  }
+
+  // poll(): applies the group's assignment. Lost partitions go without a
+  // commit; revoked ones after the listener and (auto-commit) a commit;
+  // added ones start at the committed offset (else earliest / latest).
+  result<void> reconcile() {
+    {
+      std::lock_guard lock(inbox_mu);
+      group_changed = false;
+    }
+    member->polled();
+    auto v = member->snapshot();
+    if (v.fatal) return std::unexpected(*v.fatal);
+    if (v.losses != losses_seen) {
+      losses_seen = v.losses;
+      std::vector<topic_partition_ref> lost;
+      for (const auto& [tp, st] : assigned) lost.push_back(tp);
+      assigned.clear();
+      ++generation;
+      member->report_owned({});
+      if (!lost.empty() && listener != nullptr) listener->on_partitions_lost(*self, lost);
+      v = member->snapshot();
+      if (v.losses != losses_seen) return {};  // lost again meanwhile: the next poll
+    }
+    const auto now = assigned_set();
+    if (v.assignment == now) return {};
+    std::vector<topic_partition_ref> revoked;
+    std::vector<topic_partition_ref> added;
+    std::set_difference(now.begin(), now.end(), v.assignment.begin(), v.assignment.end(), std::back_inserter(revoked));
+    std::set_difference(v.assignment.begin(), v.assignment.end(), now.begin(), now.end(), std::back_inserter(added));
+    if (!revoked.empty()) {
+      if (listener != nullptr) listener->on_partitions_revoked(*self, revoked);
+      if (cfg.enable_auto_commit) (void)commit_now(positions({revoked.begin(), revoked.end()}));
+      for (const auto& tp : revoked) {
+        assigned.erase(tp);
+        last_committed.erase(tp);
+      }
+      ++generation;
+      member->report_owned(assigned_set());
+    }
+    if (!added.empty()) {
+      auto committed = client::fetch_committed(*pool, cfg.group_id, added);
+      if (!committed) return std::unexpected(committed.error());
+      std::map<topic_partition_ref, partition_state> fresh;
+      for (const auto& tp : added) {
+        auto c = committed->find(tp);
+        std::int64_t start = 0;
+        if (c != committed->end()) {
+          start = c->second.offset;
+        } else {
+          auto o = list_offset(tp, cfg.start_at_earliest ? -2 : -1);
+          if (!o) return std::unexpected(o.error());
+          start = *o;
+        }
+        fresh[tp] = partition_state{std::make_shared<const std::string>(tp.topic), start, -1};
+      }
+      for (auto& [tp, st] : fresh) {
+        if (auto c = committed->find(tp); c != committed->end()) last_committed[tp] = c->second.offset;
+        assigned.emplace(tp, std::move(st));
+      }
+      ++generation;
+      member->report_owned(assigned_set());
+      if (listener != nullptr) listener->on_partitions_assigned(*self, added);
+    }
+    return {};
+  }
+
+  // Waits for the group member's view to change (or `deadline`).
+  bool wait_group_change(clock_type::time_point deadline) {
+    std::unique_lock lock(inbox_mu);
+    return inbox_cv.wait_until(lock, deadline, [this] { return group_changed; });
+  }
 
   // A partition whose leader is in doubt: look it up again after the backoff.
   void mark_stale(partition_state& st) {
@@ -132,7 +366,8 @@ struct consumer::impl {
       if (st.fetching_from == client::no_leader && st.retry_at > clock_type::now()) until = std::min(until, st.retry_at);
     }
     std::unique_lock lock(inbox_mu);
-    if (!inbox_cv.wait_until(lock, until, [this] { return !inbox.empty(); })) return std::nullopt;
+    if (!inbox_cv.wait_until(lock, until, [this] { return !inbox.empty() || group_changed; })) return std::nullopt;
+    if (inbox.empty()) return std::nullopt;  // the group changed: poll() reconciles first
     auto f = std::move(inbox.front());
     inbox.pop_front();
     return f;
@@ -243,8 +478,8 @@ struct consumer::impl {
   }
 };
 
-consumer::consumer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
-consumer::~consumer() = default;
+consumer::consumer(std::unique_ptr<impl> i) : impl_(std::move(i)) { impl_->self = this; }
+consumer::~consumer() { (void)close(); }
 
 result<std::unique_ptr<consumer>> consumer::connect(consumer_config cfg) {
   auto bootstrap = client::resolve_bootstrap(cfg.bootstrap, cfg.request_timeout);
@@ -261,6 +496,7 @@ result<std::unique_ptr<consumer>> consumer::connect(consumer_config cfg) {
 
 result<void> consumer::assign(const std::vector<topic_partition_ref>& partitions) {
   auto& i = *impl_;
+  if (i.member) return std::unexpected(error{errc::invalid_argument, "the consumer is subscribed: its group assigns its partitions"});
   std::map<topic_partition_ref, impl::partition_state> next;
   std::map<std::string, std::shared_ptr<const std::string>> names;
   for (const auto& tp : partitions) {
@@ -306,15 +542,26 @@ std::int64_t consumer::high_watermark(const topic_partition_ref& tp) const {
 
 result<consumer_records> consumer::poll(std::chrono::milliseconds timeout) {
   auto& i = *impl_;
-  if (i.assigned.empty()) return std::unexpected(error{errc::invalid_argument, "nothing assigned"});
+  if (i.closed) return std::unexpected(error{errc::closed, "the consumer is closed"});
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
+    i.run_done_commits();
+    if (i.member) {
+      if (auto r = i.reconcile(); !r) return std::unexpected(r.error());
+    }
+    // Positions as of now cover only records earlier polls returned.
+    i.maybe_auto_commit();
+    if (i.assigned.empty()) {
+      if (!i.member) return std::unexpected(error{errc::invalid_argument, "nothing assigned"});
+      if (!i.wait_group_change(deadline)) return consumer_records{};
+      continue;
+    }
     if (auto r = i.refresh_stale(); !r) return std::unexpected(r.error());
     i.issue_fetches(std::min(timeout, i.cfg.fetch_max_wait));
     auto f = i.next_answer(deadline);
     if (!f) {
       if (std::chrono::steady_clock::now() >= deadline) return consumer_records{};
-      continue;  // a partition's retry time came
+      continue;  // a partition's retry time came, or the group changed
     }
     auto records = i.handle(*f);
     if (!records) return records;
@@ -322,6 +569,106 @@ result<consumer_records> consumer::poll(std::chrono::milliseconds timeout) {
     i.issue_fetches(i.cfg.fetch_max_wait);
     if (!records->empty() || std::chrono::steady_clock::now() >= deadline) return records;
   }
+}
+
+result<void> consumer::subscribe(const std::vector<std::string>& topics, rebalance_listener* listener) {
+  auto& i = *impl_;
+  if (i.cfg.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "subscribe needs consumer_config::group_id"});
+  if (i.closed) return std::unexpected(error{errc::closed, "the consumer is closed"});
+  if (topics.empty()) return std::unexpected(error{errc::invalid_argument, "subscribe to at least one topic"});
+  if (!i.member) {
+    i.assigned.clear();
+    ++i.generation;
+    client::group_member_config g{i.cfg.group_id, i.cfg.group_instance_id, i.cfg.group_assignor, i.cfg.session_timeout,
+                                  i.cfg.max_poll_interval, i.cfg.max_poll_interval};
+    i.member = std::make_unique<client::group_member>(*i.pool, std::move(g), [&i] { i.wake_poll(); });
+  }
+  i.listener = listener;
+  i.member->subscribe(topics, {});
+  return {};
+}
+
+result<void> consumer::subscribe_pattern(const std::string& regex, rebalance_listener* listener) {
+  auto& i = *impl_;
+  if (i.cfg.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "subscribe needs consumer_config::group_id"});
+  if (i.closed) return std::unexpected(error{errc::closed, "the consumer is closed"});
+  if (regex.empty()) return std::unexpected(error{errc::invalid_argument, "an empty pattern"});
+  if (!i.member) {
+    i.assigned.clear();
+    ++i.generation;
+    client::group_member_config g{i.cfg.group_id, i.cfg.group_instance_id, i.cfg.group_assignor, i.cfg.session_timeout,
+                                  i.cfg.max_poll_interval, i.cfg.max_poll_interval};
+    i.member = std::make_unique<client::group_member>(*i.pool, std::move(g), [&i] { i.wake_poll(); });
+  }
+  i.listener = listener;
+  i.member->subscribe({}, regex);
+  return {};
+}
+
+std::vector<topic_partition_ref> consumer::assignment() const {
+  std::vector<topic_partition_ref> out;
+  for (const auto& [tp, st] : impl_->assigned) out.push_back(tp);
+  return out;
+}
+
+result<void> consumer::commit_sync() {
+  auto& i = *impl_;
+  if (i.cfg.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "commits need consumer_config::group_id"});
+  return i.commit_now(i.positions({}));
+}
+
+result<void> consumer::commit_sync(const std::map<topic_partition_ref, offset_and_metadata>& offsets) {
+  auto& i = *impl_;
+  if (i.cfg.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "commits need consumer_config::group_id"});
+  for (const auto& [tp, o] : offsets) {
+    if (o.offset < 0) return std::unexpected(error{errc::invalid_argument, "negative offset for " + tp.topic + "/" + std::to_string(tp.partition)});
+  }
+  return i.commit_now(offsets);
+}
+
+void consumer::commit_async(std::function<void(const result<void>&)> done) {
+  auto& i = *impl_;
+  if (i.cfg.group_id.empty()) {
+    if (done) done(std::unexpected(error{errc::invalid_argument, "commits need consumer_config::group_id"}));
+    return;
+  }
+  (void)i.enqueue_commit(i.positions({}), false, std::move(done));
+}
+
+result<std::optional<offset_and_metadata>> consumer::committed(const topic_partition_ref& tp) {
+  auto& i = *impl_;
+  if (i.cfg.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "committed offsets need consumer_config::group_id"});
+  auto r = client::fetch_committed(*i.pool, i.cfg.group_id, {tp});
+  if (!r) return std::unexpected(r.error());
+  auto it = r->find(tp);
+  if (it == r->end()) return std::optional<offset_and_metadata>();
+  return std::optional<offset_and_metadata>(it->second);
+}
+
+std::pair<std::string, std::int32_t> consumer::group_member() const {
+  if (!impl_->member) return {std::string(), -1};
+  return impl_->member->identity();
+}
+
+result<void> consumer::close() {
+  auto& i = *impl_;
+  if (i.closed) return {};
+  i.closed = true;
+  result<void> out;
+  if (!i.cfg.group_id.empty()) {
+    if (i.member && i.listener != nullptr && !i.assigned.empty()) {
+      std::vector<topic_partition_ref> all;
+      for (const auto& [tp, st] : i.assigned) all.push_back(tp);
+      i.listener->on_partitions_revoked(*this, all);
+    }
+    if (i.cfg.enable_auto_commit) out = i.commit_now(i.positions({}));
+    i.stop_commits();
+    i.run_done_commits();
+    if (i.member) i.member->leave();
+  }
+  i.member.reset();
+  i.assigned.clear();
+  return out;
 }
 
 }  // namespace runnel
