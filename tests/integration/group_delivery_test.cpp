@@ -1,0 +1,293 @@
+// At-least-once delivery through consumer groups, judged from outside:
+// the acks the producer got, and what real consumer processes
+// (group_consumer_child) logged as processed and committed.
+
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "runnel/admin.h"
+#include "runnel/producer.h"
+#include "tests/support/broker_process.h"
+#include "tests/support/eventually.h"
+#include "tests/support/temp_dir.h"
+
+using namespace runnel;
+using runnel::testing::broker_process;
+using runnel::testing::temp_dir;
+
+namespace {
+
+struct processed {
+  int child = 0;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::string value;
+  std::string member;
+  std::int32_t epoch = 0;
+  long long ns = 0;
+};
+
+struct commit_line {
+  int child = 0;
+  std::int32_t partition = 0;
+  std::int64_t next = 0;
+};
+
+struct run_log {
+  std::vector<processed> records;
+  std::vector<commit_line> commits;
+  std::vector<commit_line> refused;
+};
+
+void parse_log(const std::filesystem::path& file, int child, run_log& out) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string kind;
+    ls >> kind;
+    if (kind == "P") {
+      processed p;
+      p.child = child;
+      ls >> p.partition >> p.offset >> p.value >> p.member >> p.epoch >> p.ns;
+      if (ls) out.records.push_back(std::move(p));
+    } else if (kind == "C" || kind == "F") {
+      commit_line c;
+      c.child = child;
+      ls >> c.partition >> c.next;
+      if (ls) (kind == "C" ? out.commits : out.refused).push_back(c);
+    }
+  }
+}
+
+struct verdict {
+  std::size_t missing = 0;           // acknowledged, never processed
+  std::size_t duplicates = 0;        // processed more than once
+  std::size_t bad_duplicates = 0;    // ... and not explained by the killed member's uncommitted tail
+  std::size_t overlaps = 0;          // a partition processed by two members at once
+  std::size_t epoch_regressions = 0; // a member's epoch going down
+  std::vector<std::string> notes;
+};
+
+// `killed`: the child index killed with -9 (-1: none). A duplicate is
+// allowed only when its first processing was by that child at or after
+// that child's last acknowledged commit for the partition.
+verdict check(const std::set<std::string>& acked, const run_log& log, int killed) {
+  verdict v;
+  std::map<std::string, std::vector<const processed*>> by_value;
+  for (const auto& p : log.records) by_value[p.value].push_back(&p);
+  for (const auto& a : acked) {
+    if (!by_value.contains(a)) {
+      if (++v.missing <= 3) v.notes.push_back("missing " + a);
+    }
+  }
+  std::map<std::int32_t, std::int64_t> killed_commit;
+  for (const auto& c : log.commits) {
+    if (c.child == killed) killed_commit[c.partition] = std::max(killed_commit[c.partition], c.next);
+  }
+  for (auto& [value, ps] : by_value) {
+    if (ps.size() < 2) continue;
+    ++v.duplicates;
+    std::sort(ps.begin(), ps.end(), [](const processed* a, const processed* b) { return a->ns < b->ns; });
+    const processed& first = *ps.front();
+    const bool explained = first.child == killed && first.offset >= killed_commit[first.partition] && ps.size() == 2;
+    if (!explained) {
+      if (++v.bad_duplicates <= 3) {
+        v.notes.push_back("duplicate " + value + " first by child " + std::to_string(first.child) + " at offset " +
+                          std::to_string(first.offset));
+      }
+    }
+  }
+  // Stints: consecutive records of one partition (in time) by one member.
+  // A partition moves to a member only at a higher member epoch than its
+  // previous owner ever had while holding it (KIP-848), so the epochs of
+  // successive stints must rise; two members consuming at once break that.
+  std::map<std::int32_t, std::vector<const processed*>> by_partition;
+  for (const auto& p : log.records) by_partition[p.partition].push_back(&p);
+  for (auto& [part, ps] : by_partition) {
+    std::sort(ps.begin(), ps.end(), [](const processed* a, const processed* b) { return a->ns < b->ns; });
+    for (std::size_t i = 1; i < ps.size(); ++i) {
+      const auto* before = ps[i - 1];
+      const auto* after = ps[i];
+      if (before->member == after->member) continue;
+      if (after->epoch <= before->epoch) {
+        if (++v.overlaps <= 3) {
+          v.notes.push_back("partition " + std::to_string(part) + " went from " + before->member + " (epoch " +
+                            std::to_string(before->epoch) + ") to " + after->member + " (epoch " +
+                            std::to_string(after->epoch) + ")");
+        }
+      }
+    }
+  }
+  std::map<std::string, std::int32_t> epochs;
+  for (const auto& p : log.records) {
+    auto& e = epochs[p.member];
+    if (p.epoch < e) ++v.epoch_regressions;
+    e = std::max(e, p.epoch);
+  }
+  return v;
+}
+
+struct child_process {
+  pid_t pid = -1;
+  std::filesystem::path log;
+  child_process(const std::string& bootstrap, const std::string& group, const std::string& topic, std::filesystem::path l,
+                std::vector<std::string> extra = {})
+      : log(std::move(l)) {
+    std::vector<std::string> argv{RUNNEL_GROUP_CHILD_BIN, bootstrap, group, topic, log.string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    pid = runnel::testing::spawn_process(argv, -1, -1, -1);
+  }
+  ~child_process() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  child_process(child_process&&) = delete;
+  child_process& operator=(child_process&&) = delete;
+  void kill9() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+  int term() {
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 200; ++i) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -2;
+  }
+};
+
+std::set<std::string> seen_values(const std::vector<std::unique_ptr<child_process>>& children) {
+  run_log all;
+  for (std::size_t i = 0; i < children.size(); ++i) parse_log(children[i]->log, static_cast<int>(i), all);
+  std::set<std::string> out;
+  for (const auto& p : all.records) out.insert(p.value);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("group delivery: the checker catches a lost record, an unexplained duplicate and two owners at once") {
+  std::set<std::string> acked{"r1", "r2", "r3"};
+  run_log good;
+  good.records = {{0, 0, 0, "r1", "A", 1, 10}, {0, 0, 1, "r2", "A", 1, 20}, {1, 0, 2, "r3", "B", 2, 30}};
+  auto ok = check(acked, good, -1);
+  CHECK(ok.missing == 0);
+  CHECK(ok.bad_duplicates == 0);
+  CHECK(ok.overlaps == 0);
+  run_log lost = good;
+  lost.records.pop_back();
+  CHECK(check(acked, lost, -1).missing == 1);
+  run_log dup = good;
+  dup.records.push_back({1, 0, 1, "r2", "B", 2, 40});
+  CHECK(check(acked, dup, -1).bad_duplicates == 1);
+  // The same duplicate is explained when child 0 was killed after committing offset 1.
+  dup.commits.push_back({0, 0, 1});
+  CHECK(check(acked, dup, 0).bad_duplicates == 0);
+  run_log both;
+  both.records = {{0, 0, 0, "r1", "A", 1, 10}, {1, 0, 1, "r2", "B", 2, 20}, {0, 0, 2, "r3", "A", 1, 30},
+                  {1, 0, 3, "r4", "B", 2, 40}};
+  // A handover back at a higher epoch is no overlap.
+  run_log back = good;
+  back.records.push_back({0, 0, 3, "r4", "A", 3, 40});
+  CHECK(check({"r1", "r2", "r3", "r4"}, back, -1).overlaps == 0);
+  CHECK(check({"r1", "r2", "r3", "r4"}, both, -1).overlaps >= 1);
+  run_log regress = good;
+  regress.records.push_back({0, 0, 3, "r4", "A", 0, 50});
+  CHECK(check(acked, regress, -1).epoch_regressions == 1);
+}
+
+TEST_CASE("group delivery: 3 consumer processes, one killed with -9, a fourth joins: every acked record processed") {
+  temp_dir dir;
+  broker_process broker(dir / "data", {"--set", "group.consumer.heartbeat.interval.ms=200", "--set",
+                                       "offsets.topic.num.partitions=4"});
+  admin_config ac;
+  ac.bootstrap = broker.bootstrap();
+  auto admin = admin::connect(ac);
+  REQUIRE(admin.has_value());
+  REQUIRE((*admin)->create_topic("alo", 6).has_value());
+  const std::vector<std::string> opts{"--session-ms", "1500", "--commit-ms", "150"};
+  std::vector<std::unique_ptr<child_process>> children;
+  for (int i = 0; i < 3; ++i) {
+    children.push_back(std::make_unique<child_process>(broker.bootstrap(), "alo-group", "alo",
+                                                       dir / ("child" + std::to_string(i) + ".log"), opts));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  producer_config pc;
+  pc.bootstrap = broker.bootstrap();
+  pc.acks = -1;
+  pc.linger = std::chrono::milliseconds(2);
+  auto prod = producer::connect(pc);
+  REQUIRE(prod.has_value());
+  std::mutex mu;
+  std::set<std::string> acked;
+  const int total = 12'000;
+  const auto start = std::chrono::steady_clock::now();
+  bool killed = false;
+  bool joined = false;
+  for (int n = 0; n < total; ++n) {
+    const std::string value = "r" + std::to_string(n);
+    (*prod)->send("alo", value, value, {}, [&mu, &acked, value](const result<delivery>& r) {
+      if (!r) return;
+      std::lock_guard lock(mu);
+      acked.insert(value);
+    });
+    // About 4,000 records/s: 3 s of production.
+    const auto due = start + std::chrono::microseconds(250LL * n);
+    std::this_thread::sleep_until(due);
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    if (!killed && elapsed > std::chrono::milliseconds(1000)) {
+      children[0]->kill9();
+      killed = true;
+    }
+    if (!joined && elapsed > std::chrono::milliseconds(2000)) {
+      children.push_back(std::make_unique<child_process>(broker.bootstrap(), "alo-group", "alo", dir / "child3.log", opts));
+      joined = true;
+    }
+  }
+  REQUIRE((*prod)->flush().has_value());
+  std::set<std::string> want;
+  {
+    std::lock_guard lock(mu);
+    want = acked;
+  }
+  CHECK(want.size() == static_cast<std::size_t>(total));
+  // Everything acknowledged reaches some live member (bounded).
+  const bool all_seen = runnel::testing::eventually(
+      [&] {
+        auto seen = seen_values(children);
+        return std::includes(seen.begin(), seen.end(), want.begin(), want.end());
+      },
+      std::chrono::seconds(30));
+  CHECK(all_seen);
+  for (std::size_t i = 1; i < children.size(); ++i) CHECK(children[i]->term() == 0);
+  run_log log;
+  for (std::size_t i = 0; i < children.size(); ++i) parse_log(children[i]->log, static_cast<int>(i), log);
+  auto v = check(want, log, 0);
+  for (const auto& n : v.notes) MESSAGE(n);
+  MESSAGE("processed " << log.records.size() << " records, " << v.duplicates << " twice (after the killed member's last commit)");
+  CHECK(v.missing == 0);
+  CHECK(v.bad_duplicates == 0);
+  CHECK(v.overlaps == 0);
+  CHECK(v.epoch_regressions == 0);
+  CHECK(log.refused.empty());
+}
