@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "runnel/admin.h"
+#include "runnel/consumer.h"
 #include "runnel/producer.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/eventually.h"
@@ -45,6 +46,7 @@ struct run_log {
   std::vector<processed> records;
   std::vector<commit_line> commits;
   std::vector<commit_line> refused;
+  std::size_t lost = 0;  // partitions reported lost (fenced)
 };
 
 void parse_log(const std::filesystem::path& file, int child, run_log& out) {
@@ -64,6 +66,8 @@ void parse_log(const std::filesystem::path& file, int child, run_log& out) {
       c.child = child;
       ls >> c.partition >> c.next;
       if (ls) (kind == "C" ? out.commits : out.refused).push_back(c);
+    } else if (kind == "L") {
+      ++out.lost;
     }
   }
 }
@@ -290,4 +294,126 @@ TEST_CASE("group delivery: 3 consumer processes, one killed with -9, a fourth jo
   CHECK(v.overlaps == 0);
   CHECK(v.epoch_regressions == 0);
   CHECK(log.refused.empty());
+}
+
+namespace {
+
+// The group's committed offset per partition (-1: none), read through a
+// consumer that is not a member; a partition whose read failed is left out.
+std::map<std::int32_t, std::int64_t> committed_now(consumer& c, const std::string& topic, int partitions) {
+  std::map<std::int32_t, std::int64_t> out;
+  for (int p = 0; p < partitions; ++p) {
+    auto r = c.committed({topic, p});
+    if (r) out[p] = *r ? (**r).offset : -1;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("group delivery: a paused member past its session is fenced, its commits are refused, offsets never go back") {
+  temp_dir dir;
+  broker_process broker(dir / "data", {"--set", "group.consumer.heartbeat.interval.ms=200", "--set",
+                                       "offsets.topic.num.partitions=4"});
+  admin_config ac;
+  ac.bootstrap = broker.bootstrap();
+  auto admin = admin::connect(ac);
+  REQUIRE(admin.has_value());
+  REQUIRE((*admin)->create_topic("zmb", 4).has_value());
+  producer_config pc;
+  pc.bootstrap = broker.bootstrap();
+  pc.acks = -1;
+  auto prod = producer::connect(pc);
+  REQUIRE(prod.has_value());
+  auto produce_some = [&](int from, int count) {
+    std::vector<std::future<result<delivery>>> sent;
+    for (int n = from; n < from + count; ++n) {
+      sent.push_back((*prod)->send("zmb", "z" + std::to_string(n), "z" + std::to_string(n)));
+    }
+    for (auto& f : sent) REQUIRE(f.get().has_value());
+  };
+  const std::vector<std::string> opts{"--session-ms", "1000", "--commit-ms", "100"};
+  std::vector<std::unique_ptr<child_process>> children;
+  children.push_back(std::make_unique<child_process>(broker.bootstrap(), "zmb-group", "zmb", dir / "zombie.log", opts));
+  children.push_back(std::make_unique<child_process>(broker.bootstrap(), "zmb-group", "zmb", dir / "other.log", opts));
+  consumer_config watcher_cfg;
+  watcher_cfg.bootstrap = broker.bootstrap();
+  watcher_cfg.group_id = "zmb-group";
+  auto watcher = consumer::connect(watcher_cfg);
+  REQUIRE(watcher.has_value());
+
+  // Offsets sampled all along must never go back.
+  std::atomic<bool> sampling{true};
+  std::atomic<int> backwards{0};
+  std::thread sampler([&] {
+    std::map<std::int32_t, std::int64_t> last;
+    while (sampling) {
+      for (const auto& [p, o] : committed_now(**watcher, "zmb", 4)) {
+        last.try_emplace(p, -1);
+        if (o < last[p]) {
+          ++backwards;
+          MESSAGE("partition " << p << " went back from " << last[p] << " to " << o);
+        }
+        last[p] = std::max(last[p], o);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  // Both members hold partitions before the pause: records keep coming
+  // until each has processed some (the second may join after the first
+  // took every partition).
+  int produced = 0;
+  auto processed_by = [&](const std::filesystem::path& f) {
+    run_log l;
+    parse_log(f, 0, l);
+    return l.records.size();
+  };
+  REQUIRE(runnel::testing::eventually(
+      [&] {
+        produce_some(produced, 40);
+        produced += 40;
+        return processed_by(dir / "zombie.log") > 0 && processed_by(dir / "other.log") > 0;
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(100)));
+  produce_some(produced, 400 - produced);
+  REQUIRE(produced <= 400);
+  REQUIRE(runnel::testing::eventually([&] { return seen_values(children).size() >= 400; }, std::chrono::seconds(20)));
+  // Pause the first member past its session timeout; its partitions move.
+  ::kill(children[0]->pid, SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  produce_some(400, 400);
+  REQUIRE(runnel::testing::eventually([&] { return seen_values(children).size() >= 800; }, std::chrono::seconds(20)));
+  // The new owner committed everything (positions at the end: 800 in all).
+  REQUIRE(runnel::testing::eventually(
+      [&] {
+        std::int64_t total = 0;
+        for (const auto& [p, o] : committed_now(**watcher, "zmb", 4)) total += std::max<std::int64_t>(o, 0);
+        return total == 800;
+      },
+      std::chrono::seconds(10)));
+  ::kill(children[0]->pid, SIGCONT);
+  // It learns it was fenced, rejoins and the group settles; a little more data.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  produce_some(800, 200);
+  REQUIRE(runnel::testing::eventually([&] { return seen_values(children).size() >= 1000; }, std::chrono::seconds(20)));
+  for (auto& c : children) CHECK(c->term() == 0);
+  sampling = false;
+  sampler.join();
+  CHECK(backwards.load() == 0);
+  run_log zombie;
+  parse_log(dir / "zombie.log", 0, zombie);
+  run_log other;
+  parse_log(dir / "other.log", 1, other);
+  // The other member consumed the zombie's partitions while it was paused.
+  std::set<std::int32_t> other_parts;
+  for (const auto& p : other.records) other_parts.insert(p.partition);
+  CHECK(other_parts.size() == 4);
+  // Final committed offsets cover everything; the zombie's stale commits
+  // (if it tried any before learning it was fenced) were refused, never applied.
+  std::int64_t total = 0;
+  for (const auto& [p, o] : committed_now(**watcher, "zmb", 4)) total += o;
+  CHECK(total == 1000);
+  // It learnt it was fenced: a refused commit, or its partitions reported lost.
+  MESSAGE("zombie: " << zombie.refused.size() << " commits refused, " << zombie.lost << " partitions lost");
+  CHECK(zombie.refused.size() + zombie.lost > 0);
 }
