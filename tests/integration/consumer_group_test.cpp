@@ -94,3 +94,138 @@ TEST_CASE("consumer group: a subscribed consumer reads everything, commits, and 
   CHECK(got.contains("v1000"));
   CHECK_FALSE(got.contains("v0"));  // committed before: not read again
 }
+
+namespace {
+
+// The first error poll() returns within 10 s (nullopt: none came).
+std::optional<error> first_poll_error(consumer& c) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = c.poll(std::chrono::milliseconds(200));
+    if (!r) return r.error();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("consumer group: bad input answers its error code and the broker keeps serving") {
+  auto b = start_broker();
+  admin_config ac;
+  ac.bootstrap = b->bootstrap();
+  auto a = admin::connect(ac);
+  REQUIRE(a.has_value());
+  REQUIRE((*a)->create_topic("bad", 2).has_value());
+
+  SUBCASE("a malformed regex") {
+    auto c = consumer::connect(group_config(b->bootstrap(), "regex-group"));
+    REQUIRE(c.has_value());
+    REQUIRE((*c)->subscribe_pattern("ba(d").has_value());
+    auto e = first_poll_error(**c);
+    REQUIRE(e.has_value());
+    CHECK(e->code == errc::invalid_regular_expression);
+  }
+  SUBCASE("a group id over the length limit") {
+    auto c = consumer::connect(group_config(b->bootstrap(), std::string(256, 'g')));
+    REQUIRE(c.has_value());
+    REQUIRE((*c)->subscribe({"bad"}).has_value());
+    auto e = first_poll_error(**c);
+    REQUIRE(e.has_value());
+    CHECK(e->code == errc::invalid_group_id);
+  }
+  SUBCASE("a commit for an unknown topic or partition") {
+    auto c = consumer::connect(group_config(b->bootstrap(), "simple-group"));
+    REQUIRE(c.has_value());
+    auto r = (*c)->commit_sync({{{"no-such-topic", 0}, offset_and_metadata{5, {}, -1, -1}}});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == errc::unknown_topic_or_partition);
+    auto r2 = (*c)->commit_sync({{{"bad", 7}, offset_and_metadata{5, {}, -1, -1}}});
+    REQUIRE_FALSE(r2.has_value());
+    CHECK(r2.error().code == errc::unknown_topic_or_partition);
+  }
+  SUBCASE("a commit without a member while the group has members") {
+    auto member = consumer::connect(group_config(b->bootstrap(), "busy-group"));
+    REQUIRE(member.has_value());
+    REQUIRE((*member)->subscribe({"bad"}).has_value());
+    REQUIRE(runnel::testing::eventually(
+        [&] {
+          (void)(*member)->poll(std::chrono::milliseconds(50));
+          return (*member)->assignment().size() == 2;
+        },
+        std::chrono::seconds(10)));
+    auto outsider = consumer::connect(group_config(b->bootstrap(), "busy-group"));
+    REQUIRE(outsider.has_value());
+    auto r = (*outsider)->commit_sync({{{"bad", 0}, offset_and_metadata{1, {}, -1, -1}}});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == errc::non_empty_group);
+  }
+  SUBCASE("subscribe without a group id, assign while subscribed") {
+    consumer_config cc;
+    cc.bootstrap = b->bootstrap();
+    auto plain = consumer::connect(cc);
+    REQUIRE(plain.has_value());
+    auto r = (*plain)->subscribe({"bad"});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == errc::invalid_argument);
+    auto c = consumer::connect(group_config(b->bootstrap(), "g"));
+    REQUIRE(c.has_value());
+    REQUIRE((*c)->subscribe({"bad"}).has_value());
+    auto r2 = (*c)->assign({{"bad", 0}});
+    REQUIRE_FALSE(r2.has_value());
+    CHECK(r2.error().code == errc::invalid_argument);
+  }
+  // Still serving.
+  produce(b->bootstrap(), "bad", 3);
+  auto c = consumer::connect(group_config(b->bootstrap(), "after"));
+  REQUIRE(c.has_value());
+  REQUIRE((*c)->subscribe({"bad"}).has_value());
+  CHECK(read_values(**c, 3).size() == 3);
+}
+
+TEST_CASE("consumer group: two members split the partitions, a third joining moves only what it must") {
+  auto b = start_broker();
+  admin_config ac;
+  ac.bootstrap = b->bootstrap();
+  auto a = admin::connect(ac);
+  REQUIRE(a.has_value());
+  REQUIRE((*a)->create_topic("split", 6).has_value());
+  std::vector<std::unique_ptr<consumer>> members;
+  auto add_member = [&] {
+    auto c = consumer::connect(group_config(b->bootstrap(), "splitters"));
+    REQUIRE(c.has_value());
+    REQUIRE((*c)->subscribe({"split"}).has_value());
+    members.push_back(std::move(*c));
+  };
+  auto settled = [&](std::size_t n) {
+    return runnel::testing::eventually(
+        [&] {
+          std::set<topic_partition_ref> all;
+          std::size_t count = 0;
+          for (auto& m : members) {
+            (void)m->poll(std::chrono::milliseconds(20));
+            for (const auto& tp : m->assignment()) all.insert(tp);
+            count += m->assignment().size();
+          }
+          // Every partition owned, by exactly one member, evenly.
+          if (all.size() != 6 || count != 6) return false;
+          for (auto& m : members) {
+            if (m->assignment().size() != 6 / n) return false;
+          }
+          return true;
+        },
+        std::chrono::seconds(15), std::chrono::milliseconds(10));
+  };
+  add_member();
+  add_member();
+  REQUIRE(settled(2));
+  std::map<std::size_t, std::vector<topic_partition_ref>> before;
+  for (std::size_t i = 0; i < 2; ++i) before[i] = members[i]->assignment();
+  add_member();
+  REQUIRE(settled(3));
+  // Sticky: each of the first two keeps two of its three partitions.
+  for (std::size_t i = 0; i < 2; ++i) {
+    std::size_t kept = 0;
+    for (const auto& tp : members[i]->assignment()) kept += std::count(before[i].begin(), before[i].end(), tp);
+    CHECK(kept == 2);
+  }
+}
