@@ -15,6 +15,9 @@
 // first S seconds out of those figures (as OpenMessaging Benchmark's warm-up
 // does); --latency-log writes every record's times. host_steal_ms is the CPU
 // time the hypervisor took from this machine during the run.
+//   runnel-perf consume --group G [--consumers N] [--auto-commit-ms MS]   a group of N members
+//   runnel-perf rebalance --partitions 12 --rate R [--consumers 3]        join / leave under load
+//   runnel-perf commits [--committers N] [--max-seconds S]              commits/s at one coordinator
 // Every run is bounded by --records and by --max-seconds (default 300).
 
 #include <arpa/inet.h>
@@ -42,34 +45,17 @@
 #include "runnel/admin.h"
 #include "runnel/consumer.h"
 #include "runnel/producer.h"
+#include "perf/perf.h"
 
-namespace {
+namespace runnel::perf {
 
-using clock_type = std::chrono::steady_clock;
 
-struct options {
-  std::string mode;
-  std::string bootstrap = "127.0.0.1:9292";
-  std::string topic = "perf";
-  std::int32_t partitions = 1;
-  std::int16_t replicas = 1;  // replication factor of a topic it creates (cluster mode)
-  std::size_t record_size = 100;
-  std::int64_t records = 1'000'000;
-  double rate = 0;  // records/s over all producers; 0 = as fast as possible
-  int producers = 1;
-  int acks = 1;
-  std::size_t batch_bytes = 256 * 1024;
-  int linger_ms = 5;
-  int max_seconds = 300;
-  double warmup_seconds = 0;  // e2e: records intended in the first S seconds are not counted
-  std::string latency_log;    // e2e: per-record times to this file
-  std::string dir = ".";  // limits: where to measure fdatasync
-};
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "runnel-perf: %s\nusage: runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T "
                        "[--partitions N] [--replicas R] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] "
-                       "[--batch-bytes B] [--linger-ms L] [--max-seconds S] [--warmup-seconds S] [--latency-log FILE]\n",
+                       "[--batch-bytes B] [--linger-ms L] [--max-seconds S] [--warmup-seconds S] [--latency-log FILE] "
+                       "[--group G --consumers N --auto-commit-ms MS] | rebalance | commits [--committers N]\n",
                msg.c_str());
   std::exit(2);
 }
@@ -85,7 +71,8 @@ options parse(int argc, char** argv) {
   options o;
   if (argc < 2) usage_error("no mode given");
   o.mode = argv[1];
-  if (o.mode != "produce" && o.mode != "consume" && o.mode != "e2e" && o.mode != "limits") {
+  if (o.mode != "produce" && o.mode != "consume" && o.mode != "e2e" && o.mode != "limits" && o.mode != "rebalance" &&
+      o.mode != "commits") {
     usage_error("unknown mode '" + o.mode + "'");
   }
   for (int i = 2; i < argc; i += 2) {
@@ -107,6 +94,10 @@ options parse(int argc, char** argv) {
     else if (f == "--warmup-seconds") o.warmup_seconds = static_cast<double>(number(argv[i], v));
     else if (f == "--latency-log") o.latency_log = v;
     else if (f == "--dir") o.dir = v;
+    else if (f == "--group") o.group = v;
+    else if (f == "--consumers") o.consumers = static_cast<int>(std::max(1LL, number(argv[i], v)));
+    else if (f == "--auto-commit-ms") o.auto_commit_ms = static_cast<int>(number(argv[i], v));
+    else if (f == "--committers") o.committers = static_cast<int>(std::max(1LL, number(argv[i], v)));
     else usage_error("unknown option " + f);
   }
   if (o.acks != 0 && o.acks != 1 && o.acks != -1) usage_error("--acks must be 0, 1 or all");
@@ -131,11 +122,6 @@ std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
 }
 
-struct progress {
-  std::atomic<std::int64_t> done{0};
-  std::atomic<std::int64_t> failed{0};
-  std::atomic<bool> stop{false};
-};
 
 // Prints "<mode>: N records, X rec/s" once a second until stopped.
 std::thread progress_printer(const char* what, progress& p) {
@@ -176,7 +162,7 @@ float ms_since(std::int64_t ns) { return static_cast<float>(static_cast<double>(
 // Producers; records carry their intended send time (ns) in value bytes 0-7
 // and their number in bytes 8-15. With `times` (e2e), each record's send lag
 // and ack latency are kept.
-double run_producers(const options& o, progress& p, record_times* times = nullptr) {
+double run_producers(const options& o, progress& p, record_times* times) {
   std::vector<std::thread> threads;
   std::atomic<std::int64_t> issued{0};
   // The clock starts once every producer is connected, so connection set-up
@@ -429,12 +415,16 @@ int run_limits(const options& o) {
   return 0;
 }
 
-}  // namespace
+}  // namespace runnel::perf
 
 int main(int argc, char** argv) {
+  using namespace runnel::perf;
   const options o = parse(argc, argv);
   if (o.mode == "limits") return run_limits(o);
   ensure_topic(o);
+  if (o.mode == "rebalance") return run_rebalance(o);
+  if (o.mode == "commits") return run_commits(o);
+  if (o.mode == "consume" && !o.group.empty()) return run_group_consume(o);
   progress p;
   double secs = 0;
   std::string extra;

@@ -60,6 +60,22 @@ void connection_pool::answered(const host_port& address) {
   preferred_ = address;
 }
 
+std::optional<host_port> connection_pool::coordinator_of(const std::string& group) const {
+  std::lock_guard lock(mu_);
+  auto it = coordinators_.find(group);
+  if (it == coordinators_.end()) return std::nullopt;
+  return it->second;
+}
+
+void connection_pool::set_coordinator(const std::string& group, std::optional<host_port> where) {
+  std::lock_guard lock(mu_);
+  if (where) {
+    coordinators_[group] = *where;
+  } else {
+    coordinators_.erase(group);
+  }
+}
+
 void connection_pool::learn(std::vector<host_port> brokers) {
   std::lock_guard lock(mu_);
   learned_ = std::move(brokers);

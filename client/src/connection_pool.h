@@ -54,6 +54,10 @@ class connection_pool {
   // The connection to `address`, created on first use.
   wire_client& at(const host_port& address);
 
+  // Group coordinators found (group_requests.h): kept until one moves.
+  [[nodiscard]] std::optional<host_port> coordinator_of(const std::string& group) const;
+  void set_coordinator(const std::string& group, std::optional<host_port> where);
+
   [[nodiscard]] asio::io_context& io() { return io_; }
   [[nodiscard]] bool on_io_thread() const { return std::this_thread::get_id() == io_thread_id_; }
   [[nodiscard]] std::chrono::milliseconds timeout() const { return timeout_; }
@@ -72,6 +76,7 @@ class connection_pool {
   std::map<host_port, std::unique_ptr<wire_client>> connections_;
   std::vector<host_port> learned_;
   std::optional<host_port> preferred_;
+  std::map<std::string, host_port> coordinators_;
   bool closing_ = false;
 };
 

@@ -36,8 +36,10 @@ result<response> call_coordinator(connection_pool& pool, const std::string& grou
   auto backoff = std::chrono::milliseconds(20);
   while (true) {
     error last;
-    auto where = find_coordinator(pool, group);
+    auto cached = pool.coordinator_of(group);
+    auto where = cached ? result<host_port>(*cached) : find_coordinator(pool, group);
     if (where) {
+      if (!cached) pool.set_coordinator(group, *where);
       flatbuffers::FlatBufferBuilder fbb;
       auto [body, type] = build(fbb);
       auto r = pool.at(*where).call_sync(std::move(fbb), type, body);
@@ -48,6 +50,7 @@ result<response> call_coordinator(connection_pool& pool, const std::string& grou
       } else {
         last = r.error();
       }
+      pool.set_coordinator(group, std::nullopt);  // it moved: look it up again
     } else {
       last = where.error();
     }
