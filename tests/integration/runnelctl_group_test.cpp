@@ -39,8 +39,12 @@ command_result ctl_offline(std::vector<std::string> args) {
   return run_command(argv);
 }
 
-bool one_line(const std::string& s) { return std::count(s.begin(), s.end(), '\n') == 1; }
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool one_line(const std::string& s) {
+  return std::count(s.begin(), s.end(), '\n') == 1;
+}
+bool has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 std::unique_ptr<admin> admin_for(const broker_process& b) {
   admin_config c;
@@ -51,7 +55,8 @@ std::unique_ptr<admin> admin_for(const broker_process& b) {
 }
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -61,7 +66,8 @@ void produce(const broker_process& b, const std::string& topic, std::int32_t par
   c.bootstrap = b.bootstrap();
   auto p = producer::connect(c);
   REQUIRE(p.has_value());
-  for (int i = 0; i < n; ++i) (*p)->send_to(topic, partition, std::nullopt, "v" + std::to_string(i), {}, nullptr);
+  for (int i = 0; i < n; ++i)
+    (*p)->send_to(topic, partition, std::nullopt, "v" + std::to_string(i), {}, nullptr);
   REQUIRE((*p)->flush().has_value());
   (*p)->close();
 }
@@ -72,7 +78,8 @@ offset_and_metadata at_offset(std::int64_t o) {
   return m;
 }
 
-void commit(admin& a, const std::string& group, const std::map<topic_partition_ref, std::int64_t>& offsets) {
+void commit(admin& a, const std::string& group,
+            const std::map<topic_partition_ref, std::int64_t>& offsets) {
   std::map<topic_partition_ref, offset_and_metadata> m;
   for (const auto& [tp, o] : offsets) m[tp].offset = o;
   auto r = a.alter_group_offsets(group, m);
@@ -98,8 +105,9 @@ std::string iso_utc(std::int64_t ms) {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(ms % 1000));
   return buf;
 }
 
@@ -163,10 +171,14 @@ TEST_CASE("runnelctl group: list, describe and lag of groups with committed offs
 
   r = ctl(b, {"group", "lag", "g1", "--json"});
   CHECK(r.exit_code == 0);
-  CHECK(has(r.out, "{\"group_id\":\"g1\",\"partitions\":[{\"topic\":\"orders\",\"partition\":0,\"committed_offset\":3,"
-                   "\"log_end_offset\":8,\"lag\":5,\"lag_seconds\":"));
-  CHECK(has(r.out, "{\"topic\":\"orders\",\"partition\":1,\"committed_offset\":4,\"log_end_offset\":4,\"lag\":0,"
-                   "\"lag_seconds\":0.000,\"owner\":\"\"}"));
+  CHECK(has(r.out,
+            "{\"group_id\":\"g1\",\"partitions\":[{\"topic\":\"orders\",\"partition\":0,"
+            "\"committed_offset\":3,"
+            "\"log_end_offset\":8,\"lag\":5,\"lag_seconds\":"));
+  CHECK(has(
+      r.out,
+      "{\"topic\":\"orders\",\"partition\":1,\"committed_offset\":4,\"log_end_offset\":4,\"lag\":0,"
+      "\"lag_seconds\":0.000,\"owner\":\"\"}"));
   CHECK(has(r.out, "\"total_lag\":5}"));
   const double secs = json_number(r.out, "lag_seconds");
   CHECK(secs >= 1.0);
@@ -185,7 +197,9 @@ TEST_CASE("runnelctl group: list, describe and lag of groups with committed offs
   r = ctl(b, {"group", "describe", "g1", "--json"});
   CHECK(r.exit_code == 0);
   CHECK(has(r.out, "{\"group_id\":\"g1\",\"state\":\"empty\",\"coordinator\":0,"));
-  CHECK(has(r.out, "\"members\":[],\"partitions\":[{\"topic\":\"orders\",\"partition\":0,\"committed_offset\":3,"));
+  CHECK(has(r.out,
+            "\"members\":[],\"partitions\":[{\"topic\":\"orders\",\"partition\":0,\"committed_"
+            "offset\":3,"));
   CHECK(has(r.out, "\"total_lag\":5}"));
   auto d = a->describe_group("g1");
   REQUIRE(d.has_value());
@@ -194,7 +208,9 @@ TEST_CASE("runnelctl group: list, describe and lag of groups with committed offs
   CHECK(d->members.empty());
 }
 
-TEST_CASE("runnelctl group: describe shows the members, lag their partitions, and members refuse reset and delete") {
+TEST_CASE(
+    "runnelctl group: describe shows the members, lag their partitions, and members refuse reset "
+    "and delete") {
   temp_dir dir;
   broker_process b(dir / "data");
   auto a = admin_for(b);
@@ -213,13 +229,20 @@ TEST_CASE("runnelctl group: describe shows the members, lag their partitions, an
   CHECK(has(r.out, "orders:0,1"));
   r = ctl(b, {"group", "describe", "live", "--json"});
   CHECK(r.exit_code == 0);
-  CHECK(has(r.out, "\"member_id\":\"" + m.id() + "\",\"instance_id\":\"\",\"client_id\":\"raw-test\","
-                   "\"client_host\":\"127.0.0.1\",\"member_epoch\":" + std::to_string(m.epoch())));
-  CHECK(has(r.out, "\"assignment\":[{\"topic\":\"orders\",\"partition\":0},{\"topic\":\"orders\",\"partition\":1}]"));
+  CHECK(has(r.out, "\"member_id\":\"" + m.id() +
+                       "\",\"instance_id\":\"\",\"client_id\":\"raw-test\","
+                       "\"client_host\":\"127.0.0.1\",\"member_epoch\":" +
+                       std::to_string(m.epoch())));
+  CHECK(has(r.out,
+            "\"assignment\":[{\"topic\":\"orders\",\"partition\":0},{\"topic\":\"orders\","
+            "\"partition\":1}]"));
   CHECK(has(r.out, "\"subscribed_topics\":[\"orders\"]"));
   // Nothing committed: the partitions show with their owner and no lag.
-  CHECK(has(r.out, "{\"topic\":\"orders\",\"partition\":0,\"committed_offset\":-1,\"log_end_offset\":4,\"lag\":-1,"
-                   "\"lag_seconds\":-1.000,\"owner\":\"" + m.id() + "\"}"));
+  CHECK(has(r.out,
+            "{\"topic\":\"orders\",\"partition\":0,\"committed_offset\":-1,\"log_end_offset\":4,"
+            "\"lag\":-1,"
+            "\"lag_seconds\":-1.000,\"owner\":\"" +
+                m.id() + "\"}"));
   r = ctl(b, {"group", "lag", "live"});
   CHECK(r.exit_code == 0);
   CHECK(has(r.out, m.id()));
@@ -246,7 +269,9 @@ TEST_CASE("runnelctl group: describe shows the members, lag their partitions, an
   CHECK(has(r.out, "\"members\":1}"));
 }
 
-TEST_CASE("runnelctl group: reset-offsets prints a plan without --execute and commits it with --execute") {
+TEST_CASE(
+    "runnelctl group: reset-offsets prints a plan without --execute and commits it with "
+    "--execute") {
   temp_dir dir;
   broker_process b(dir / "data");
   auto a = admin_for(b);
@@ -268,11 +293,12 @@ TEST_CASE("runnelctl group: reset-offsets prints a plan without --execute and co
     args.insert(args.end(), how.begin(), how.end());
     auto r = ctl(b, args);
     CHECK(r.exit_code == 0);
-    CHECK(r.out == "{\"group_id\":\"g\",\"executed\":false,\"partitions\":["
-                   "{\"topic\":\"events\",\"partition\":0,\"current_offset\":" + std::to_string(cur0) +
-                       ",\"new_offset\":" + std::to_string(want0) +
-                       "},{\"topic\":\"events\",\"partition\":1,\"current_offset\":" + std::to_string(cur1) +
-                       ",\"new_offset\":" + std::to_string(want1) + "}]}\n");
+    CHECK(r.out ==
+          "{\"group_id\":\"g\",\"executed\":false,\"partitions\":["
+          "{\"topic\":\"events\",\"partition\":0,\"current_offset\":" +
+              std::to_string(cur0) + ",\"new_offset\":" + std::to_string(want0) +
+              "},{\"topic\":\"events\",\"partition\":1,\"current_offset\":" + std::to_string(cur1) +
+              ",\"new_offset\":" + std::to_string(want1) + "}]}\n");
     CHECK(committed(*a, "g", {"events", 0}) == cur0);
     CHECK(committed(*a, "g", {"events", 1}) == cur1);
     args.push_back("--execute");
@@ -282,9 +308,15 @@ TEST_CASE("runnelctl group: reset-offsets prints a plan without --execute and co
     CHECK(committed(*a, "g", {"events", 0}) == want0);
     CHECK(committed(*a, "g", {"events", 1}) == want1);
   };
-  SUBCASE("--to-earliest") { reset({"--to-earliest"}, 0, 0); }
-  SUBCASE("--to-latest") { reset({"--to-latest"}, 10, 6); }
-  SUBCASE("--to-offset, clamped to the log end") { reset({"--to-offset", "7"}, 7, 6); }
+  SUBCASE("--to-earliest") {
+    reset({"--to-earliest"}, 0, 0);
+  }
+  SUBCASE("--to-latest") {
+    reset({"--to-latest"}, 10, 6);
+  }
+  SUBCASE("--to-offset, clamped to the log end") {
+    reset({"--to-offset", "7"}, 7, 6);
+  }
   SUBCASE("--to-datetime in UTC and with a zone") {
     reset({"--to-datetime", iso_utc(middle)}, 4, 0);
     reset({"--to-datetime", "2000-01-01T00:00:00+02:00"}, 0, 0);
@@ -309,7 +341,8 @@ TEST_CASE("runnelctl group: reset-offsets prints a plan without --execute and co
     CHECK(committed(*a, "g", {"events", 0}) == 10);
   }
   SUBCASE("a new group is created by --execute") {
-    auto r = ctl(b, {"group", "reset-offsets", "fresh", "--topic", "events", "--to-offset", "1", "--execute"});
+    auto r = ctl(b, {"group", "reset-offsets", "fresh", "--topic", "events", "--to-offset", "1",
+                     "--execute"});
     CHECK(r.exit_code == 0);
     CHECK(committed(*a, "fresh", {"events", 1}) == 1);
     r = ctl(b, {"group", "list"});
@@ -317,7 +350,8 @@ TEST_CASE("runnelctl group: reset-offsets prints a plan without --execute and co
   }
 }
 
-TEST_CASE("runnelctl group: delete removes the group and its offsets, describe then says not found") {
+TEST_CASE(
+    "runnelctl group: delete removes the group and its offsets, describe then says not found") {
   temp_dir dir;
   broker_process b(dir / "data");
   auto a = admin_for(b);
@@ -375,8 +409,8 @@ TEST_CASE("runnelctl group: usage errors are one line and exit 2, before connect
       {"group", "delete"},
       {"group", "describe", ""},
       {"group", "reset-offsets", "--topic", "t", "--to-earliest"},  // no group
-      {"group", "reset-offsets", "g", "--to-earliest"},              // no --topic
-      {"group", "reset-offsets", "g", "--topic", "t"},               // no --to-*
+      {"group", "reset-offsets", "g", "--to-earliest"},             // no --topic
+      {"group", "reset-offsets", "g", "--topic", "t"},              // no --to-*
       {"group", "reset-offsets", "g", "--topic", "t", "--to-earliest", "--to-latest"},
       {"group", "reset-offsets", "g", "--topic", "t", "--to-offset", "1", "--shift-by", "1"},
       {"group", "reset-offsets", "g", "--topic", "t", "--to-offset", "1", "--to-offset", "2"},
@@ -399,19 +433,23 @@ TEST_CASE("runnelctl group: usage errors are one line and exit 2, before connect
     CHECK(one_line(r.err));
     CHECK(has(r.err, "see runnelctl --help"));
   }
-  auto r = ctl_offline({"group", "reset-offsets", "g", "--topic", "t", "--to-earliest", "--to-latest"});
+  auto r =
+      ctl_offline({"group", "reset-offsets", "g", "--topic", "t", "--to-earliest", "--to-latest"});
   CHECK(has(r.err, "exactly one"));
   r = ctl_offline({"group", "reset-offsets", "g", "--to-earliest"});
   CHECK(has(r.err, "--topic"));
   r = ctl_offline({"group", "reset-offsets", "g", "--topic", "t", "--to-datetime", "yesterday"});
   CHECK(has(r.err, "'yesterday'"));
   // A well-formed command does try to connect (the negative control).
-  r = ctl_offline({"group", "reset-offsets", "g", "--topic", "t", "--to-datetime", "2024-02-29T12:30:00.5Z"});
+  r = ctl_offline(
+      {"group", "reset-offsets", "g", "--topic", "t", "--to-datetime", "2024-02-29T12:30:00.5Z"});
   CHECK(r.exit_code == 1);
   CHECK(has(r.err, "connection failed"));
 }
 
-TEST_CASE("runnelctl group: reset-offsets of an unknown topic or a shift without a commit is one line and exit 1") {
+TEST_CASE(
+    "runnelctl group: reset-offsets of an unknown topic or a shift without a commit is one line "
+    "and exit 1") {
   temp_dir dir;
   broker_process b(dir / "data");
   auto a = admin_for(b);

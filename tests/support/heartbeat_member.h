@@ -22,7 +22,7 @@ class heartbeat_member {
   // Joins `group` subscribed to `topics` and heartbeats until the
   // coordinator assigned it at least one partition (asserts within 30 s).
   heartbeat_member(std::uint16_t port, std::string group, std::vector<std::string> topics,
-               std::int32_t session_timeout_ms = 60'000);
+                   std::int32_t session_timeout_ms = 60'000);
   // Leaves the group (member epoch -1).
   ~heartbeat_member();
   heartbeat_member(const heartbeat_member&) = delete;             // owns a connection
