@@ -1,14 +1,19 @@
 #include "runnel/admin.h"
 
+#include <algorithm>
+
 #include "client/src/connection_pool.h"
+#include "client/src/group_requests.h"
 #include "client/src/metadata_cache.h"
 #include "client/src/requests.h"
 #include "client/src/zk_bootstrap.h"
+#include "runnel/consumer.h"
 
 namespace runnel {
 
 // Topic and config requests go to any broker; ListOffsets to the leader.
 struct admin::impl {
+  admin_config cfg;  // group_lag's consumer connects with it
   std::unique_ptr<client::metadata_cache> meta;
   // Declared last, destroyed first: its I/O thread ends while `meta` exists.
   std::unique_ptr<client::connection_pool> pool;
@@ -37,6 +42,7 @@ result<std::unique_ptr<admin>> admin::connect(admin_config cfg) {
   auto bootstrap = client::resolve_bootstrap(cfg.bootstrap, cfg.timeout);
   if (!bootstrap) return std::unexpected(bootstrap.error());
   auto i = std::make_unique<impl>();
+  i->cfg = cfg;
   i->pool = std::make_unique<client::connection_pool>(std::move(*bootstrap), cfg.client_id, cfg.timeout);
   i->meta = std::make_unique<client::metadata_cache>(*i->pool);
   if (auto r = i->pool->any(); !r) return std::unexpected(r.error());
@@ -200,6 +206,250 @@ result<std::int64_t> admin::partition_size(const std::string& topic, std::int32_
   auto p = client::list_offsets_at_leader(*impl_->pool, *impl_->meta, topic, partition, latest_offset, keep);
   if (!p) return std::unexpected(p.error());
   return (*p)->log_size_bytes();
+}
+
+// --- Consumer groups ---------------------------------------------------------
+
+namespace {
+
+std::string str_of(const flatbuffers::String* s) { return s != nullptr ? s->str() : std::string(); }
+
+std::vector<topic_partition_ref> refs_of(const flatbuffers::Vector<flatbuffers::Offset<wire::TopicPartitions>>* v) {
+  std::vector<topic_partition_ref> out;
+  if (v == nullptr) return out;
+  for (const auto* t : *v) {
+    if (t->partitions() == nullptr) continue;
+    for (auto p : *t->partitions()) out.push_back({t->topic()->str(), p});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string name_of(const topic_partition_ref& tp) { return tp.topic + "/" + std::to_string(tp.partition); }
+
+// Timestamps of the first record at or after each partition's offset, read
+// with a consumer; a partition that gave no record within the admin's
+// timeout is left out.
+result<std::map<topic_partition_ref, std::int64_t>> first_timestamps(const admin_config& acfg,
+                                                                    const std::map<topic_partition_ref, std::int64_t>& at) {
+  consumer_config cfg;
+  cfg.bootstrap = acfg.bootstrap;
+  cfg.client_id = acfg.client_id;
+  cfg.request_timeout = acfg.timeout;
+  cfg.fetch_max_wait = std::chrono::milliseconds(100);
+  auto c = consumer::connect(cfg);
+  if (!c) return std::unexpected(c.error());
+  std::vector<topic_partition_ref> parts;
+  for (const auto& [tp, o] : at) parts.push_back(tp);
+  if (auto r = (*c)->assign(parts); !r) return std::unexpected(r.error());
+  for (const auto& [tp, o] : at) {
+    if (auto r = (*c)->seek(tp, o); !r) return std::unexpected(r.error());
+  }
+  std::map<topic_partition_ref, std::int64_t> out;
+  const auto deadline = std::chrono::steady_clock::now() + acfg.timeout;
+  while (out.size() < at.size() && std::chrono::steady_clock::now() < deadline) {
+    auto records = (*c)->poll(std::chrono::milliseconds(200));
+    if (!records) return std::unexpected(records.error());
+    for (const auto& r : *records) out.try_emplace(topic_partition_ref{std::string(r.topic), r.partition}, r.timestamp_ms);
+  }
+  return out;
+}
+
+}  // namespace
+
+result<std::vector<group_listing>> admin::list_groups() {
+  auto c = describe_cluster();
+  if (!c) return std::unexpected(c.error());
+  std::map<std::string, group_listing> by_id;  // a group moving between coordinators may show twice
+  for (const auto& b : c->brokers) {
+    if (b.port <= 0 || b.port > 65535) return std::unexpected(error{errc::bad_response, "Metadata: broker without a port"});
+    flatbuffers::FlatBufferBuilder fbb;
+    auto body = wire::CreateListGroupsRequest(fbb);
+    auto& w = impl_->pool->at(client::host_port{b.host, static_cast<std::uint16_t>(b.port)});
+    auto r = w.call_sync(std::move(fbb), wire::Request::ListGroupsRequest, body.Union());
+    const auto* resp = r ? r->envelope->body_as_ListGroupsResponse() : nullptr;
+    std::optional<error> e;
+    if (!r) {
+      e = r.error();
+    } else if (resp == nullptr) {
+      e = error{errc::bad_response, "ListGroups"};
+    } else if (resp->error() != wire::ErrorCode::NONE) {
+      e = client::make_error(resp->error(), resp->message());
+    }
+    if (e) {
+      e->message = "broker " + std::to_string(b.id) + (e->message.empty() ? "" : ": " + e->message);
+      return std::unexpected(*e);
+    }
+    if (resp->groups() == nullptr) continue;
+    for (const auto* g : *resp->groups()) {
+      group_listing l{str_of(g->group_id()), str_of(g->state()), g->group_epoch(), g->members()};
+      by_id.try_emplace(l.group_id, std::move(l));
+    }
+  }
+  std::vector<group_listing> out;
+  for (auto& [id, l] : by_id) out.push_back(std::move(l));
+  return out;
+}
+
+result<group_description> admin::describe_group(const std::string& group_id) {
+  auto r = client::call_coordinator(
+      *impl_->pool, group_id,
+      [&](flatbuffers::FlatBufferBuilder& fbb) {
+        std::vector<std::string> ids{group_id};
+        auto body = wire::CreateDescribeGroupsRequest(fbb, fbb.CreateVectorOfStrings(ids));
+        return std::pair{body.Union(), wire::Request::DescribeGroupsRequest};
+      },
+      [](const client::response& resp) -> std::optional<error> {
+        const auto* b = resp.envelope->body_as_DescribeGroupsResponse();
+        if (b == nullptr || b->groups() == nullptr || b->groups()->size() != 1) return std::nullopt;
+        const auto* g = b->groups()->Get(0);
+        if (g->error() == wire::ErrorCode::NONE) return std::nullopt;
+        return client::make_error(g->error(), g->message());
+      });
+  if (!r) return std::unexpected(r.error());
+  const auto* b = r->envelope->body_as_DescribeGroupsResponse();
+  if (b == nullptr || b->groups() == nullptr || b->groups()->size() != 1) {
+    return std::unexpected(error{errc::bad_response, "DescribeGroups"});
+  }
+  const auto* g = b->groups()->Get(0);
+  if (g->error() != wire::ErrorCode::NONE) return std::unexpected(client::make_error(g->error(), g->message()));
+  group_description d;
+  d.group_id = group_id;
+  d.state = str_of(g->state());
+  d.group_epoch = g->group_epoch();
+  d.assignment_epoch = g->assignment_epoch();
+  d.assignor = str_of(g->assignor());
+  if (g->members() != nullptr) {
+    for (const auto* m : *g->members()) {
+      group_member_description md;
+      md.member_id = str_of(m->member_id());
+      md.instance_id = str_of(m->instance_id());
+      md.client_id = str_of(m->client_id());
+      md.client_host = str_of(m->client_host());
+      md.member_epoch = m->member_epoch();
+      if (m->subscribed_topic_names() != nullptr) {
+        for (const auto* t : *m->subscribed_topic_names()) md.subscribed_topics.push_back(t->str());
+      }
+      md.subscribed_regex = str_of(m->subscribed_topic_regex());
+      md.assignment = refs_of(m->assignment());
+      md.target_assignment = refs_of(m->target_assignment());
+      md.revoking = refs_of(m->revoking());
+      d.members.push_back(std::move(md));
+    }
+  }
+  std::sort(d.members.begin(), d.members.end(),
+            [](const auto& x, const auto& y) { return x.member_id < y.member_id; });
+  // Asked once more: call_coordinator does not say whom it reached.
+  auto node = client::find_coordinator_node(*impl_->pool, group_id);
+  if (!node) return std::unexpected(node.error());
+  d.coordinator = node->node_id;
+  return d;
+}
+
+result<void> admin::delete_group(const std::string& group_id) {
+  auto result_of = [](const client::response& resp) -> const wire::GroupResult* {
+    const auto* b = resp.envelope->body_as_DeleteGroupsResponse();
+    if (b == nullptr || b->results() == nullptr || b->results()->size() != 1) return nullptr;
+    return b->results()->Get(0);
+  };
+  auto r = client::call_coordinator(
+      *impl_->pool, group_id,
+      [&](flatbuffers::FlatBufferBuilder& fbb) {
+        std::vector<std::string> ids{group_id};
+        auto body = wire::CreateDeleteGroupsRequest(fbb, fbb.CreateVectorOfStrings(ids));
+        return std::pair{body.Union(), wire::Request::DeleteGroupsRequest};
+      },
+      [&](const client::response& resp) -> std::optional<error> {
+        const auto* g = result_of(resp);
+        if (g == nullptr || g->error() == wire::ErrorCode::NONE) return std::nullopt;
+        return client::make_error(g->error(), g->message());
+      });
+  if (!r) return std::unexpected(r.error());
+  const auto* g = result_of(*r);
+  if (g == nullptr) return std::unexpected(error{errc::bad_response, "DeleteGroups"});
+  if (g->error() != wire::ErrorCode::NONE) return std::unexpected(client::make_error(g->error(), g->message()));
+  return {};
+}
+
+result<std::map<topic_partition_ref, offset_and_metadata>> admin::committed_offsets(
+    const std::string& group_id, const std::vector<topic_partition_ref>& partitions) {
+  return client::fetch_committed(*impl_->pool, group_id, partitions);
+}
+
+result<void> admin::alter_group_offsets(const std::string& group_id,
+                                        const std::map<topic_partition_ref, offset_and_metadata>& offsets) {
+  if (offsets.empty()) return std::unexpected(error{errc::invalid_argument, "no offsets to commit"});
+  auto r = client::commit_offsets(*impl_->pool, group_id, "", -1, offsets);
+  if (!r) return std::unexpected(r.error());
+  for (const auto& [tp, o] : offsets) {
+    auto it = r->find(tp);
+    if (it == r->end()) return std::unexpected(error{errc::bad_response, "OffsetCommit without " + name_of(tp)});
+    if (!it->second) continue;
+    error e = *it->second;
+    // Name the partition unless the broker's message already does.
+    if (e.message.find(name_of(tp)) == std::string::npos) {
+      e.message = name_of(tp) + (e.message.empty() ? "" : ": " + e.message);
+    }
+    return std::unexpected(e);
+  }
+  return {};
+}
+
+result<std::vector<partition_lag>> admin::group_lag(const std::string& group_id) {
+  auto d = describe_group(group_id);
+  if (!d) return std::unexpected(d.error());
+  return group_lag(*d);
+}
+
+result<std::vector<partition_lag>> admin::group_lag(const group_description& group) {
+  auto committed = committed_offsets(group.group_id);
+  if (!committed) return std::unexpected(committed.error());
+  std::map<topic_partition_ref, partition_lag> rows;
+  for (const auto& [tp, o] : *committed) rows[tp].committed_offset = o.offset;
+  // A partition being revoked is still its old owner's until released.
+  for (const auto& m : group.members) {
+    for (const auto& tp : m.revoking) rows[tp].owner = m.member_id;
+  }
+  for (const auto& m : group.members) {
+    for (const auto& tp : m.assignment) rows[tp].owner = m.member_id;
+  }
+  std::map<topic_partition_ref, std::int64_t> first_unread;
+  for (auto& [tp, row] : rows) {
+    row.partition = tp;
+    auto end = list_offset(tp.topic, tp.partition, latest_offset);
+    if (!end) {
+      // Offsets of a deleted topic stay until the group goes: no end to show.
+      if (end.error().code == errc::unknown_topic_or_partition) continue;
+      return std::unexpected(end.error());
+    }
+    row.log_end_offset = *end;
+    if (row.committed_offset < 0) continue;
+    row.lag = std::max<std::int64_t>(0, *end - row.committed_offset);
+    if (row.lag == 0) {
+      row.lag_seconds = 0;
+      continue;
+    }
+    auto start = list_offset(tp.topic, tp.partition, earliest_offset);
+    if (!start) return std::unexpected(start.error());
+    // Retention may have removed the committed record: the oldest left is next.
+    const std::int64_t next = std::max(row.committed_offset, *start);
+    if (next >= *end) {
+      row.lag_seconds = 0;  // nothing left to read
+      continue;
+    }
+    first_unread[tp] = next;
+  }
+  if (!first_unread.empty()) {
+    auto ts = first_timestamps(impl_->cfg, first_unread);
+    if (!ts) return std::unexpected(ts.error());
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    for (const auto& [tp, t] : *ts) rows[tp].lag_seconds = static_cast<double>(std::max<std::int64_t>(0, now - t)) / 1000.0;
+  }
+  std::vector<partition_lag> out;
+  for (auto& [tp, row] : rows) out.push_back(std::move(row));
+  return out;
 }
 
 }  // namespace runnel

@@ -10,7 +10,7 @@ bool coordinator_moved(std::error_code ec) {
          ec == errc::disconnected || ec == errc::connection_failed || ec == errc::broker_shutting_down;
 }
 
-result<host_port> find_coordinator(connection_pool& pool, const std::string& group) {
+result<coordinator_node> find_coordinator_node(connection_pool& pool, const std::string& group) {
   auto w = pool.any();
   if (!w) return std::unexpected(w.error());
   flatbuffers::FlatBufferBuilder fbb;
@@ -27,7 +27,13 @@ result<host_port> find_coordinator(connection_pool& pool, const std::string& gro
   if (c->host() == nullptr || c->port() <= 0 || c->port() > 65535) {
     return std::unexpected(error{errc::bad_response, "FindCoordinator without an address"});
   }
-  return host_port{c->host()->str(), static_cast<std::uint16_t>(c->port())};
+  return coordinator_node{c->node_id(), host_port{c->host()->str(), static_cast<std::uint16_t>(c->port())}};
+}
+
+result<host_port> find_coordinator(connection_pool& pool, const std::string& group) {
+  auto c = find_coordinator_node(pool, group);
+  if (!c) return std::unexpected(c.error());
+  return std::move(c->address);
 }
 
 result<response> call_coordinator(connection_pool& pool, const std::string& group, const request_builder& build,

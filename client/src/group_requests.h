@@ -23,6 +23,13 @@ namespace runnel::client {
 // The broker coordinating `group`.
 result<host_port> find_coordinator(connection_pool& pool, const std::string& group);
 
+struct coordinator_node {
+  std::int32_t node_id = -1;  // broker id
+  host_port address;
+};
+// find_coordinator with the coordinator's broker id.
+result<coordinator_node> find_coordinator_node(connection_pool& pool, const std::string& group);
+
 // Builds the request into `fbb`; returns its body and type.
 using request_builder = std::function<std::pair<flatbuffers::Offset<void>, wire::Request>(flatbuffers::FlatBufferBuilder&)>;
 // The response's group-level error, if any (retried while it is one of

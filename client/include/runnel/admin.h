@@ -1,7 +1,9 @@
 #pragma once
-// runnel::admin: topics and their configs. Thread-safe; every call blocks
-// until the broker answers or `timeout` passes. Topic and config requests go
-// to any broker; list_offset and partition_size to the partition's leader.
+// runnel::admin: topics, their configs and consumer groups. Thread-safe;
+// every call blocks until the broker answers or `timeout` passes. Topic and
+// config requests go to any broker; list_offset and partition_size to the
+// partition's leader; group calls to the group's coordinator (list_groups
+// to every broker: each lists the groups it coordinates).
 
 #include <chrono>
 #include <cstdint>
@@ -11,6 +13,8 @@
 #include <vector>
 
 #include "runnel/errors.h"
+#include "runnel/group.h"
+#include "runnel/record.h"
 
 namespace runnel {
 
@@ -77,6 +81,32 @@ class admin {
   result<std::int64_t> list_offset(const std::string& topic, std::int32_t partition, std::int64_t timestamp);
   // Bytes of the partition's log on its leader.
   result<std::int64_t> partition_size(const std::string& topic, std::int32_t partition);
+
+  // Consumer groups (docs/operations.md, runnelctl group).
+  // Every broker's groups, sorted by id.
+  result<std::vector<group_listing>> list_groups();
+  // errc::group_id_not_found when no broker has the group.
+  result<group_description> describe_group(const std::string& group_id);
+  // Deletes an empty group and its committed offsets; errc::non_empty_group
+  // while it has members.
+  result<void> delete_group(const std::string& group_id);
+  // Committed offsets (all of the group's when `partitions` is empty); a
+  // partition without a commit is left out. An unknown group has none.
+  result<std::map<topic_partition_ref, offset_and_metadata>> committed_offsets(
+      const std::string& group_id, const std::vector<topic_partition_ref>& partitions = {});
+  // Commits `offsets` without a member, as reset-offsets does: the broker
+  // allows it only while the group has no members (errc::non_empty_group).
+  // Creates the group if it has none. Partitions are accepted one by one:
+  // on an error (the first refused partition's, naming it) the others may
+  // be committed.
+  result<void> alter_group_offsets(const std::string& group_id,
+                                   const std::map<topic_partition_ref, offset_and_metadata>& offsets);
+  // Per partition the group has committed or its members are assigned,
+  // sorted: committed offset, log end, lag (records and seconds), owner.
+  // Reads the first uncommitted record of each lagging partition.
+  result<std::vector<partition_lag>> group_lag(const std::string& group_id);
+  // The same for a description already fetched (its members give owners).
+  result<std::vector<partition_lag>> group_lag(const group_description& group);
 
   struct impl;
 

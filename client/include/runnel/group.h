@@ -49,4 +49,19 @@ struct group_description {
   std::vector<group_member_description> members;
 };
 
+// One partition of a group's lag (admin::group_lag): every partition the
+// group has a committed offset for or a member is assigned.
+struct partition_lag {
+  topic_partition_ref partition;
+  std::int64_t committed_offset = -1;  // -1: nothing committed
+  std::int64_t log_end_offset = -1;    // the next offset to be written; -1: the topic is gone
+  std::int64_t lag = -1;               // records from committed to the end; -1 without a commit
+  // Now minus the timestamp of the first record not yet consumed (the one
+  // at the committed offset, or the log start if retention removed it);
+  // 0 when lag is 0; -1 without a commit or when that record could not be
+  // read within the admin's timeout.
+  double lag_seconds = -1;
+  std::string owner;  // member id assigned the partition; empty: none
+};
+
 }  // namespace runnel
