@@ -26,7 +26,7 @@ constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT[,HOST:P
   topic alter NAME --config k=v...        (k= with no value removes the override)
   topic delete NAME
   produce TOPIC [--key-separator SEP] [--acks 0|1|all] [--partition P]   (one record per stdin line)
-  consume TOPIC [--from-beginning] [--partition P [--offset O]] [--max-messages N]
+  consume TOPIC [--from-beginning] [--partition P [--offset O] | --group G] [--max-messages N]
                 [--format FMT] [--exit-at-end]      (FMT: %k %v %p %o %T %t, \n \t; default "%v\n")
   cluster                                  (brokers, controller, under-replicated and offline partitions)
   group list
@@ -56,7 +56,7 @@ struct args {
   [[nodiscard]] bool flag(const std::string& name) const { return flags.contains(name); }
 };
 
-const std::vector<std::string> value_options{"--bootstrap", "--partitions",  "--replicas",    "--config",
+const std::vector<std::string> value_options{"--group", "--bootstrap", "--partitions",  "--replicas",    "--config",
                                              "--key-separator", "--acks",   "--partition",   "--offset",
                                              "--max-messages", "--format",  "--topic",       "--to-offset",
                                              "--to-datetime",  "--shift-by"};
@@ -364,7 +364,10 @@ int consume_command(const args& a) {
   const bool json = a.flag("--json");
   std::optional<std::int32_t> only_partition;
   std::optional<std::int64_t> start_offset;
+  const auto group = a.opt("--group");
+  if (group && group->empty()) throw usage_error{"--group needs a group id"};
   if (auto p = a.opt("--partition")) only_partition = static_cast<std::int32_t>(to_int("--partition", *p));
+  if (group && only_partition) throw usage_error{"--group and --partition exclude each other (the group assigns partitions)"};
   if (auto o = a.opt("--offset")) {
     if (!only_partition) throw usage_error{"--offset needs --partition"};
     start_offset = to_int("--offset", *o);
@@ -377,7 +380,14 @@ int consume_command(const args& a) {
   runnel::consumer_config cfg;
   cfg.bootstrap = acfg.bootstrap;
   cfg.client_id = "runnelctl";
+  // With a group: where a partition without a committed offset starts.
   cfg.start_at_earliest = a.flag("--from-beginning");
+  if (group) {
+    // Commits what it printed, every second and when it stops (not
+    // auto-commit: --max-messages may stop inside a poll's records).
+    cfg.group_id = *group;
+    cfg.enable_auto_commit = false;
+  }
   auto consumer = check(runnel::consumer::connect(cfg));
   std::vector<runnel::topic_partition_ref> parts;
   if (only_partition) {
@@ -385,7 +395,29 @@ int consume_command(const args& a) {
   } else {
     for (const auto& pi : info.partitions) parts.push_back({topic, pi.partition});
   }
-  check(consumer->assign(parts));
+  // Printed but not yet committed, per partition: the next offset.
+  std::map<runnel::topic_partition_ref, runnel::offset_and_metadata> printed;
+  // Before partitions go to another member, what was printed of them is committed.
+  struct commit_on_revoke final : runnel::rebalance_listener {
+    explicit commit_on_revoke(std::map<runnel::topic_partition_ref, runnel::offset_and_metadata>& p) : printed(p) {}
+    void on_partitions_revoked(runnel::consumer& c, const std::vector<runnel::topic_partition_ref>& parts) override {
+      std::map<runnel::topic_partition_ref, runnel::offset_and_metadata> mine;
+      for (const auto& tp : parts) {
+        if (auto it = printed.find(tp); it != printed.end()) mine.insert(printed.extract(it));
+      }
+      if (!mine.empty()) (void)c.commit_sync(mine);
+    }
+    void on_partitions_lost(runnel::consumer& /*c*/, const std::vector<runnel::topic_partition_ref>& parts) override {
+      for (const auto& tp : parts) printed.erase(tp);  // a commit would be refused
+    }
+    std::map<runnel::topic_partition_ref, runnel::offset_and_metadata>& printed;
+  };
+  commit_on_revoke listener(printed);
+  if (group) {
+    check(consumer->subscribe({topic}, &listener));
+  } else {
+    check(consumer->assign(parts));
+  }
   if (start_offset) check(consumer->seek(parts[0], *start_offset));
   std::int64_t seen = 0;
   const bool exit_at_end = a.flag("--exit-at-end");
@@ -395,15 +427,28 @@ int consume_command(const args& a) {
     for (const auto& tp : parts) end[tp.partition] = check(admin->list_offset(topic, tp.partition, runnel::latest_offset));
   }
   auto at_end = [&] {
-    for (const auto& tp : parts) {
+    const auto held = group ? consumer->assignment() : parts;
+    if (held.empty()) return false;
+    for (const auto& tp : held) {
       if (consumer->position(tp) < end[tp.partition]) return false;
     }
     return true;
   };
+  auto next_commit = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  auto commit_printed = [&] {
+    if (!group || printed.empty()) return;
+    check(consumer->commit_sync(printed));
+    printed.clear();
+  };
   while (max_messages < 0 || seen < max_messages) {
     if (exit_at_end && at_end()) break;
+    if (std::chrono::steady_clock::now() >= next_commit) {
+      commit_printed();
+      next_commit = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
     auto records = check(consumer->poll(std::chrono::milliseconds(500)));
     for (const auto& r : records) {
+      if (group) printed[{topic, r.partition}] = runnel::offset_and_metadata{r.offset + 1, {}, -1, -1};
       if (json) {
         std::printf("{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"timestamp\":%lld,\"key\":%s,\"value\":\"%s\"}\n",
                     json_escape(r.topic).c_str(), r.partition, static_cast<long long>(r.offset),
@@ -416,6 +461,8 @@ int consume_command(const args& a) {
     }
     std::fflush(stdout);
   }
+  commit_printed();
+  check(consumer->close());
   return 0;
 }
 
