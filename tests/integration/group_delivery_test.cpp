@@ -417,3 +417,65 @@ TEST_CASE("group delivery: a paused member past its session is fenced, its commi
   MESSAGE("zombie: " << zombie.refused.size() << " commits refused, " << zombie.lost << " partitions lost");
   CHECK(zombie.refused.size() + zombie.lost > 0);
 }
+
+TEST_CASE("group delivery: a static member restarted within its session takes its place back, nobody rebalances") {
+  temp_dir dir;
+  broker_process broker(dir / "data", {"--set", "group.consumer.heartbeat.interval.ms=200", "--set",
+                                       "offsets.topic.num.partitions=4"});
+  admin_config ac;
+  ac.bootstrap = broker.bootstrap();
+  auto admin = admin::connect(ac);
+  REQUIRE(admin.has_value());
+  REQUIRE((*admin)->create_topic("stat", 4).has_value());
+  auto opts = [](const std::string& id) {
+    return std::vector<std::string>{"--instance", id, "--session-ms", "8000", "--commit-ms", "100"};
+  };
+  auto s1 = std::make_unique<child_process>(broker.bootstrap(), "static-group", "stat", dir / "s1.log", opts("s1"));
+  auto s2 = std::make_unique<child_process>(broker.bootstrap(), "static-group", "stat", dir / "s2.log", opts("s2"));
+  auto stable = [&] {
+    auto d = (*admin)->describe_group("static-group");
+    if (!d || d->state != "stable" || d->members.size() != 2) return std::optional<group_description>();
+    for (const auto& m : d->members) {
+      if (m.assignment.size() != 2) return std::optional<group_description>();
+    }
+    return std::optional<group_description>(*d);
+  };
+  std::optional<group_description> before;
+  REQUIRE(runnel::testing::eventually([&] { return (before = stable()).has_value(); }, std::chrono::seconds(20)));
+  std::map<std::string, std::vector<topic_partition_ref>> assignment_before;
+  for (const auto& m : before->members) assignment_before[m.instance_id] = m.assignment;
+  // What the other member logged up to now (its start-up rebalance included).
+  const auto other_log_before = std::filesystem::file_size(dir / "s2.log");
+
+  CHECK(s1->term() == 0);  // close(): leaves for now (epoch -2), keeps its partitions
+  s1 = std::make_unique<child_process>(broker.bootstrap(), "static-group", "stat", dir / "s1-again.log", opts("s1"));
+  producer_config pc;
+  pc.bootstrap = broker.bootstrap();
+  pc.acks = -1;
+  auto prod = producer::connect(pc);
+  REQUIRE(prod.has_value());
+  std::vector<std::future<result<delivery>>> sent;
+  for (int n = 0; n < 200; ++n) sent.push_back((*prod)->send("stat", "s" + std::to_string(n), "s" + std::to_string(n)));
+  for (auto& f : sent) REQUIRE(f.get().has_value());
+  // The returned member consumes its old partitions.
+  REQUIRE(runnel::testing::eventually(
+      [&] {
+        run_log l;
+        parse_log(dir / "s1-again.log", 0, l);
+        return !l.records.empty();
+      },
+      std::chrono::seconds(20)));
+  auto after = stable();
+  REQUIRE(after.has_value());
+  CHECK(after->group_epoch == before->group_epoch);  // no rebalance
+  for (const auto& m : after->members) CHECK(m.assignment == assignment_before[m.instance_id]);
+  // The other member never lost or gave up a partition since.
+  std::ifstream other(dir / "s2.log");
+  other.seekg(static_cast<std::streamoff>(other_log_before));
+  std::string line;
+  std::size_t revoked = 0;
+  while (std::getline(other, line)) revoked += line.starts_with("R ") || line.starts_with("L ") ? 1 : 0;
+  CHECK(revoked == 0);
+  CHECK(s1->term() == 0);
+  CHECK(s2->term() == 0);
+}
