@@ -45,6 +45,7 @@ asio::awaitable<std::optional<std::expected<clean_output, std::error_code>>> log
                                                                                                timestamp_ms now) {
   auto job = l.plan_clean(now);
   if (!job) co_return std::nullopt;
+  auto shard = co_await asio::this_coro::executor;
   std::expected<clean_output, std::error_code> result = std::unexpected(make_error_code(std::errc::operation_canceled));
   (void)co_await suspend_until([&](completion done) {
     std::lock_guard lock(mu_);
@@ -52,9 +53,11 @@ asio::awaitable<std::optional<std::expected<clean_output, std::error_code>>> log
       done({});
       return;
     }
-    asio::post(io_, [this, &job, &result, done = std::move(done)]() mutable {
+    // The shard's io_context keeps running while its coroutine waits here.
+    asio::post(io_, [this, &job, &result, done = std::move(done), work = asio::make_work_guard(shard)]() mutable {
       result = run_clean_pass(*job, map_, [this, &job] { return stopping_.load() || job->cancel->load(); });
       done({});  // posts the resumption to the shard
+      work.reset();
     });
   });
   // After finish_clean `l` may be gone (a close was waiting for it): not touched again.

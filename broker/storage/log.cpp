@@ -230,6 +230,9 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
   auto h = schemas::decode_header(batch);
   if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
+  // A producer's batch has every offset of its range (verify_batch accepts
+  // the cleaner's sparse batches too, which only a replica may append).
+  if (h->record_count != h->last_offset_delta + 1) co_return std::unexpected(make_error_code(errc::bad_batch));
   schemas::stamp_base_offset(batch, next_offset_);
   h->base_offset = next_offset_;
   if (epoch >= 0) {
