@@ -242,14 +242,6 @@ TEST_CASE("batch: rebuild_batch keeps offsets, drops records and passes verifica
   CHECK(verify_batch(out, verify_limits{1 << 20, true}).error() == errc::record_count_mismatch);
 }
 
-TEST_CASE("batch: offset deltas that repeat or pass last_offset_delta are bad_offset_delta") {
-  flatbuffers::FlatBufferBuilder fbb;
-  std::vector<flatbuffers::Offset<fb::Record>> recs{fb::CreateRecord(fbb, 1), fb::CreateRecord(fbb, 1)};
-  fbb.Finish(fb::CreateRecords(fbb, fbb.CreateVector(recs)));
-  auto bytes = batch_from_records(fbb, 2);
-  CHECK(verify_batch(bytes, limits()).error() == errc::bad_offset_delta);
-}
-
 TEST_CASE("batch: records not numbered 0, 1, 2 is bad_offset_delta") {
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<flatbuffers::Offset<fb::Record>> recs{fb::CreateRecord(fbb, 0), fb::CreateRecord(fbb, 2)};
