@@ -20,6 +20,7 @@
 // value) is dropped once its record timestamp is older than
 // now - delete.retention.ms.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <expected>
@@ -88,7 +89,7 @@ std::error_code recover_clean_files(const std::filesystem::path& dir, const topi
 // i64 offset, u32 CRC-32C of the first 12 bytes; replaced atomically.
 // nullopt when missing or malformed.
 std::optional<offset> read_cleaner_checkpoint(const std::filesystem::path& dir);
-std::error_code write_cleaner_checkpoint(const std::filesystem::path& dir, offset point);
+std::array<std::byte, 16> encode_cleaner_checkpoint(offset point);
 inline constexpr const char* cleaner_checkpoint_name = "cleaner-offset-checkpoint";
 
 }  // namespace runnel::storage

@@ -87,6 +87,7 @@ asio::awaitable<std::error_code> log::do_open() {
   std::filesystem::create_directories(dir_, ec);
   if (ec) co_return ec;
   std::filesystem::remove(dir_ / (std::string(recovery_point_name) + ".tmp"), ec);
+  std::filesystem::remove(dir_ / (std::string(cleaner_checkpoint_name) + ".tmp"), ec);
   auto epochs = epoch_cache::load(dir_);
   if (!epochs) co_return epochs.error();
   epochs_.emplace(std::move(*epochs));
@@ -434,21 +435,31 @@ asio::awaitable<std::error_code> log::persist_recovery_point(offset point) {
   std::uint32_t crc = crc32c::value(std::span(buf).first(12));
   std::memcpy(buf.data() + 12, &crc, 4);
 
-  auto path = dir_ / recovery_point_name;
+  if (auto ec = co_await replace_file(recovery_point_name, buf)) co_return ec;
+  recovery_point_ = point;
+  co_return std::error_code{};
+}
+
+// write_file_atomic with the fsyncs on the ring: temp file, fdatasync,
+// rename, directory fsync.
+asio::awaitable<std::error_code> log::replace_file(const char* name, std::span<const std::byte> bytes) {
+  auto path = dir_ / name;
   auto tmp = path;
   tmp += ".tmp";
   {
     auto fd = file_handle::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
     if (!fd) co_return fd.error();
-    if (auto ec = co_await ring_.write_all(fd->get(), buf, 0)) co_return ec;
+    if (auto ec = co_await ring_.write_all(fd->get(), bytes, 0)) co_return ec;
     if (auto ec = co_await ring_.fdatasync(fd->get())) co_return ec;
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) co_return last_error();
+  co_return co_await sync_dir();
+}
+
+asio::awaitable<std::error_code> log::sync_dir() {
   auto dirfd = file_handle::open(dir_, O_RDONLY | O_DIRECTORY);
   if (!dirfd) co_return dirfd.error();
-  if (auto ec = co_await ring_.fsync(dirfd->get())) co_return ec;
-  recovery_point_ = point;
-  co_return std::error_code{};
+  co_return co_await ring_.fsync(dirfd->get());
 }
 
 // --- read -------------------------------------------------------------------
@@ -529,7 +540,7 @@ asio::awaitable<std::error_code> log::truncate(offset to) {
   auto ec = co_await do_truncate(to);
   truncating_ = false;
   if (!ec) ec = epochs_->truncate_from(next_offset_);
-  if (!ec && cleaned_end_ > next_offset_) ec = persist_cleaner_checkpoint(next_offset_);
+  if (!ec && cleaned_end_ > next_offset_) ec = co_await persist_cleaner_checkpoint(next_offset_);
   co_return ec;
 }
 
@@ -554,7 +565,7 @@ asio::awaitable<std::error_code> log::reset_to(offset start) {
     ec = co_await persist_recovery_point(start);
   }
   if (!ec) ec = epochs_->clear();
-  if (!ec) ec = persist_cleaner_checkpoint(start);
+  if (!ec && cleaned_end_ != start) ec = co_await persist_cleaner_checkpoint(start);
   truncating_ = false;
   if (ec) fail(ec, "reset");
   co_return ec;

@@ -185,7 +185,11 @@ class log {
   [[nodiscard]] std::shared_ptr<segment> segment_for(offset o) const;
   // Cancels a cleaning pass in progress and waits until it has finished.
   asio::awaitable<void> wait_for_clean();
-  std::error_code persist_cleaner_checkpoint(offset point);
+  // Writes the checkpoint only for a log that has one or is compacted
+  // (others keep it in memory: a missing file reads as the log start).
+  asio::awaitable<std::error_code> persist_cleaner_checkpoint(offset point);
+  asio::awaitable<std::error_code> replace_file(const char* name, std::span<const std::byte> bytes);
+  asio::awaitable<std::error_code> sync_dir();
   [[nodiscard]] bool unchanged_since(const clean_job& job) const;
 
   io_ring& ring_;

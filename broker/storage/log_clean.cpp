@@ -67,14 +67,15 @@ std::optional<offset> read_cleaner_checkpoint(const std::filesystem::path& dir) 
   return offset(value);
 }
 
-std::error_code write_cleaner_checkpoint(const std::filesystem::path& dir, offset point) {
+std::array<std::byte, 16> encode_cleaner_checkpoint(offset point) {
+  static_assert(checkpoint_size == 16);
   std::array<std::byte, checkpoint_size> buf{};
   std::int64_t v = point.value();
   std::memcpy(buf.data(), &checkpoint_magic, 4);
   std::memcpy(buf.data() + 4, &v, 8);
   std::uint32_t crc = crc32c::value(std::span(buf).first(12));
   std::memcpy(buf.data() + 12, &crc, 4);
-  return write_file_atomic(dir / cleaner_checkpoint_name, buf);
+  return buf;
 }
 
 std::error_code recover_clean_files(const std::filesystem::path& dir, const topic_partition& tp) {
@@ -115,11 +116,14 @@ std::error_code recover_clean_files(const std::filesystem::path& dir, const topi
 
 // --- planning and swapping, on the log's shard ----------------------------------------
 
-std::error_code log::persist_cleaner_checkpoint(offset point) {
-  if (auto ec = write_cleaner_checkpoint(dir_, point)) return ec;
+asio::awaitable<std::error_code> log::persist_cleaner_checkpoint(offset point) {
+  std::error_code ec;
+  if (cfg_.cleanup_compact || std::filesystem::exists(dir_ / cleaner_checkpoint_name, ec)) {
+    if (auto wec = co_await replace_file(cleaner_checkpoint_name, encode_cleaner_checkpoint(point))) co_return wec;
+  }
   cleaned_end_ = point;
   for (const auto& s : segments_) s->allow_gaps_below(point);
-  return {};
+  co_return std::error_code{};
 }
 
 std::optional<clean_job> log::plan_clean(timestamp_ms now) {
@@ -194,7 +198,7 @@ asio::awaitable<std::error_code> log::finish_clean(const clean_job& job,
   // 1. The checkpoint first: from here on, gaps below it are the
   // cleaner's (recovery accepts them); the old segments stay valid under it.
   if (out->cleaned_end > cleaned_end_) {
-    if (auto ec = persist_cleaner_checkpoint(out->cleaned_end)) {
+    if (auto ec = co_await persist_cleaner_checkpoint(out->cleaned_end)) {
       remove_cleaned_files(dir_);
       co_return ec;
     }
@@ -216,7 +220,7 @@ asio::awaitable<std::error_code> log::finish_clean(const clean_job& job,
         }
       }
     }
-    if (auto ec = fsync_dir(dir_)) {
+    if (auto ec = co_await sync_dir()) {
       fail(ec, "directory fsync after a cleaner swap");
       co_return ec;
     }

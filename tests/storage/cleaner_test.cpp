@@ -6,6 +6,7 @@
 
 #include "broker/storage/clean_pass.h"
 #include "broker/storage/errc.h"
+#include "broker/storage/file.h"
 #include "broker/storage/io_ring.h"
 #include "broker/storage/log_manager.h"
 #include <asio/co_spawn.hpp>
@@ -365,7 +366,7 @@ void crash_at(compact_fixture& c, swap_step step) {
     std::filesystem::rename(clean_path(dir, base, ext, from), dst);
   };
   if (step == swap_step::cleaned) return;
-  REQUIRE_FALSE(write_cleaner_checkpoint(dir, out->cleaned_end));
+  REQUIRE_FALSE(write_file_atomic(dir / cleaner_checkpoint_name, encode_cleaner_checkpoint(out->cleaned_end)));
   if (step == swap_step::checkpoint) return;
   const auto& bases = out->replaced;
   for (std::size_t i = 0; i < bases.size(); ++i) {
