@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include <unistd.h>
+
 #include "broker/storage/clean_pass.h"
 #include "broker/storage/errc.h"
 #include "broker/storage/file.h"
@@ -312,6 +314,26 @@ TEST_CASE("cleaner: read in the middle of a cleaned batch returns the whole batc
   REQUIRE(got.size() == 5);
   CHECK(got[0].off == offset(0));
   CHECK(got[1].off == offset(2));
+}
+
+TEST_CASE("cleaner: a reader holding a range of a replaced segment still reads its old bytes") {
+  compact_fixture c;
+  c.write(5, 4);
+  auto r = run(c.f.io, c.f.l->read(offset(0), 1 << 20));
+  REQUIRE((r.has_value() && r->has_value()));
+  const auto range = **r;
+  c.must_clean();
+  std::vector<std::byte> bytes(range.length);
+  REQUIRE(::pread(range.file->fd(), bytes.data(), bytes.size(), static_cast<off_t>(range.pos.value())) ==
+          static_cast<ssize_t>(bytes.size()));
+  auto h = schemas::decode_header(bytes);
+  REQUIRE(h.has_value());
+  CHECK(h->base_offset == offset(0));
+  CHECK_FALSE(schemas::check_crc(std::span(bytes).first(h->length), *h));
+  // The log itself now serves the cleaned segment.
+  auto now = run(c.f.io, c.f.l->read(offset(0), 1 << 20));
+  REQUIRE((now.has_value() && now->has_value()));
+  CHECK((*now)->file != range.file);
 }
 
 TEST_CASE("cleaner: a cleaned log reopens with its gaps, and cleans again") {
