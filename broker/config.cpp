@@ -60,6 +60,19 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
   if (key == "log.retention.check.interval.ms") {
     return num(10, 1LL << 40, [&](auto v) { retention_check_interval = std::chrono::milliseconds(v); });
   }
+  if (key == "log.cleaner.enable") {
+    if (value != "true" && value != "false") {
+      return std::unexpected(fmt::format("{}: '{}' is not true or false", key, value));
+    }
+    cleaner.enable = value == "true";
+    return {};
+  }
+  if (key == "log.cleaner.dedupe.buffer.size") {
+    return num(4096, 1LL << 40, [&](auto v) { cleaner.dedupe_buffer_bytes = static_cast<std::uint64_t>(v); });
+  }
+  if (key == "log.cleaner.backoff.ms") {
+    return num(10, 1LL << 40, [&](auto v) { cleaner.backoff = std::chrono::milliseconds(v); });
+  }
   if (key == "zookeeper") {
     zookeeper = std::string(value);
     return {};

@@ -14,6 +14,9 @@
 //   max.inflight.requests.per.connection  1..4096              256
 //   connections.max.idle.ms               0 = never            600000
 //   log.retention.check.interval.ms                            300000
+//   log.cleaner.enable                    true | false         true
+//   log.cleaner.dedupe.buffer.size        bytes (>= 4096)      33554432
+//   log.cleaner.backoff.ms                10..                 15000
 //   zookeeper                             host:port[/chroot]   (empty: standalone)
 //   zookeeper.session.timeout.ms          1000..60000          6000
 //   rack                                  any                  (empty)
@@ -40,6 +43,7 @@
 
 #include "broker/group/membership.h"
 #include "broker/meta/types.h"
+#include "broker/storage/types.h"
 
 namespace runnel {
 
@@ -55,6 +59,7 @@ struct broker_config {
   std::uint32_t max_inflight_requests_per_connection = 256;
   std::chrono::milliseconds idle_timeout{600'000};
   std::chrono::milliseconds retention_check_interval{300'000};
+  storage::cleaner_config cleaner;  // log.cleaner.*: log compaction
   std::string zookeeper;  // empty: standalone mode
   std::chrono::milliseconds zookeeper_session_timeout{6'000};
   std::string rack;

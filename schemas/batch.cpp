@@ -72,7 +72,9 @@ std::expected<batch_header, std::error_code> verify_batch(std::span<const std::b
   if (h->magic != batch_magic) return std::unexpected(errc::bad_magic);
   if ((h->attributes & ~log_append_time_bit) != 0) return std::unexpected(errc::unsupported_attributes);
   if (auto ec = check_crc(batch, *h)) return std::unexpected(ec);
-  if (h->record_count < 1 || h->last_offset_delta != h->record_count - 1) {
+  // A cleaned batch keeps its offset range but may hold fewer records.
+  if (h->record_count < 1 || h->last_offset_delta < h->record_count - 1 ||
+      (limits.require_dense && h->last_offset_delta != h->record_count - 1)) {
     return std::unexpected(errc::record_count_mismatch);
   }
   if (h->max_timestamp < h->first_timestamp) return std::unexpected(errc::bad_timestamps);
@@ -92,10 +94,13 @@ std::expected<batch_header, std::error_code> verify_batch(std::span<const std::b
   if (records->size() != static_cast<flatbuffers::uoffset_t>(h->record_count)) {
     return std::unexpected(errc::record_count_mismatch);
   }
+  // Strictly increasing deltas in [0, last_offset_delta]; with as many
+  // records as offsets (a producer's batch) that means 0, 1, 2, ...
+  std::int64_t prev = -1;
   for (flatbuffers::uoffset_t i = 0; i < records->size(); ++i) {
-    if (records->Get(i)->offset_delta() != static_cast<std::int32_t>(i)) {
-      return std::unexpected(errc::bad_offset_delta);
-    }
+    const std::int32_t d = records->Get(i)->offset_delta();
+    if (d <= prev || d > h->last_offset_delta) return std::unexpected(errc::bad_offset_delta);
+    prev = d;
   }
   return h;
 }
@@ -152,6 +157,59 @@ record_view batch_view::record(std::size_t i) const {
   if (r->key() != nullptr) out.key = as_span(r->key());
   if (r->value() != nullptr) out.value = as_span(r->value());
   out.headers = r->headers();
+  return out;
+}
+
+std::vector<std::byte> rebuild_batch(const batch_view& src, std::span<const std::size_t> keep) {
+  RUNNEL_ASSERT(!keep.empty(), "rebuilding a batch with no records");
+  const auto* in = src.records_->records();
+  flatbuffers::FlatBufferBuilder fbb(src.bytes().size());
+  fbb.Align(batch_alignment);
+  auto bytes_vec = [&](const flatbuffers::Vector<std::uint8_t>* v) {
+    return v == nullptr ? flatbuffers::Offset<flatbuffers::Vector<std::uint8_t>>{}
+                        : fbb.CreateVector(v->data(), v->size());
+  };
+  std::int64_t first_ts = 0;
+  std::int64_t max_ts = 0;
+  for (std::size_t n = 0; n < keep.size(); ++n) {
+    std::int64_t ts = src.record(keep[n]).timestamp.value();
+    if (n == 0) first_ts = max_ts = ts;
+    max_ts = std::max(max_ts, ts);
+  }
+  std::vector<flatbuffers::Offset<fb::Record>> records;
+  std::vector<flatbuffers::Offset<fb::RecordHeader>> headers;
+  for (std::size_t i : keep) {
+    RUNNEL_ASSERT(i < in->size(), "record {} of a batch of {}", i, in->size());
+    const auto* r = in->Get(static_cast<flatbuffers::uoffset_t>(i));
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::RecordHeader>>> headers_off;
+    if (r->headers() != nullptr) {
+      headers.clear();
+      for (const auto* h : *r->headers()) {
+        auto k = fbb.CreateString(h->key());
+        headers.push_back(fb::CreateRecordHeader(fbb, k, bytes_vec(h->value())));
+      }
+      headers_off = fbb.CreateVector(headers);
+    }
+    auto key = bytes_vec(r->key());
+    auto value = bytes_vec(r->value());
+    std::int64_t ts = src.header().first_timestamp.value() + r->timestamp_delta();
+    records.push_back(fb::CreateRecord(fbb, r->offset_delta(), ts - first_ts, key, value, headers_off));
+  }
+  fbb.Finish(fb::CreateRecords(fbb, fbb.CreateVector(records)));
+
+  std::size_t fb_size = fbb.GetSize();
+  std::size_t total = round_up(batch_header_size + fb_size, batch_alignment);
+  std::vector<std::byte> out(batch_header_size);
+  const auto* fb_begin = reinterpret_cast<const std::byte*>(fbb.GetBufferPointer());
+  out.insert(out.end(), fb_begin, fb_begin + fb_size);
+  out.resize(total);
+  const auto& sh = src.header();
+  fb::BatchHeader h(sh.base_offset.value(), static_cast<std::uint32_t>(total), sh.epoch.value(), /*crc=*/0,
+                    batch_magic, /*reserved0=*/0, sh.attributes, sh.last_offset_delta,
+                    static_cast<std::int32_t>(keep.size()), first_ts, max_ts, sh.producer.value(), sh.producer_epoch,
+                    /*reserved1=*/0, sh.base_sequence);
+  std::memcpy(out.data(), static_cast<const void*>(&h), batch_header_size);
+  store<std::uint32_t>(out, crc_pos, crc32c::value(std::span<const std::byte>(out).subspan(crc_covered_from)));
   return out;
 }
 

@@ -77,13 +77,27 @@ std::error_code check_crc(std::span<const std::byte> batch, const batch_header& 
 
 struct verify_limits {
   std::uint32_t max_batch_bytes = 1024 * 1024;
+  // A producer's batch has every offset of its range: record_count ==
+  // last_offset_delta + 1 (with the delta rule below: deltas 0, 1, 2, ...).
+  // Off, a batch the log cleaner shrank is accepted too: fewer records,
+  // deltas strictly increasing and <= last_offset_delta.
+  bool require_dense = false;
 };
 
 // Full verification of untrusted bytes holding exactly one batch: header,
 // magic, attributes, CRC, the Records FlatBuffer (Verifier with tight
-// depth/table limits), record count, dense offset deltas, timestamps.
+// depth/table limits), record count, offset deltas (strictly increasing, in
+// [0, last_offset_delta]), timestamps.
 std::expected<batch_header, std::error_code> verify_batch(std::span<const std::byte> batch,
                                                           const verify_limits& limits);
+
+// The log cleaner's copy of a verified batch that keeps only the records
+// `keep` names (indexes into the batch, ascending, not empty): same base
+// offset, last_offset_delta, leader epoch, attributes and producer fields;
+// each record keeps its offset_delta; record_count, first/max timestamp
+// (those of the kept records), length and CRC are recomputed.
+class batch_view;
+std::vector<std::byte> rebuild_batch(const batch_view& src, std::span<const std::size_t> keep);
 
 // Writes the broker-stamped fields in place; the CRC stays valid.
 void stamp_base_offset(std::span<std::byte> batch, offset base);
@@ -115,6 +129,7 @@ class batch_view {
   [[nodiscard]] record_view record(std::size_t i) const;
 
  private:
+  friend std::vector<std::byte> rebuild_batch(const batch_view& src, std::span<const std::size_t> keep);
   batch_view(std::span<const std::byte> bytes, const batch_header& header);
 
   std::span<const std::byte> bytes_;

@@ -18,6 +18,7 @@
 #include "broker/meta/topic_config.h"
 #include "broker/net/logger.h"
 #include "broker/net/replication.h"
+#include "broker/storage/cleaner.h"
 #include "broker/storage/file.h"
 #include "broker/storage/logger.h"
 
@@ -80,6 +81,7 @@ struct server::impl {
   // Per shard, touched on that shard's thread only.
   std::vector<std::set<std::shared_ptr<connection>>> connections;
   std::vector<std::unique_ptr<asio::steady_timer>> retention_timers;
+  std::unique_ptr<storage::log_cleaner> cleaner;  // log compaction: its thread, a loop per shard
   bool stopped = false;
 
   // Runs `task` on shard `s` and blocks the calling (non-shard) thread.
@@ -240,6 +242,10 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
   auto* raw = i.get();
   asio::co_spawn(st.shards[0]->io(), raw->accept_loop(), asio::detached);
   for (auto& s : st.shards) asio::co_spawn(s->io(), raw->retention_loop(*s), asio::detached);
+  if (cfg.cleaner.enable) {
+    raw->cleaner = std::make_unique<storage::log_cleaner>(cfg.cleaner);
+    for (auto& s : st.shards) asio::co_spawn(s->io(), raw->cleaner->run(s->logs()), asio::detached);
+  }
   return std::unique_ptr<server>(new server(std::move(i)));
 }
 
@@ -311,6 +317,7 @@ void server::stop() {
   // Every shard stops serving before any shard closes its logs: a request
   // on one shard may touch partitions of all of them.
   for (auto& s : i.state.shards) i.block_on(*s, i.drain_connections(*s));
+  if (i.cleaner) i.cleaner->stop();  // before the logs close: a pass in progress ends first
   for (auto& s : i.state.shards) i.block_on(*s, i.close_logs(*s));
   for (auto& s : i.state.shards) s->stop();
   // Logs are closed and connections gone: a shard that still has work

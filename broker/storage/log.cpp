@@ -87,9 +87,13 @@ asio::awaitable<std::error_code> log::do_open() {
   std::filesystem::create_directories(dir_, ec);
   if (ec) co_return ec;
   std::filesystem::remove(dir_ / (std::string(recovery_point_name) + ".tmp"), ec);
+  std::filesystem::remove(dir_ / (std::string(cleaner_checkpoint_name) + ".tmp"), ec);
   auto epochs = epoch_cache::load(dir_);
   if (!epochs) co_return epochs.error();
   epochs_.emplace(std::move(*epochs));
+  // A cleaning pass that a crash interrupted: finished or undone before
+  // the segments are listed (clean_pass.h, docs/storage_format.md).
+  if (auto sec = recover_clean_files(dir_, tp_)) co_return sec;
 
   std::vector<offset> bases;
   for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
@@ -109,11 +113,16 @@ asio::awaitable<std::error_code> log::do_open() {
 
   offset recovery = read_recovery_point(dir_).value_or(bases.front());
   recovery_point_ = recovery;
+  cleaned_end_ = read_cleaner_checkpoint(dir_).value_or(bases.front());
   for (std::size_t i = 0; i < bases.size(); ++i) {
     auto seg = std::make_shared<segment>(dir_, bases[i], cfg_);
     if (auto oec = seg->open_existing()) co_return oec;
-    if (!segments_.empty() && seg->base() != segments_.back()->next_offset()) {
-      // Segments must continue each other densely.
+    seg->allow_gaps_below(cleaned_end_);
+    // Crash rule: segments continue each other densely, except where the
+    // cleaner removed the last batches of one (the gap starts below its checkpoint).
+    const bool cleaned_gap = !segments_.empty() && seg->base() > segments_.back()->next_offset() &&
+                             segments_.back()->next_offset() < cleaned_end_;
+    if (!segments_.empty() && seg->base() != segments_.back()->next_offset() && !cleaned_gap) {
       if (seg->base() < recovery) {
         logger().error("[{}] corrupt log: {} starts at offset {} but the previous segment ends at {}", tp_,
                        seg->log_path().string(), seg->base(), segments_.back()->next_offset());
@@ -154,6 +163,7 @@ asio::awaitable<std::error_code> log::do_open() {
     seg->mark_synced(seg->written());
   }
   next_offset_ = written_end_ = durable_end_ = segments_.back()->next_offset();
+  cleaned_end_ = std::clamp(cleaned_end_, log_start_offset(), next_offset_);
   // Epochs that start at or past the end have no data (a torn tail).
   if (auto eec = epochs_->truncate_from(next_offset_)) co_return eec;
   if (recovery_point_ != durable_end_) co_return co_await persist_recovery_point(durable_end_);
@@ -221,6 +231,9 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
   auto h = schemas::decode_header(batch);
   if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
+  // A producer's batch has every offset of its range (verify_batch accepts
+  // the cleaner's sparse batches too, which only a replica may append).
+  if (h->record_count != h->last_offset_delta + 1) co_return std::unexpected(make_error_code(errc::bad_batch));
   schemas::stamp_base_offset(batch, next_offset_);
   h->base_offset = next_offset_;
   if (epoch >= 0) {
@@ -422,21 +435,31 @@ asio::awaitable<std::error_code> log::persist_recovery_point(offset point) {
   std::uint32_t crc = crc32c::value(std::span(buf).first(12));
   std::memcpy(buf.data() + 12, &crc, 4);
 
-  auto path = dir_ / recovery_point_name;
+  if (auto ec = co_await replace_file(recovery_point_name, buf)) co_return ec;
+  recovery_point_ = point;
+  co_return std::error_code{};
+}
+
+// write_file_atomic with the fsyncs on the ring: temp file, fdatasync,
+// rename, directory fsync.
+asio::awaitable<std::error_code> log::replace_file(const char* name, std::span<const std::byte> bytes) {
+  auto path = dir_ / name;
   auto tmp = path;
   tmp += ".tmp";
   {
     auto fd = file_handle::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
     if (!fd) co_return fd.error();
-    if (auto ec = co_await ring_.write_all(fd->get(), buf, 0)) co_return ec;
+    if (auto ec = co_await ring_.write_all(fd->get(), bytes, 0)) co_return ec;
     if (auto ec = co_await ring_.fdatasync(fd->get())) co_return ec;
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) co_return last_error();
+  co_return co_await sync_dir();
+}
+
+asio::awaitable<std::error_code> log::sync_dir() {
   auto dirfd = file_handle::open(dir_, O_RDONLY | O_DIRECTORY);
   if (!dirfd) co_return dirfd.error();
-  if (auto ec = co_await ring_.fsync(dirfd->get())) co_return ec;
-  recovery_point_ = point;
-  co_return std::error_code{};
+  co_return co_await ring_.fsync(dirfd->get());
 }
 
 // --- read -------------------------------------------------------------------
@@ -449,7 +472,16 @@ asio::awaitable<std::expected<std::optional<file_range>, std::error_code>> log::
   if (from < log_start_offset() || from > end) co_return std::unexpected(make_error_code(errc::offset_out_of_range));
   if (from == end) co_return std::nullopt;
 
-  auto seg = segment_for(from);
+  // Offsets the cleaner removed at the end of a segment (or a whole
+  // segment's): the next batch is in a later segment.
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), from,
+                             [](offset v, const std::shared_ptr<segment>& s) { return v < s->base(); });
+  auto seg = *std::prev(it);
+  while (from >= seg->written_next() && it != segments_.end()) {
+    seg = *it++;
+    from = seg->base();
+  }
+  if (from >= end) co_return std::nullopt;
   auto first = co_await seg->find_batch(ring_, from);
   if (!first) co_return std::unexpected(first.error());
   // Never hand out bytes at or past `end`: find where it starts here.
@@ -504,9 +536,11 @@ asio::awaitable<std::error_code> log::quiesce() {
 asio::awaitable<std::error_code> log::truncate(offset to) {
   if (auto ec = check_usable()) co_return ec;
   truncating_ = true;
+  co_await wait_for_clean();
   auto ec = co_await do_truncate(to);
   truncating_ = false;
   if (!ec) ec = epochs_->truncate_from(next_offset_);
+  if (!ec && cleaned_end_ > next_offset_) ec = co_await persist_cleaner_checkpoint(next_offset_);
   co_return ec;
 }
 
@@ -514,6 +548,7 @@ asio::awaitable<std::error_code> log::reset_to(offset start) {
   if (auto ec = check_usable()) co_return ec;
   RUNNEL_ASSERT(!truncating_, "[{}] reset during truncate", tp_);
   truncating_ = true;
+  co_await wait_for_clean();
   co_await quiesce();
   // Old segments go first (a crash then leaves an empty log, which the
   // follower resets again), then the new empty segment at `start`.
@@ -530,6 +565,7 @@ asio::awaitable<std::error_code> log::reset_to(offset start) {
     ec = co_await persist_recovery_point(start);
   }
   if (!ec) ec = epochs_->clear();
+  if (!ec && cleaned_end_ != start) ec = co_await persist_cleaner_checkpoint(start);
   truncating_ = false;
   if (ec) fail(ec, "reset");
   co_return ec;
@@ -553,7 +589,10 @@ asio::awaitable<std::error_code> log::do_truncate(offset to) {
   auto seg = segments_.back();
   file_pos pos{0};
   offset cut = seg->base();
-  if (to > seg->base()) {
+  if (to >= seg->written_next()) {
+    pos = seg->written();  // `to` lies in offsets the cleaner removed at the segment's end
+    cut = seg->written_next();
+  } else if (to > seg->base()) {
     auto b = co_await seg->find_batch(ring_, to);
     if (!b) co_return b.error();
     pos = b->pos;
@@ -591,6 +630,7 @@ asio::awaitable<std::expected<std::size_t, std::error_code>> log::apply_retentio
 asio::awaitable<std::error_code> log::close() {
   if (closed_) co_return std::error_code{};
   closed_ = true;
+  co_await wait_for_clean();
   co_await quiesce();
   std::error_code ec = failure_;
   if (!ec) {

@@ -20,6 +20,7 @@
 // fails naming the file and position. At or above it a bad batch is a torn
 // write: the log is truncated there with a warning.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -34,6 +35,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/any_io_executor.hpp>
 
+#include "broker/storage/clean_pass.h"
 #include "broker/storage/epoch_cache.h"
 #include "broker/storage/types.h"
 #include "broker/storage/waiters.h"
@@ -115,6 +117,25 @@ class log {
   // segment. Returns how many segments were deleted.
   asio::awaitable<std::expected<std::size_t, std::error_code>> apply_retention(timestamp_ms now);
 
+  // Log compaction (log_clean.cpp; the thread and schedule are cleaner.h).
+  // plan_clean: on this shard, the snapshot for one pass when the log is
+  // compacted, no pass is in progress, and the dirty ratio (bytes of sealed
+  // segments that end past the checkpoint / bytes of the cleanable sealed
+  // segments) is >= min.cleanable.dirty.ratio. Cleanable: sealed, durable,
+  // and (with min.compaction.lag.ms) whose newest timestamp is at least
+  // that old; the first segment that is not ends the range.
+  std::optional<clean_job> plan_clean(timestamp_ms now);
+  // finish_clean: the pass's result back on this shard. Swaps the cleaned
+  // segments in (crash-safe rename protocol, docs/storage_format.md) or,
+  // after an error, a close, a truncation or a retention that changed the
+  // segments meanwhile, deletes the `.cleaned` files. Ends the pass.
+  asio::awaitable<std::error_code> finish_clean(const clean_job& job,
+                                                const std::expected<clean_output, std::error_code>& out);
+  // The cleaner checkpoint: below it every sealed segment was cleaned (the
+  // offsets there may have gaps); persisted in `cleaner-offset-checkpoint`.
+  [[nodiscard]] offset cleaner_checkpoint() const { return cleaned_end_; }
+  [[nodiscard]] bool cleaning() const { return cleaning_; }
+
   // Clean close: waits for writes, fsyncs data and indexes, persists the
   // recovery point. Later calls fail with log_closed.
   asio::awaitable<std::error_code> close();
@@ -162,6 +183,14 @@ class log {
   void maybe_notify_idle();
   std::error_code check_usable() const;
   [[nodiscard]] std::shared_ptr<segment> segment_for(offset o) const;
+  // Cancels a cleaning pass in progress and waits until it has finished.
+  asio::awaitable<void> wait_for_clean();
+  // Writes the checkpoint only for a log that has one or is compacted
+  // (others keep it in memory: a missing file reads as the log start).
+  asio::awaitable<std::error_code> persist_cleaner_checkpoint(offset point);
+  asio::awaitable<std::error_code> replace_file(const char* name, std::span<const std::byte> bytes);
+  asio::awaitable<std::error_code> sync_dir();
+  [[nodiscard]] bool unchanged_since(const clean_job& job) const;
 
   io_ring& ring_;
   asio::any_io_executor ex_;  // the shard's; write and sync loops run on it
@@ -187,6 +216,11 @@ class log {
   offset_waiters durable_waiters_;  // flush
   std::vector<completion> idle_waiters_;  // quiesce: no write or sync in flight
   bool preallocate_ = true;
+
+  offset cleaned_end_{0};  // the cleaner checkpoint (first dirty offset)
+  bool cleaning_ = false;  // plan_clean .. finish_clean
+  std::shared_ptr<std::atomic<bool>> clean_cancel_;
+  std::vector<completion> clean_waiters_;  // wait_for_clean
 };
 
 }  // namespace runnel::storage

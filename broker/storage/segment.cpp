@@ -242,7 +242,11 @@ asio::awaitable<std::expected<scan_result, std::error_code>> segment::recover(io
       result.reason = fmt::format("bad magic {}", h->magic);
       break;
     }
-    if (h->base_offset != next) {
+    // Crash rule: offsets only grow; a forward gap is the cleaner's work
+    // only where it has been (the gap starts below its checkpoint, which is
+    // persisted before cleaned files get their names). Else the scan stops.
+    const bool cleaned_gap = h->base_offset > next && next < gaps_below_;
+    if (h->base_offset != next && !cleaned_gap) {
       result.end = scan_end::torn;
       result.reason = fmt::format("base offset {} where {} was expected", h->base_offset, next);
       break;

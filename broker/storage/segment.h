@@ -53,7 +53,8 @@ struct scanned_batch {
 // What a scan ended with.
 enum class scan_end {
   clean,      // reached the end of the file on a batch boundary
-  torn,       // a short or malformed header, a batch past the end, a CRC failure, or an offset gap
+  torn,       // a short or malformed header, a batch past the end, a CRC failure, or an offset
+              // that does not follow (a gap is accepted only where the cleaner removed records)
 };
 
 struct scan_result {
@@ -122,6 +123,10 @@ class segment {
   asio::awaitable<std::expected<std::optional<offset>, std::error_code>> find_timestamp(io_ring& ring,
                                                                                         timestamp_ms t) const;
 
+  // Offset gaps that start below `o` (the log's cleaner checkpoint) are
+  // records the cleaner removed: recover() accepts them.
+  void allow_gaps_below(offset o) { gaps_below_ = o; }
+
   // Unlinks the three files (the .log stays readable through open ranges).
   std::error_code remove_files();
 
@@ -171,6 +176,7 @@ class segment {
   timestamp_ms max_ts_{-1};
   offset max_ts_offset_{0};
   std::chrono::steady_clock::time_point created_;
+  offset gaps_below_{0};
 };
 
 }  // namespace runnel::storage

@@ -31,6 +31,13 @@ struct log_config {
   std::chrono::milliseconds min_compaction_lag_ms{0};                // min.compaction.lag.ms
 };
 
+// Broker-wide log cleaner settings (broker keys log.cleaner.*).
+struct cleaner_config {
+  bool enable = true;                                   // log.cleaner.enable
+  std::uint64_t dedupe_buffer_bytes = 32ULL << 20;      // log.cleaner.dedupe.buffer.size: the offset map
+  std::chrono::milliseconds backoff{15'000};            // log.cleaner.backoff.ms: how often to look for work
+};
+
 class segment_file;
 
 // Whole batches of one segment, as they lie in the file: a fetch sends
