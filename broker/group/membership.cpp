@@ -45,6 +45,9 @@ const std::set<std::string>& resolved(member& m, const topic_counts& topics) {
 void update_subscribed(group& g, const topic_counts& topics) {
   std::map<std::string, std::int32_t> now;
   for (auto& [id, m] : g.members) {
+    // Resolved again from `topics`: a name subscribed before its topic
+    // existed, or a topic deleted since, changes what the member gets.
+    m.resolved.reset();
     for (const auto& t : resolved(m, topics)) now[t] = topics.find(t)->second;
   }
   if (now != g.subscribed) {
@@ -252,8 +255,6 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
     g.assignor = *r.assignor;
     ++g.epoch;
   }
-  // A new pattern may match topics created since: resolve it again.
-  if (!m->regex.empty()) m->resolved.reset();
   update_subscribed(g, topics);
   maybe_assign(g, topics, &limits);
   reconcile(g, *m, r.owned, now);
