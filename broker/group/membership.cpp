@@ -187,7 +187,9 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
     if (!r.instance_id.empty()) {
       auto holder = std::find_if(g.members.begin(), g.members.end(),
                                  [&](const auto& kv) { return kv.second.instance_id == r.instance_id; });
-      if (holder != g.members.end() && holder->first != r.member_id) {
+      // A static member that left for now may come back under a new member
+      // id or its own; one that did not leave holds its instance id.
+      if (holder != g.members.end() && (holder->first != r.member_id || holder->second.left_static)) {
         if (!holder->second.left_static) {
           return fail(errc::unreleased_instance_id,
                       fmt::format("group {}: instance id '{}' is held by member {}", g.id, r.instance_id, holder->first));
