@@ -56,14 +56,14 @@ void update_subscribed(group& g, const topic_counts& topics) {
   }
 }
 
-void maybe_assign(group& g, const topic_counts& topics, const group_limits* limits) {
+void maybe_assign(group& g, const topic_counts& topics, const group_limits& limits) {
   if (g.epoch <= g.assignment_epoch && g.target.size() == g.members.size()) return;
   assignor_input in;
   for (auto& [id, m] : g.members) in.members.push_back({id, resolved(m, topics)});
   for (const auto& [t, n] : g.subscribed) in.partitions[t] = n;
   in.previous = &g.target;
   std::string name = g.assignor;
-  if (name.empty()) name = limits != nullptr ? limits->default_assignor : "uniform";
+  if (name.empty()) name = limits.default_assignor;
   assignor_fn fn = find_assignor(name);
   if (fn == nullptr) fn = assign_uniform;
   g.target = fn(in);
@@ -178,7 +178,7 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
     logger().info("group {}: member {} left", g.id, r.member_id);
     remove_member(g, r.member_id);
     update_subscribed(g, topics);
-    maybe_assign(g, topics, &limits);
+    maybe_assign(g, topics, limits);
     return out;
   }
 
@@ -258,7 +258,7 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
     ++g.epoch;
   }
   update_subscribed(g, topics);
-  maybe_assign(g, topics, &limits);
+  maybe_assign(g, topics, limits);
   reconcile(g, *m, r.owned, now);
 
   heartbeat_result out;
@@ -270,7 +270,8 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
   return out;
 }
 
-std::vector<std::string> expire(group& g, const topic_counts& topics, clock_type::time_point now) {
+std::vector<std::string> expire(group& g, const topic_counts& topics, clock_type::time_point now,
+                                const group_limits& limits) {
   std::vector<std::string> gone;
   for (const auto& [id, m] : g.members) {
     if (now >= m.session_deadline) {
@@ -285,7 +286,7 @@ std::vector<std::string> expire(group& g, const topic_counts& topics, clock_type
   if (gone.empty()) return gone;
   for (const auto& id : gone) remove_member(g, id);
   update_subscribed(g, topics);
-  maybe_assign(g, topics, nullptr);
+  maybe_assign(g, topics, limits);
   return gone;
 }
 

@@ -155,7 +155,7 @@ TEST_CASE("property: a partition is never in two members' assigned or revoking s
     } else if (action == 2) {
       h.now += 1s;
       h.g.members.at(id).session_deadline = h.now;  // this member went silent
-      for (const auto& gone : expire(h.g, h.topics, h.now)) epoch_of.erase(gone);
+      for (const auto& gone : expire(h.g, h.topics, h.now, h.limits)) epoch_of.erase(gone);
       what = "expire";
     } else {
       // Heartbeat reporting an arbitrary owned set (often what it holds).
@@ -337,10 +337,10 @@ TEST_CASE("expire: a member silent for its session timeout is removed and its pa
   auto a = h.ok(ra);
   auto b = h.join("b");
   h.now += 500ms;
-  CHECK(expire(h.g, h.topics, h.now).empty());  // before the deadline nothing goes
+  CHECK(expire(h.g, h.topics, h.now, h.limits).empty());  // before the deadline nothing goes
   h.now += 500ms;
   // b keeps heartbeating (its session is 45 s); a went silent.
-  const auto gone = expire(h.g, h.topics, h.now);
+  const auto gone = expire(h.g, h.topics, h.now, h.limits);
   CHECK(gone == std::vector<std::string>{"a"});
   CHECK_FALSE(h.g.members.contains("a"));
   auto b2 = h.beat("b", b.member_epoch, std::set<topic_partition>{});
@@ -358,9 +358,9 @@ TEST_CASE("expire: a member keeping revoking partitions past its rebalance timeo
   REQUIRE_FALSE(h.g.members.at("a").revoking.empty());
   h.now += 1500ms;
   h.beat("a", a2.member_epoch, a.assignment);  // still holds them; its session is fine
-  CHECK(expire(h.g, h.topics, h.now).empty());
+  CHECK(expire(h.g, h.topics, h.now, h.limits).empty());
   h.now += 500ms;
-  CHECK(expire(h.g, h.topics, h.now) == std::vector<std::string>{"a"});
+  CHECK(expire(h.g, h.topics, h.now, h.limits) == std::vector<std::string>{"a"});
   CHECK(h.beat("b", b.member_epoch, std::set<topic_partition>{}).assignment == all_parts("t", 6));
 }
 
@@ -374,7 +374,7 @@ TEST_CASE("expire: a member that released in time is kept") {
   h.now += 1500ms;
   h.beat("a", a2.member_epoch, a2.assignment);  // released
   h.now += 1000ms;
-  CHECK(expire(h.g, h.topics, h.now).empty());
+  CHECK(expire(h.g, h.topics, h.now, h.limits).empty());
 }
 
 TEST_CASE("next_deadline: the earliest session or revocation deadline, none without members") {
@@ -569,4 +569,21 @@ TEST_CASE("state_name: empty, reconciling, stable") {
   h.join("b");
   CHECK(state_name(h.g) == "reconciling");
   (void)a;
+}
+
+TEST_CASE("expire: the target after a removal comes from the broker's default assignor") {
+  harness h;
+  h.limits.default_assignor = "range";
+  for (const char* id : {"a", "b", "c"}) {
+    heartbeat_request r = join_request(id, {"t"});
+    r.session_timeout_ms = id == std::string("c") ? 1000 : 10'000;
+    h.ok(r);
+  }
+  CHECK(h.g.target.at("a") == parts("t", {0, 1}));
+  CHECK(h.g.target.at("c") == parts("t", {4, 5}));
+  h.now += 1s;
+  REQUIRE(expire(h.g, h.topics, h.now, h.limits) == std::vector<std::string>{"c"});
+  // Range splits 6 partitions over a and b as 0-2 and 3-5 (uniform would keep 0,1 and 2,3).
+  CHECK(h.g.target.at("a") == parts("t", {0, 1, 2}));
+  CHECK(h.g.target.at("b") == parts("t", {3, 4, 5}));
 }
