@@ -378,3 +378,28 @@ TEST_CASE("coordinator: committed returns only the asked partitions that have an
   CHECK(got.at(tp("t", 1)).offset == 2);
   CHECK(h.c->committed("other", std::nullopt).empty());
 }
+
+TEST_CASE("coordinator: its timer removes a silent member and writes the removal") {
+  asio::io_context io;
+  fake_log log(io);
+  group_limits limits;
+  limits.min_session_timeout = std::chrono::milliseconds(50);
+  auto c = std::make_shared<coordinator>(io.get_executor(), 0, limits, log.hooks());
+  c->start();
+  heartbeat_request r = join_request("a", {"t"});
+  r.session_timeout_ms = 150;
+  started<heartbeat_answer> s(io, c->heartbeat("g", r));
+  io.run_for(std::chrono::milliseconds(20));
+  REQUIRE(s.done());
+  REQUIRE(s.get().has_value());
+  CHECK(c->find("g")->members.contains("a"));  // control: present before its timeout
+  io.run_for(std::chrono::milliseconds(600));
+  CHECK(c->find("g")->members.empty());
+  CHECK(log.batches.size() == 2);
+  c->stop();
+  io.run_for(std::chrono::milliseconds(200));  // the timer loop ends
+  auto fresh = std::make_shared<coordinator>(io.get_executor(), 0, limits, log.hooks());
+  log.replay_into(*fresh);
+  REQUIRE(fresh->find("g") != nullptr);
+  CHECK(fresh->find("g")->members.empty());
+}
