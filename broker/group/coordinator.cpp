@@ -241,7 +241,7 @@ asio::awaitable<void> coordinator::timer_loop() {
         topics = hooks_.topics();
         have_topics = true;
       }
-      if (!expire(g, topics, now).empty()) changed.push_back(id);
+      if (!expire(g, topics, now, limits_).empty()) changed.push_back(id);
     }
     for (const auto& id : changed) {
       auto it = groups_.find(id);

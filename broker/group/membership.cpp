@@ -45,6 +45,9 @@ const std::set<std::string>& resolved(member& m, const topic_counts& topics) {
 void update_subscribed(group& g, const topic_counts& topics) {
   std::map<std::string, std::int32_t> now;
   for (auto& [id, m] : g.members) {
+    // Resolved again from `topics`: a name subscribed before its topic
+    // existed, or a topic deleted since, changes what the member gets.
+    m.resolved.reset();
     for (const auto& t : resolved(m, topics)) now[t] = topics.find(t)->second;
   }
   if (now != g.subscribed) {
@@ -53,14 +56,14 @@ void update_subscribed(group& g, const topic_counts& topics) {
   }
 }
 
-void maybe_assign(group& g, const topic_counts& topics, const group_limits* limits) {
+void maybe_assign(group& g, const topic_counts& topics, const group_limits& limits) {
   if (g.epoch <= g.assignment_epoch && g.target.size() == g.members.size()) return;
   assignor_input in;
   for (auto& [id, m] : g.members) in.members.push_back({id, resolved(m, topics)});
   for (const auto& [t, n] : g.subscribed) in.partitions[t] = n;
   in.previous = &g.target;
   std::string name = g.assignor;
-  if (name.empty()) name = limits != nullptr ? limits->default_assignor : "uniform";
+  if (name.empty()) name = limits.default_assignor;
   assignor_fn fn = find_assignor(name);
   if (fn == nullptr) fn = assign_uniform;
   g.target = fn(in);
@@ -175,7 +178,7 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
     logger().info("group {}: member {} left", g.id, r.member_id);
     remove_member(g, r.member_id);
     update_subscribed(g, topics);
-    maybe_assign(g, topics, &limits);
+    maybe_assign(g, topics, limits);
     return out;
   }
 
@@ -184,7 +187,9 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
     if (!r.instance_id.empty()) {
       auto holder = std::find_if(g.members.begin(), g.members.end(),
                                  [&](const auto& kv) { return kv.second.instance_id == r.instance_id; });
-      if (holder != g.members.end() && holder->first != r.member_id) {
+      // A static member that left for now may come back under a new member
+      // id or its own; one that did not leave holds its instance id.
+      if (holder != g.members.end() && (holder->first != r.member_id || holder->second.left_static)) {
         if (!holder->second.left_static) {
           return fail(errc::unreleased_instance_id,
                       fmt::format("group {}: instance id '{}' is held by member {}", g.id, r.instance_id, holder->first));
@@ -252,10 +257,8 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
     g.assignor = *r.assignor;
     ++g.epoch;
   }
-  // A new pattern may match topics created since: resolve it again.
-  if (!m->regex.empty()) m->resolved.reset();
   update_subscribed(g, topics);
-  maybe_assign(g, topics, &limits);
+  maybe_assign(g, topics, limits);
   reconcile(g, *m, r.owned, now);
 
   heartbeat_result out;
@@ -267,7 +270,8 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
   return out;
 }
 
-std::vector<std::string> expire(group& g, const topic_counts& topics, clock_type::time_point now) {
+std::vector<std::string> expire(group& g, const topic_counts& topics, clock_type::time_point now,
+                                const group_limits& limits) {
   std::vector<std::string> gone;
   for (const auto& [id, m] : g.members) {
     if (now >= m.session_deadline) {
@@ -282,7 +286,7 @@ std::vector<std::string> expire(group& g, const topic_counts& topics, clock_type
   if (gone.empty()) return gone;
   for (const auto& id : gone) remove_member(g, id);
   update_subscribed(g, topics);
-  maybe_assign(g, topics, nullptr);
+  maybe_assign(g, topics, limits);
   return gone;
 }
 

@@ -69,8 +69,10 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
 
 // Removes members past their session timeout and members that kept
 // partitions past their rebalance timeout; recomputes the target when
-// that changed the group. Returns the removed member ids.
-std::vector<std::string> expire(group& g, const topic_counts& topics, clock_type::time_point now);
+// that changed the group (with the group's assignor, else limits'
+// default). Returns the removed member ids.
+std::vector<std::string> expire(group& g, const topic_counts& topics, clock_type::time_point now,
+                                const group_limits& limits);
 
 // The earliest session or revocation deadline of `g` (nullopt: no members).
 std::optional<clock_type::time_point> next_deadline(const group& g);

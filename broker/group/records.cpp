@@ -102,7 +102,9 @@ std::optional<record_key> decode_key(std::span<const std::byte> in) {
 
 std::vector<std::byte> encode_offset_value(const committed_offset& v) {
   fbb_t fbb(128);
-  fbb.Finish(fb::CreateOffsetCommitValueDirect(fbb, v.offset, v.leader_epoch, v.metadata.c_str(), v.commit_timestamp_ms));
+  // CreateString(std::string) keeps every byte; the *Direct form's c_str() stops at a NUL.
+  const auto metadata = fbb.CreateString(v.metadata);
+  fbb.Finish(fb::CreateOffsetCommitValue(fbb, v.offset, v.leader_epoch, metadata, v.commit_timestamp_ms));
   return finish(fbb);
 }
 
