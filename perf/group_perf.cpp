@@ -8,7 +8,8 @@
 //                                     gap in consumption of partitions that did not move
 //   commits                           --committers consumers commit as fast as they are
 //                                     acknowledged (acks=all, member-less commits of
-//                                     distinct groups): commits/s of one coordinator
+//                                     distinct groups), each OffsetCommit covering the
+//                                     topic's --partitions: commits/s of one coordinator
 
 #include <algorithm>
 #include <cstdio>
@@ -235,11 +236,15 @@ int run_commits(const options& o) {
       c.enable_auto_commit = false;
       auto cons = runnel::consumer::connect(c);
       if (!cons) usage_error(cons.error().what());
-      const runnel::topic_partition_ref tp{o.topic, t % std::max(1, o.partitions)};
       while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       const auto deadline = clock_type::now() + seconds;
       for (std::int64_t i = 1; clock_type::now() < deadline; ++i) {
-        if ((*cons)->commit_sync({{tp, runnel::offset_and_metadata{i, {}, -1, -1}}})) {
+        // One OffsetCommit request: every partition of the topic (--partitions).
+        std::map<runnel::topic_partition_ref, runnel::offset_and_metadata> offsets;
+        for (std::int32_t part = 0; part < std::max(1, o.partitions); ++part) {
+          offsets[{o.topic, part}] = runnel::offset_and_metadata{i, {}, -1, -1};
+        }
+        if ((*cons)->commit_sync(offsets)) {
           p.done.fetch_add(1, std::memory_order_relaxed);
         } else {
           p.failed.fetch_add(1, std::memory_order_relaxed);
@@ -254,9 +259,11 @@ int run_commits(const options& o) {
   const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
   p.stop = true;
   printer.join();
-  std::printf("{\"mode\":\"commits\",\"committers\":%d,\"commits\":%lld,\"failed\":%lld,\"seconds\":%.3f,\"commits_per_sec\":%.0f}\n",
-              o.committers, static_cast<long long>(p.done.load()), static_cast<long long>(p.failed.load()), secs,
-              static_cast<double>(p.done.load()) / secs);
+  std::printf("{\"mode\":\"commits\",\"committers\":%d,\"partitions_per_commit\":%d,\"commits\":%lld,\"failed\":%lld,"
+              "\"seconds\":%.3f,\"commits_per_sec\":%.0f,\"offsets_per_sec\":%.0f}\n",
+              o.committers, std::max(1, o.partitions), static_cast<long long>(p.done.load()),
+              static_cast<long long>(p.failed.load()), secs, static_cast<double>(p.done.load()) / secs,
+              static_cast<double>(p.done.load()) * std::max(1, o.partitions) / secs);
   return p.failed.load() == 0 ? 0 : 1;
 }
 

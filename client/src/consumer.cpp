@@ -84,6 +84,7 @@ struct consumer::impl {
   std::condition_variable commit_cv;
   std::deque<std::unique_ptr<commit_job>> commit_queue;
   bool commit_stop = false;
+  bool commit_running = false;  // a commit is being sent (by the worker or inline)
   std::thread commit_thread;
   // Finished async commits: (offsets, outcome, callback), taken by poll().
   std::mutex done_mu;
@@ -127,10 +128,11 @@ struct consumer::impl {
   void commit_loop() {
     std::unique_lock lock(commit_mu);
     while (true) {
-      commit_cv.wait(lock, [&] { return commit_stop || !commit_queue.empty(); });
+      commit_cv.wait(lock, [&] { return (commit_stop || !commit_queue.empty()) && !commit_running; });
       if (commit_queue.empty()) return;  // stopping, nothing left
       auto job = std::move(commit_queue.front());
       commit_queue.pop_front();
+      commit_running = true;
       lock.unlock();
       auto r = do_commit(job->offsets);
       if (job->is_sync) {
@@ -140,6 +142,8 @@ struct consumer::impl {
         done_commits.emplace_back(std::move(job->offsets), r, std::move(job->done));
       }
       lock.lock();
+      commit_running = false;
+      commit_cv.notify_all();
     }
   }
 
@@ -155,7 +159,7 @@ struct consumer::impl {
       if (!commit_thread.joinable()) commit_thread = std::thread([this] { commit_loop(); });
       commit_queue.push_back(std::move(job));
     }
-    commit_cv.notify_one();
+    commit_cv.notify_all();
     return f;
   }
 
@@ -164,7 +168,7 @@ struct consumer::impl {
       std::lock_guard lock(commit_mu);
       commit_stop = true;
     }
-    commit_cv.notify_one();
+    commit_cv.notify_all();
     if (commit_thread.joinable()) commit_thread.join();
   }
 
@@ -181,8 +185,23 @@ struct consumer::impl {
     return out;
   }
 
+  // A synchronous commit: on the caller's thread when no other commit is
+  // queued or travelling (the common case), else after them in order.
   result<void> commit_now(std::map<topic_partition_ref, offset_and_metadata> offsets) {
-    auto r = enqueue_commit(offsets, true, {}).get();
+    result<void> r;
+    std::unique_lock lock(commit_mu);
+    if (commit_queue.empty() && !commit_running) {
+      commit_running = true;
+      lock.unlock();
+      r = do_commit(offsets);
+      lock.lock();
+      commit_running = false;
+      commit_cv.notify_all();
+      lock.unlock();
+    } else {
+      lock.unlock();
+      r = enqueue_commit(offsets, true, {}).get();
+    }
     if (r) {
       for (const auto& [tp, o] : offsets) last_committed[tp] = o.offset;
     }
