@@ -538,7 +538,11 @@ asio::awaitable<void> replica_manager::fetch_once(fetcher& f) {
         auto batch = set.first(h->length);
         set = set.subspan(h->length);
         if (h->next_offset() <= l->log_end_offset()) continue;  // already here
-        if (h->base_offset != l->log_end_offset()) {
+        // Past our end: on a compacted topic the leader's cleaner removed the
+        // offsets between (append_replica keeps the gap); anything else, or
+        // a batch straddling our end, means the logs diverged.
+        const bool compacted_gap = h->base_offset > l->log_end_offset() && topic->config.log.cleanup_compact;
+        if (h->base_offset != l->log_end_offset() && !compacted_gap) {
           logger().warn("[{}] leader {} sent offset {} but the log ends at {}: truncating again", tp, f.leader,
                         h->base_offset, l->log_end_offset());
           r->needs_truncation = true;

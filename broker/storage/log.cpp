@@ -215,6 +215,7 @@ std::error_code log::maybe_roll(std::uint32_t incoming_bytes) {
 
 std::error_code log::roll() {
   auto seg = std::make_shared<segment>(dir_, next_offset_, cfg_);
+  seg->allow_gaps_below(cleaned_end_);
   if (auto ec = seg->create()) {
     logger().error("[{}] cannot create segment {}: {}", tp_, seg->log_path().string(), ec.message());
     return ec;
@@ -248,7 +249,16 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append_repli
   RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
   auto h = schemas::decode_header(batch);
   if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
-  if (h->base_offset != next_offset_) co_return std::unexpected(make_error_code(errc::offset_mismatch));
+  if (h->base_offset < next_offset_) co_return std::unexpected(make_error_code(errc::offset_mismatch));
+  if (h->base_offset > next_offset_) {
+    // The leader's cleaner removed [next, base) (cleanup.policy=compact):
+    // the gap is real. It goes into the cleaner checkpoint before the batch
+    // is written, so recovery takes it for a cleaned gap, not a torn tail.
+    if (!cfg_.cleanup_compact) co_return std::unexpected(make_error_code(errc::offset_mismatch));
+    if (cleaned_end_ < h->base_offset) {
+      if (auto ec = co_await persist_cleaner_checkpoint(h->base_offset)) co_return std::unexpected(ec);
+    }
+  }
   co_return co_await enqueue(batch, *h, true);
 }
 

@@ -72,7 +72,9 @@ class log {
                                                                          std::int32_t epoch = -1);
   // A follower's append: the batch keeps the offsets and epoch its leader
   // stamped; its base offset must be the log's next offset (else
-  // errc::offset_mismatch).
+  // errc::offset_mismatch), or past it on a compacted log (the leader's
+  // cleaner removed the offsets between; the gap is recorded in the cleaner
+  // checkpoint first).
   asio::awaitable<std::expected<append_result, std::error_code>> append_replica(std::span<std::byte> batch);
 
   // Returns once everything appended before the call is durable

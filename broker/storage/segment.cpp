@@ -168,8 +168,10 @@ void segment::index_batch(file_pos pos, const schemas::batch_header& h, bool alr
 }
 
 file_pos segment::reserve(const schemas::batch_header& h) {
-  RUNNEL_ASSERT(h.base_offset == next_offset_, "append of offset {} to segment ending at {}", h.base_offset,
-                next_offset_);
+  // A gap only where the log allowed one (a replica of a compacted topic
+  // copying its leader's cleaned batches, log::append_replica).
+  RUNNEL_ASSERT(h.base_offset == next_offset_ || (h.base_offset > next_offset_ && h.base_offset <= gaps_below_),
+                "append of offset {} to segment ending at {}", h.base_offset, next_offset_);
   file_pos pos = size_;
   index_batch(pos, h, false);
   size_ += h.length;

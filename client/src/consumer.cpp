@@ -304,6 +304,22 @@ struct consumer::impl {
     return {};
   }
 
+  // subscribe() and subscribe_pattern(): joins the group on first use.
+  result<void> subscribe(std::vector<std::string> topics, std::string regex, rebalance_listener* l) {
+    if (cfg.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "subscribe needs consumer_config::group_id"});
+    if (closed) return std::unexpected(error{errc::closed, "the consumer is closed"});
+    if (!member) {
+      assigned.clear();
+      ++generation;
+      client::group_member_config g{cfg.group_id,      cfg.group_instance_id, cfg.group_assignor,
+                                    cfg.session_timeout, cfg.max_poll_interval, cfg.max_poll_interval};
+      member = std::make_unique<client::group_member>(*pool, std::move(g), [this] { wake_poll(); });
+    }
+    listener = l;
+    member->subscribe(std::move(topics), std::move(regex));
+    return {};
+  }
+
   // Waits for the group member's view to change (or `deadline`).
   bool wait_group_change(clock_type::time_point deadline) {
     std::unique_lock lock(inbox_mu);
@@ -591,37 +607,13 @@ result<consumer_records> consumer::poll(std::chrono::milliseconds timeout) {
 }
 
 result<void> consumer::subscribe(const std::vector<std::string>& topics, rebalance_listener* listener) {
-  auto& i = *impl_;
-  if (i.cfg.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "subscribe needs consumer_config::group_id"});
-  if (i.closed) return std::unexpected(error{errc::closed, "the consumer is closed"});
   if (topics.empty()) return std::unexpected(error{errc::invalid_argument, "subscribe to at least one topic"});
-  if (!i.member) {
-    i.assigned.clear();
-    ++i.generation;
-    client::group_member_config g{i.cfg.group_id, i.cfg.group_instance_id, i.cfg.group_assignor, i.cfg.session_timeout,
-                                  i.cfg.max_poll_interval, i.cfg.max_poll_interval};
-    i.member = std::make_unique<client::group_member>(*i.pool, std::move(g), [&i] { i.wake_poll(); });
-  }
-  i.listener = listener;
-  i.member->subscribe(topics, {});
-  return {};
+  return impl_->subscribe(topics, {}, listener);
 }
 
 result<void> consumer::subscribe_pattern(const std::string& regex, rebalance_listener* listener) {
-  auto& i = *impl_;
-  if (i.cfg.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "subscribe needs consumer_config::group_id"});
-  if (i.closed) return std::unexpected(error{errc::closed, "the consumer is closed"});
   if (regex.empty()) return std::unexpected(error{errc::invalid_argument, "an empty pattern"});
-  if (!i.member) {
-    i.assigned.clear();
-    ++i.generation;
-    client::group_member_config g{i.cfg.group_id, i.cfg.group_instance_id, i.cfg.group_assignor, i.cfg.session_timeout,
-                                  i.cfg.max_poll_interval, i.cfg.max_poll_interval};
-    i.member = std::make_unique<client::group_member>(*i.pool, std::move(g), [&i] { i.wake_poll(); });
-  }
-  i.listener = listener;
-  i.member->subscribe({}, regex);
-  return {};
+  return impl_->subscribe({}, regex, listener);
 }
 
 std::vector<topic_partition_ref> consumer::assignment() const {

@@ -74,7 +74,6 @@ void group_member::subscribe(std::vector<std::string> topics, std::string regex)
     topics_ = std::move(topics);
     regex_ = std::move(regex);
     subscribed_ = true;
-    subscription_changed_ = true;
     wake_now_ = true;
   }
   wake_.notify_all();
@@ -196,7 +195,6 @@ void group_member::run() {
       changed = assignment != assignment_ || body->member_epoch() != epoch_;
       epoch_ = body->member_epoch();
       assignment_ = std::move(assignment);
-      subscription_changed_ = false;
       next = clock_type::now() + std::chrono::milliseconds(std::max(10, body->heartbeat_interval_ms()));
     } else if (e->code == errc::fenced_member_epoch || e->code == errc::unknown_member_id) {
       // Fenced: the partitions are someone else's now. Join again at once.

@@ -86,7 +86,6 @@ class group_member {
   bool stopping_ = false;
   bool wake_now_ = false;
   bool subscribed_ = false;
-  bool subscription_changed_ = true;
   std::vector<std::string> topics_;
   std::string regex_;
   std::string member_id_;
