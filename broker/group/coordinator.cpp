@@ -169,6 +169,9 @@ asio::awaitable<std::vector<std::optional<error>>> coordinator::commit(std::stri
     for (std::size_t i : accepted) out[i] = *e;
     co_return out;
   }
+  // A deletion issued after this commit finished first: its tombstones
+  // follow this commit in the log, so the group stays deleted.
+  if (auto removed = removed_seq_.find(group_id); removed != removed_seq_.end() && removed->second > seq) co_return out;
   // Applied once durable, in commit order (a later commit that finished
   // first is not overwritten).
   auto& dest = groups_[group_id];
@@ -213,7 +216,9 @@ asio::awaitable<std::optional<error>> coordinator::remove_group(std::string grou
   }
   auto key = encode_key(group_key{group_id});
   b.add(std::span<const std::byte>(key), std::nullopt, now);
+  const std::uint64_t seq = next_seq_++;
   if (auto e = co_await append(b.finish())) co_return e;
+  removed_seq_[group_id] = seq;
   groups_.erase(group_id);
   logger().info("group {} deleted", group_id);
   co_return std::nullopt;

@@ -92,7 +92,8 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
   hooks hooks_;
   std::map<std::string, group, std::less<>> groups_;
   asio::steady_timer timer_;
-  std::uint64_t next_seq_ = 1;
+  std::uint64_t next_seq_ = 1;                           // commits and deletions, in issue order
+  std::map<std::string, std::uint64_t, std::less<>> removed_seq_;  // group -> sequence of its deletion
   bool started_ = false;
   bool stopped_ = false;
 };

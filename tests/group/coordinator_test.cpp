@@ -403,3 +403,23 @@ TEST_CASE("coordinator: its timer removes a silent member and writes the removal
   REQUIRE(fresh->find("g") != nullptr);
   CHECK(fresh->find("g")->members.empty());
 }
+
+TEST_CASE("coordinator: a commit still being written when its group is deleted does not bring the group back") {
+  harness h;
+  CHECK_FALSE(h.commit("g", "", -1, {entry("t", 0, 10)})[0].has_value());
+  h.log.hold = true;
+  auto late = h.start_commit("g", "", -1, {entry("t", 0, 20)});  // written before the tombstones
+  started<std::optional<error>> removal(h.io, h.c->remove_group("g"));
+  settle(h.io);
+  REQUIRE(h.log.held() == 2);
+  h.log.release(1);  // the deletion finishes first
+  settle(h.io);
+  REQUIRE(removal.done());
+  CHECK_FALSE(removal.get().has_value());
+  h.log.release(0);
+  settle(h.io);
+  REQUIRE(late.done());
+  // Memory and the log agree: the group is gone in both.
+  CHECK(h.c->find("g") == nullptr);
+  CHECK(h.replayed()->find("g") == nullptr);
+}
