@@ -229,3 +229,47 @@ TEST_CASE("consumer group: two members split the partitions, a third joining mov
     CHECK(kept == 2);
   }
 }
+
+TEST_CASE("consumer group: a member that stops polling past max.poll.interval leaves, and rejoins when it polls again") {
+  auto b = start_broker();
+  admin_config ac;
+  ac.bootstrap = b->bootstrap();
+  auto a = admin::connect(ac);
+  REQUIRE(a.has_value());
+  REQUIRE((*a)->create_topic("slow", 4).has_value());
+  auto cfg = group_config(b->bootstrap(), "pollers");
+  cfg.max_poll_interval = std::chrono::milliseconds(600);
+  auto busy = consumer::connect(cfg);
+  auto idle = consumer::connect(cfg);
+  REQUIRE(busy.has_value());
+  REQUIRE(idle.has_value());
+  REQUIRE((*busy)->subscribe({"slow"}).has_value());
+  REQUIRE((*idle)->subscribe({"slow"}).has_value());
+  auto both_hold = [&](std::size_t busy_count) {
+    return runnel::testing::eventually(
+        [&] {
+          (void)(*busy)->poll(std::chrono::milliseconds(20));
+          (void)(*idle)->poll(std::chrono::milliseconds(20));
+          return (*busy)->assignment().size() == busy_count && (*idle)->assignment().size() == 4 - busy_count;
+        },
+        std::chrono::seconds(15), std::chrono::milliseconds(10));
+  };
+  REQUIRE(both_hold(2));
+  // `idle` stops polling: past 600 ms it leaves and `busy` takes everything.
+  REQUIRE(runnel::testing::eventually(
+      [&] {
+        (void)(*busy)->poll(std::chrono::milliseconds(20));
+        return (*busy)->assignment().size() == 4;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(10)));
+  // Polling again: its partitions were lost (not revoked), it joins again.
+  struct counting final : rebalance_listener {
+    int lost = 0;
+    void on_partitions_lost(consumer& /*c*/, const std::vector<topic_partition_ref>& p) override {
+      lost += static_cast<int>(p.size());
+    }
+  } l;
+  REQUIRE((*idle)->subscribe({"slow"}, &l).has_value());
+  CHECK(both_hold(2));
+  CHECK(l.lost == 2);
+}

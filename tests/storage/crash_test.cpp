@@ -62,10 +62,15 @@ struct child {
   child(child&&) = delete;
   child& operator=(child&&) = delete;
 
-  // Reads "D <offset>" lines for `ms` milliseconds; returns the highest.
-  std::int64_t read_durable_for(int ms, std::int64_t durable) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    while (std::chrono::steady_clock::now() < until) {
+  // Reads "D <offset>" lines for `ms` milliseconds, and on (at most 10 s
+  // more) until one is above `above` (a slow start, e.g. under ASan on a
+  // busy machine, must not look like no progress); returns the highest.
+  std::int64_t read_durable_for(int ms, std::int64_t above) {
+    std::int64_t durable = 0;
+    const auto start = std::chrono::steady_clock::now();
+    auto until = start + std::chrono::milliseconds(ms);
+    const auto limit = until + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < until || (durable <= above && std::chrono::steady_clock::now() < limit)) {
       timeval tv{0, 10000};
       fd_set set;
       FD_ZERO(&set);
@@ -140,7 +145,7 @@ TEST_CASE("crash: SIGKILL of a process appending and flushing loses no durable b
     std::int64_t durable = 0;
     {
       child c(f.dir, f.cfg.segment_bytes);
-      durable = c.read_durable_for(100 + static_cast<int>(rng() % 400), 0);
+      durable = c.read_durable_for(100 + static_cast<int>(rng() % 400), expected_at_least);
       c.kill9();
     }
     // The child made progress: it flushed past what the previous round left.
