@@ -56,6 +56,13 @@ void update_subscribed(group& g, const topic_counts& topics) {
   }
 }
 
+// One request (a heartbeat, a timer pass) is one change of the group: its
+// epoch goes up by one however many things changed together (a join with
+// its subscription and the partition counts it brings).
+void bump_once(group& g, std::int32_t epoch_before) {
+  if (g.epoch > epoch_before + 1) g.epoch = epoch_before + 1;
+}
+
 void maybe_assign(group& g, const topic_counts& topics, const group_limits& limits) {
   if (g.epoch <= g.assignment_epoch && g.target.size() == g.members.size()) return;
   assignor_input in;
@@ -145,6 +152,7 @@ std::string generate_member_id() {
 
 std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_request& r, const topic_counts& topics,
                                                  clock_type::time_point now, const group_limits& limits) {
+  const std::int32_t epoch_before = g.epoch;
   auto fail = [](errc e, std::string msg) { return std::unexpected(error(e, std::move(msg))); };
   if (r.regex && !r.regex->empty()) {
     try {
@@ -178,6 +186,7 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
     logger().info("group {}: member {} left", g.id, r.member_id);
     remove_member(g, r.member_id);
     update_subscribed(g, topics);
+    bump_once(g, epoch_before);
     maybe_assign(g, topics, limits);
     return out;
   }
@@ -258,6 +267,7 @@ std::expected<heartbeat_result, error> heartbeat(group& g, const heartbeat_reque
     ++g.epoch;
   }
   update_subscribed(g, topics);
+  bump_once(g, epoch_before);
   maybe_assign(g, topics, limits);
   reconcile(g, *m, r.owned, now);
 
@@ -284,8 +294,10 @@ std::vector<std::string> expire(group& g, const topic_counts& topics, clock_type
     }
   }
   if (gone.empty()) return gone;
+  const std::int32_t epoch_before = g.epoch;
   for (const auto& id : gone) remove_member(g, id);
   update_subscribed(g, topics);
+  bump_once(g, epoch_before);
   maybe_assign(g, topics, limits);
   return gone;
 }

@@ -587,3 +587,12 @@ TEST_CASE("expire: the target after a removal comes from the broker's default as
   CHECK(h.g.target.at("a") == parts("t", {0, 1, 2}));
   CHECK(h.g.target.at("b") == parts("t", {3, 4, 5}));
 }
+
+TEST_CASE("epochs: one heartbeat or one timer pass moves the group epoch by exactly one") {
+  harness h;
+  h.join("a");  // a member, its subscription and the topic's partitions: one change
+  CHECK(h.g.epoch == 1);
+  h.join("b");
+  CHECK(h.g.epoch == 2);
+  CHECK(h.g.assignment_epoch == 2);
+}
