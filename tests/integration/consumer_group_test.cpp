@@ -273,3 +273,21 @@ TEST_CASE("consumer group: a member that stops polling past max.poll.interval le
   CHECK(both_hold(2));
   CHECK(l.lost == 2);
 }
+
+TEST_CASE("consumer group: producers cannot write __consumer_offsets") {
+  auto b = start_broker();
+  auto c = consumer::connect(group_config(b->bootstrap(), "creates-the-topic"));
+  REQUIRE(c.has_value());
+  // The first group request (FindCoordinator) creates __consumer_offsets.
+  auto probe = (*c)->committed({"no-such-topic", 0});
+  REQUIRE(probe.has_value());
+  producer_config pc;
+  pc.bootstrap = b->bootstrap();
+  pc.acks = -1;
+  pc.delivery_timeout = std::chrono::milliseconds(2000);
+  auto p = producer::connect(pc);
+  REQUIRE(p.has_value());
+  auto sent = (*p)->send_to("__consumer_offsets", 0, "k", "v").get();
+  REQUIRE_FALSE(sent.has_value());
+  CHECK(sent.error().code == errc::invalid_topic);
+}
