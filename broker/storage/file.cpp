@@ -6,7 +6,10 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
+
+#include "schemas/crc32c.h"
 
 namespace runnel::storage {
 
@@ -89,6 +92,30 @@ std::error_code write_file_atomic(const std::filesystem::path& path, std::span<c
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) return last_error();
   return fsync_dir(path.parent_path());
+}
+
+std::array<std::byte, offset_file_size> encode_offset_file(std::uint32_t magic, std::int64_t value) {
+  std::array<std::byte, offset_file_size> buf{};
+  std::memcpy(buf.data(), &magic, 4);
+  std::memcpy(buf.data() + 4, &value, 8);
+  const std::uint32_t crc = crc32c::value(std::span(buf).first(12));
+  std::memcpy(buf.data() + 12, &crc, 4);
+  return buf;
+}
+
+std::optional<std::int64_t> read_offset_file(const std::filesystem::path& path, std::uint32_t magic) {
+  auto fd = file_handle::open(path, O_RDONLY);
+  if (!fd) return std::nullopt;
+  std::array<std::byte, offset_file_size> buf{};
+  if (fd->pread_exact(buf, 0)) return std::nullopt;
+  std::uint32_t stored_magic = 0;
+  std::int64_t value = 0;
+  std::uint32_t crc = 0;
+  std::memcpy(&stored_magic, buf.data(), 4);
+  std::memcpy(&value, buf.data() + 4, 8);
+  std::memcpy(&crc, buf.data() + 12, 4);
+  if (stored_magic != magic || crc != crc32c::value(std::span(buf).first(12)) || value < 0) return std::nullopt;
+  return value;
 }
 
 }  // namespace runnel::storage

@@ -4,9 +4,12 @@
 // at open, roll, truncate and delete time. Data-path I/O (write, read,
 // fdatasync, fallocate) goes through io_ring, never through these.
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <system_error>
 
@@ -52,6 +55,14 @@ std::error_code fsync_dir(const std::filesystem::path& dir);
 // Writes `bytes` to `path` atomically and durably: temp file, fsync, rename,
 // fsync of the directory.
 std::error_code write_file_atomic(const std::filesystem::path& path, std::span<const std::byte> bytes);
+
+// A file holding one offset (the recovery point, the cleaner checkpoint),
+// 16 bytes, little endian: [u32 magic][i64 offset][u32 CRC-32C of bytes 0-11].
+inline constexpr std::size_t offset_file_size = 16;
+std::array<std::byte, offset_file_size> encode_offset_file(std::uint32_t magic, std::int64_t value);
+// The offset in `path`; nullopt when the file is missing, short, of another
+// magic, fails its CRC or holds a negative offset.
+std::optional<std::int64_t> read_offset_file(const std::filesystem::path& path, std::uint32_t magic);
 
 inline std::error_code last_error() { return {errno, std::system_category()}; }
 

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -19,7 +18,6 @@
 #include "broker/storage/segment.h"
 #include "schemas/assert.h"
 #include "schemas/batch.h"
-#include "schemas/crc32c.h"
 
 namespace runnel::storage {
 
@@ -28,25 +26,13 @@ namespace {
 // `recovery-point`: 16 bytes, little endian: u32 magic "RNRP", i64 offset,
 // u32 CRC-32C of the first 12 bytes. Replaced atomically (temp + rename).
 constexpr std::uint32_t recovery_point_magic = 0x50524e52;  // "RNRP"
-constexpr std::size_t recovery_point_size = 16;
 constexpr const char* recovery_point_name = "recovery-point";
 constexpr std::size_t max_iov = 1024;
 
 std::optional<offset> read_recovery_point(const std::filesystem::path& dir) {
-  auto fd = file_handle::open(dir / recovery_point_name, O_RDONLY);
-  if (!fd) return std::nullopt;
-  std::array<std::byte, recovery_point_size> buf{};
-  if (fd->pread_exact(buf, 0)) return std::nullopt;
-  std::uint32_t magic = 0;
-  std::int64_t value = 0;
-  std::uint32_t crc = 0;
-  std::memcpy(&magic, buf.data(), 4);
-  std::memcpy(&value, buf.data() + 4, 8);
-  std::memcpy(&crc, buf.data() + 12, 4);
-  if (magic != recovery_point_magic || crc != crc32c::value(std::span(buf).first(12)) || value < 0) {
-    return std::nullopt;
-  }
-  return offset(value);
+  auto v = read_offset_file(dir / recovery_point_name, recovery_point_magic);
+  if (!v) return std::nullopt;
+  return offset(*v);
 }
 
 timestamp_ms wall_clock_now() {
@@ -438,14 +424,9 @@ asio::awaitable<void> log::sync_loop() {
 }
 
 asio::awaitable<std::error_code> log::persist_recovery_point(offset point) {
-  std::array<std::byte, recovery_point_size> buf{};
-  std::int64_t v = point.value();
-  std::memcpy(buf.data(), &recovery_point_magic, 4);
-  std::memcpy(buf.data() + 4, &v, 8);
-  std::uint32_t crc = crc32c::value(std::span(buf).first(12));
-  std::memcpy(buf.data() + 12, &crc, 4);
-
-  if (auto ec = co_await replace_file(recovery_point_name, buf)) co_return ec;
+  if (auto ec = co_await replace_file(recovery_point_name, encode_offset_file(recovery_point_magic, point.value()))) {
+    co_return ec;
+  }
   recovery_point_ = point;
   co_return std::error_code{};
 }

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <string>
 
 #include "broker/storage/clean_pass.h"
@@ -15,14 +14,12 @@
 #include "broker/storage/log.h"
 #include "broker/storage/logger.h"
 #include "broker/storage/segment.h"
-#include "schemas/crc32c.h"
 
 namespace runnel::storage {
 
 namespace {
 
 constexpr std::uint32_t checkpoint_magic = 0x43434e52;  // "RNCC"
-constexpr std::size_t checkpoint_size = 16;
 
 // `<20 digits>.<log|index|timeindex><suffix>`: the base offset, else nullopt.
 std::optional<offset> parse_clean_name(const std::filesystem::path& p, const char* suffix) {
@@ -53,29 +50,13 @@ std::error_code rename_file(const std::filesystem::path& from, const std::filesy
 // --- the cleaner's files ----------------------------------------------------------
 
 std::optional<offset> read_cleaner_checkpoint(const std::filesystem::path& dir) {
-  auto fd = file_handle::open(dir / cleaner_checkpoint_name, O_RDONLY);
-  if (!fd) return std::nullopt;
-  std::array<std::byte, checkpoint_size> buf{};
-  if (fd->pread_exact(buf, 0)) return std::nullopt;
-  std::uint32_t magic = 0;
-  std::int64_t value = 0;
-  std::uint32_t crc = 0;
-  std::memcpy(&magic, buf.data(), 4);
-  std::memcpy(&value, buf.data() + 4, 8);
-  std::memcpy(&crc, buf.data() + 12, 4);
-  if (magic != checkpoint_magic || crc != crc32c::value(std::span(buf).first(12)) || value < 0) return std::nullopt;
-  return offset(value);
+  auto v = read_offset_file(dir / cleaner_checkpoint_name, checkpoint_magic);
+  if (!v) return std::nullopt;
+  return offset(*v);
 }
 
 std::array<std::byte, 16> encode_cleaner_checkpoint(offset point) {
-  static_assert(checkpoint_size == 16);
-  std::array<std::byte, checkpoint_size> buf{};
-  std::int64_t v = point.value();
-  std::memcpy(buf.data(), &checkpoint_magic, 4);
-  std::memcpy(buf.data() + 4, &v, 8);
-  std::uint32_t crc = crc32c::value(std::span(buf).first(12));
-  std::memcpy(buf.data() + 12, &crc, 4);
-  return buf;
+  return encode_offset_file(checkpoint_magic, point.value());
 }
 
 std::error_code recover_clean_files(const std::filesystem::path& dir, const topic_partition& tp) {
