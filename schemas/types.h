@@ -2,6 +2,9 @@
 // Vocabulary shared by broker and client: ids and positions as strong types.
 
 #include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "schemas/strong.h"
 
@@ -36,6 +39,20 @@ struct topic_partition {
 
   auto operator<=>(const topic_partition&) const = default;
 };
+
+// Calls f(topic, partitions) once per topic of `parts` (sorted by topic,
+// then partition): how partition sets become per-topic lists on the wire
+// and on disk.
+template <class F>
+void for_each_topic(const std::set<topic_partition>& parts, F&& f) {
+  auto it = parts.begin();
+  while (it != parts.end()) {
+    const std::string& topic = it->topic;
+    std::vector<std::int32_t> ps;
+    for (; it != parts.end() && it->topic == topic; ++it) ps.push_back(it->partition.value());
+    f(topic, ps);
+  }
+}
 
 }  // namespace runnel
 

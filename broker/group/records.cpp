@@ -38,13 +38,9 @@ using fbb_t = flatbuffers::FlatBufferBuilder;
 flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::TopicPartitions>>> encode_partitions(
     fbb_t& fbb, const std::set<topic_partition>& parts) {
   std::vector<flatbuffers::Offset<fb::TopicPartitions>> out;
-  auto it = parts.begin();
-  while (it != parts.end()) {
-    const std::string& topic = it->topic;
-    std::vector<std::int32_t> ps;
-    for (; it != parts.end() && it->topic == topic; ++it) ps.push_back(it->partition.value());
+  for_each_topic(parts, [&](const std::string& topic, const std::vector<std::int32_t>& ps) {
     out.push_back(fb::CreateTopicPartitionsDirect(fbb, topic.c_str(), &ps));
-  }
+  });
   return fbb.CreateVector(out);
 }
 

@@ -17,13 +17,9 @@ std::set<topic_partition> partitions_of(const wire_topic_partitions* v) {
 flatbuffers::Offset<wire_topic_partitions> build_topic_partitions(flatbuffers::FlatBufferBuilder& fbb,
                                                                   const std::set<topic_partition>& parts) {
   std::vector<flatbuffers::Offset<wire::TopicPartitions>> out;
-  auto it = parts.begin();
-  while (it != parts.end()) {
-    const std::string& topic = it->topic;
-    std::vector<std::int32_t> ps;
-    for (; it != parts.end() && it->topic == topic; ++it) ps.push_back(it->partition.value());
+  for_each_topic(parts, [&](const std::string& topic, const std::vector<std::int32_t>& ps) {
     out.push_back(wire::CreateTopicPartitionsDirect(fbb, topic.c_str(), &ps));
-  }
+  });
   return fbb.CreateVector(out);
 }
 
