@@ -9,7 +9,9 @@
 //   commits                           --committers consumers commit as fast as they are
 //                                     acknowledged (acks=all, member-less commits of
 //                                     distinct groups), each OffsetCommit covering the
-//                                     topic's --partitions: commits/s of one coordinator
+//                                     topic's --partitions: commits/s of one coordinator.
+//                                     --window W: W-1 commit_async, then a commit_sync
+//                                     (W commits on the wire per committer at most)
 
 #include <algorithm>
 #include <cstdio>
@@ -234,6 +236,7 @@ int run_commits(const options& o) {
       c.bootstrap = o.bootstrap;
       c.group_id = "commits-" + std::to_string(::getpid()) + "-" + std::to_string(t);
       c.enable_auto_commit = false;
+      c.max_in_flight_commits = static_cast<std::size_t>(o.commit_window);
       auto cons = runnel::consumer::connect(c);
       if (!cons) usage_error(cons.error().what());
       while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -244,10 +247,13 @@ int run_commits(const options& o) {
         for (std::int32_t part = 0; part < std::max(1, o.partitions); ++part) {
           offsets[{o.topic, part}] = runnel::offset_and_metadata{i, {}, -1, -1};
         }
-        if ((*cons)->commit_sync(offsets)) {
-          p.done.fetch_add(1, std::memory_order_relaxed);
+        auto count = [&p](const runnel::result<void>& r) {
+          (r ? p.done : p.failed).fetch_add(1, std::memory_order_relaxed);
+        };
+        if (i % o.commit_window != 0) {
+          (*cons)->commit_async(offsets, count);
         } else {
-          p.failed.fetch_add(1, std::memory_order_relaxed);
+          count((*cons)->commit_sync(offsets));  // after the callbacks of the async ones
         }
       }
     });
@@ -259,9 +265,9 @@ int run_commits(const options& o) {
   const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
   p.stop = true;
   printer.join();
-  std::printf("{\"mode\":\"commits\",\"committers\":%d,\"partitions_per_commit\":%d,\"commits\":%lld,\"failed\":%lld,"
+  std::printf("{\"mode\":\"commits\",\"committers\":%d,\"window\":%d,\"partitions_per_commit\":%d,\"commits\":%lld,\"failed\":%lld,"
               "\"seconds\":%.3f,\"commits_per_sec\":%.0f,\"offsets_per_sec\":%.0f}\n",
-              o.committers, std::max(1, o.partitions), static_cast<long long>(p.done.load()),
+              o.committers, o.commit_window, std::max(1, o.partitions), static_cast<long long>(p.done.load()),
               static_cast<long long>(p.failed.load()), secs, static_cast<double>(p.done.load()) / secs,
               static_cast<double>(p.done.load()) * std::max(1, o.partitions) / secs);
   return p.failed.load() == 0 ? 0 : 1;

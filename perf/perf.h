@@ -33,6 +33,7 @@ struct options {
   int consumers = 1;            // consume --group, rebalance: members
   int auto_commit_ms = 1000;    // consume --group: auto-commit interval
   int committers = 32;          // commits: concurrent committing consumers
+  int commit_window = 1;        // commits: commits each committer has on the wire (async, then one sync)
 };
 
 struct progress {

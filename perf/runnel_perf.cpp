@@ -17,7 +17,7 @@
 // time the hypervisor took from this machine during the run.
 //   runnel-perf consume --group G [--consumers N] [--auto-commit-ms MS]   a group of N members
 //   runnel-perf rebalance --partitions 12 --rate R [--consumers 3]        join / leave under load
-//   runnel-perf commits [--committers N] [--max-seconds S]              commits/s at one coordinator
+//   runnel-perf commits [--committers N] [--window W] [--max-seconds S]  commits/s at one coordinator
 // Every run is bounded by --records and by --max-seconds (default 300).
 
 #include <arpa/inet.h>
@@ -55,7 +55,7 @@ namespace runnel::perf {
   std::fprintf(stderr, "runnel-perf: %s\nusage: runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T "
                        "[--partitions N] [--replicas R] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] "
                        "[--batch-bytes B] [--linger-ms L] [--max-seconds S] [--warmup-seconds S] [--latency-log FILE] "
-                       "[--group G --consumers N --auto-commit-ms MS] | rebalance | commits [--committers N]\n",
+                       "[--group G --consumers N --auto-commit-ms MS] | rebalance | commits [--committers N] [--window W]\n",
                msg.c_str());
   std::exit(2);
 }
@@ -98,6 +98,7 @@ options parse(int argc, char** argv) {
     else if (f == "--consumers") o.consumers = static_cast<int>(std::max(1LL, number(argv[i], v)));
     else if (f == "--auto-commit-ms") o.auto_commit_ms = static_cast<int>(number(argv[i], v));
     else if (f == "--committers") o.committers = static_cast<int>(std::max(1LL, number(argv[i], v)));
+    else if (f == "--window") o.commit_window = static_cast<int>(std::max(1LL, number(argv[i], v)));
     else usage_error("unknown option " + f);
   }
   if (o.acks != 0 && o.acks != 1 && o.acks != -1) usage_error("--acks must be 0, 1 or all");

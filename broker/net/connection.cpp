@@ -14,6 +14,7 @@
 
 #include "broker/net/logger.h"
 #include "broker/storage/segment.h"
+#include "schemas/frame_reader.h"
 #include "schemas/protocol_generated.h"
 
 namespace runnel::net {
@@ -22,6 +23,8 @@ namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::int32_t throttle_retry_ms = 100;
+constexpr std::size_t read_buffer_bytes = 16 * 1024;  // per connection: small requests in one recv
+constexpr std::size_t max_answers_per_write = 64;      // iovecs of one write
 
 std::string peer_of(const asio::ip::tcp::socket& s) {
   std::error_code ec;
@@ -101,6 +104,7 @@ asio::awaitable<void> connection::idle_watch() {
 asio::awaitable<void> connection::read_loop() {
   auto self = shared_from_this();
   const std::size_t max_inflight = broker_.cfg.max_inflight_requests_per_connection;
+  schemas::frame_reader reader(socket_, read_buffer_bytes);
   while (true) {
     // Back pressure by not reading: too many requests, or too many request
     // bytes (of any API), in flight on this connection.
@@ -110,19 +114,17 @@ asio::awaitable<void> connection::read_loop() {
       co_await reader_wakeup_.async_wait(use_tuple);
       if (closed_ || writer_finished_ || broker_.stopping.load(std::memory_order_relaxed)) co_return;
     }
-    std::array<std::byte, schemas::frame_head_size> head_bytes{};
-    auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(head_bytes), use_tuple);
-    if (ec) co_return;  // peer gone, drain, or idle timeout
-    last_activity_ = std::chrono::steady_clock::now();
-    auto head = schemas::decode_frame_head(head_bytes, broker_.cfg.max_request_bytes);
+    auto head = co_await reader.read_head(broker_.cfg.max_request_bytes);
     if (!head) {
-      logger().warn("shard {}: closing connection from {}: {} (length {})", home_.id(), peer_of(socket_),
-                    head.error().message(), std::uint32_t{0});
+      // The peer left, drain, idle timeout, or a malformed head.
+      if (head.error().category() == schemas::frame_category()) {
+        logger().warn("shard {}: closing connection from {}: {}", home_.id(), peer_of(socket_), head.error().message());
+      }
       co_return;
     }
+    last_activity_ = std::chrono::steady_clock::now();
     std::vector<std::byte> body(head->body_size());
-    auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(body), use_tuple);
-    if (ec2) co_return;
+    if (auto ec = co_await reader.read_body(body)) co_return;
     auto env = schemas::verify_request(body, *head);
     if (!env) {
       logger().warn("shard {}: closing connection from {}: {}", home_.id(), peer_of(socket_), env.error().message());
@@ -224,16 +226,30 @@ void connection::finish(slot& s, flatbuffers::FlatBufferBuilder& fbb, std::uint3
 
 asio::awaitable<void> connection::write_loop() {
   auto self = shared_from_this();
+  std::vector<std::shared_ptr<slot>> batch;
+  std::vector<asio::const_buffer> prefixes;
   while (true) {
     if (!queue_.empty() && queue_.front()->ready) {
-      auto s = std::move(queue_.front());
-      queue_.pop_front();
+      // The answers ready in order go out in one write: pipelined small
+      // answers share a syscall. A slot with file ranges ends the batch
+      // (its records follow by sendfile).
+      batch.clear();
+      prefixes.clear();
+      while (!queue_.empty() && queue_.front()->ready && prefixes.size() < max_answers_per_write) {
+        auto s = std::move(queue_.front());
+        queue_.pop_front();
+        if (s->silent) continue;
+        prefixes.push_back(asio::buffer(s->prefix));
+        const bool has_files = !s->files.empty();
+        batch.push_back(std::move(s));
+        if (has_files) break;
+      }
       reader_wakeup_.cancel();
-      if (s->silent) continue;
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(s->prefix), use_tuple);
+      if (batch.empty()) continue;
+      auto [ec, n] = co_await asio::async_write(socket_, prefixes, use_tuple);
       if (ec) break;
       bool ok = true;
-      for (const auto& f : s->files) {
+      for (const auto& f : batch.back()->files) {
         if (!(ok = co_await send_file(f))) break;
       }
       if (!ok) break;

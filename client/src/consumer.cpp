@@ -1,9 +1,9 @@
 #include "runnel/consumer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <map>
 #include <thread>
 #include <mutex>
@@ -11,6 +11,7 @@
 #include <set>
 
 #include "client/src/cluster_view.h"
+#include "client/src/committer.h"
 #include "client/src/connection_pool.h"
 #include "client/src/group_member.h"
 #include "client/src/group_requests.h"
@@ -24,6 +25,13 @@ namespace runnel {
 namespace {
 
 std::string_view sv(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+std::optional<error> negative_offset(const std::map<topic_partition_ref, offset_and_metadata>& offsets) {
+  for (const auto& [tp, o] : offsets) {
+    if (o.offset < 0) return error{errc::invalid_argument, "negative offset for " + tp.topic + "/" + std::to_string(tp.partition)};
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -67,25 +75,14 @@ struct consumer::impl {
   // ends both before the pool goes.
   consumer* self = nullptr;
   std::unique_ptr<client::group_member> member;  // after subscribe()
+  std::atomic<client::group_member*> member_for_commits{nullptr};  // `member`, for the committer's threads
   rebalance_listener* listener = nullptr;
   std::uint64_t losses_seen = 0;
   std::map<topic_partition_ref, std::int64_t> last_committed;  // positions known committed
   clock_type::time_point next_auto_commit{};
   bool closed = false;
-  // Commits run one at a time in request order on a thread of their own,
-  // so a later commit never lands before an earlier one.
-  struct commit_job {
-    std::map<topic_partition_ref, offset_and_metadata> offsets;
-    std::function<void(const result<void>&)> done;  // run by poll() (async) or nullptr
-    std::promise<result<void>> sync;                // commit_sync waits on it
-    bool is_sync = false;
-  };
-  std::mutex commit_mu;
-  std::condition_variable commit_cv;
-  std::deque<std::unique_ptr<commit_job>> commit_queue;
-  bool commit_stop = false;
-  bool commit_running = false;  // a commit is being sent (by the worker or inline)
-  std::thread commit_thread;
+  // Commits, in order, pipelined (created on first use).
+  std::unique_ptr<client::committer> commits;
   // Finished async commits: (offsets, outcome, callback), taken by poll().
   std::mutex done_mu;
   std::deque<std::tuple<std::map<topic_partition_ref, offset_and_metadata>, result<void>,
@@ -97,79 +94,35 @@ struct consumer::impl {
     inbox_cv.notify_one();
   }
 
-  // The commit thread: one request at a time. A STALE_MEMBER_EPOCH (the
-  // member's epoch moved while the commit travelled) is retried with the
-  // member's new epoch.
-  result<void> do_commit(const std::map<topic_partition_ref, offset_and_metadata>& offsets) {
-    if (offsets.empty()) return {};
-    auto pending = offsets;
-    for (int attempt = 0;; ++attempt) {
-      auto [id, epoch] = member ? member->identity() : std::pair<std::string, std::int32_t>{"", -1};
-      if (member && epoch < 0) return std::unexpected(error{errc::unknown_member_id, "not a member of group " + cfg.group_id + " yet"});
-      auto r = client::commit_offsets(*pool, cfg.group_id, id, epoch, pending);
-      if (!r) return std::unexpected(r.error());
-      std::map<topic_partition_ref, offset_and_metadata> retry;
-      std::optional<error> first;
-      for (const auto& [tp, e] : *r) {
-        if (!e) continue;
-        if (e->code == errc::stale_member_epoch && attempt < 3) {
-          retry[tp] = pending.at(tp);
-        } else if (!first) {
-          first = error{e->code, tp.topic + "/" + std::to_string(tp.partition) + ": " + e->message};
-        }
-      }
-      if (first) return std::unexpected(*first);
-      if (retry.empty()) return {};
-      pending = std::move(retry);
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  client::committer& committer() {
+    if (!commits) {
+      // The member's epoch as of sending; member-less (assign()) commits
+      // go as ("", -1).
+      commits = std::make_unique<client::committer>(
+          *pool, cfg.group_id,
+          [this]() -> result<std::pair<std::string, std::int32_t>> {
+            client::group_member* now = member_for_commits.load();
+            if (now == nullptr) return std::pair<std::string, std::int32_t>{"", -1};
+            auto id = now->identity();
+            if (id.second < 0) return std::unexpected(error{errc::unknown_member_id, "not a member of group " + cfg.group_id + " yet"});
+            return id;
+          },
+          cfg.max_in_flight_commits);
     }
+    return *commits;
   }
 
-  void commit_loop() {
-    std::unique_lock lock(commit_mu);
-    while (true) {
-      commit_cv.wait(lock, [&] { return (commit_stop || !commit_queue.empty()) && !commit_running; });
-      if (commit_queue.empty()) return;  // stopping, nothing left
-      auto job = std::move(commit_queue.front());
-      commit_queue.pop_front();
-      commit_running = true;
-      lock.unlock();
-      auto r = do_commit(job->offsets);
-      if (job->is_sync) {
-        job->sync.set_value(r);
-      } else {
-        std::lock_guard d(done_mu);
-        done_commits.emplace_back(std::move(job->offsets), r, std::move(job->done));
-      }
-      lock.lock();
-      commit_running = false;
-      commit_cv.notify_all();
-    }
-  }
-
-  std::future<result<void>> enqueue_commit(std::map<topic_partition_ref, offset_and_metadata> offsets, bool sync,
-                                           std::function<void(const result<void>&)> done) {
-    auto job = std::make_unique<commit_job>();
-    job->offsets = std::move(offsets);
-    job->is_sync = sync;
-    job->done = std::move(done);
-    auto f = job->sync.get_future();
-    {
-      std::lock_guard lock(commit_mu);
-      if (!commit_thread.joinable()) commit_thread = std::thread([this] { commit_loop(); });
-      commit_queue.push_back(std::move(job));
-    }
-    commit_cv.notify_all();
-    return f;
+  // An async commit: its callback runs from a later poll(), commit call or close().
+  void commit_later(std::map<topic_partition_ref, offset_and_metadata> offsets, std::function<void(const result<void>&)> done) {
+    auto copy = offsets;
+    committer().commit(std::move(offsets), [this, copy = std::move(copy), done = std::move(done)](const result<void>& r) mutable {
+      std::lock_guard d(done_mu);
+      done_commits.emplace_back(std::move(copy), r, std::move(done));
+    });
   }
 
   void stop_commits() {
-    {
-      std::lock_guard lock(commit_mu);
-      commit_stop = true;
-    }
-    commit_cv.notify_all();
-    if (commit_thread.joinable()) commit_thread.join();
+    if (commits) commits->finish();
   }
 
   // Positions of `which` (all assigned when empty) that moved since their
@@ -185,26 +138,15 @@ struct consumer::impl {
     return out;
   }
 
-  // A synchronous commit: on the caller's thread when no other commit is
-  // queued or travelling (the common case), else after them in order.
+  // A synchronous commit, after every earlier one.
   result<void> commit_now(std::map<topic_partition_ref, offset_and_metadata> offsets) {
-    result<void> r;
-    std::unique_lock lock(commit_mu);
-    if (commit_queue.empty() && !commit_running) {
-      commit_running = true;
-      lock.unlock();
-      r = do_commit(offsets);
-      lock.lock();
-      commit_running = false;
-      commit_cv.notify_all();
-      lock.unlock();
-    } else {
-      lock.unlock();
-      r = enqueue_commit(offsets, true, {}).get();
-    }
+    run_done_commits();
+    auto copy = offsets;
+    auto r = committer().commit_sync(std::move(offsets));
     if (r) {
-      for (const auto& [tp, o] : offsets) last_committed[tp] = o.offset;
+      for (const auto& [tp, o] : copy) last_committed[tp] = o.offset;
     }
+    run_done_commits();  // the async commits before it are done too
     return r;
   }
 
@@ -230,7 +172,7 @@ struct consumer::impl {
     if (now < next_auto_commit) return;
     next_auto_commit = now + cfg.auto_commit_interval;
     auto offsets = positions({});
-    if (!offsets.empty()) (void)enqueue_commit(std::move(offsets), false, {});
+    if (!offsets.empty()) commit_later(std::move(offsets), {});
   }
 
   std::set<topic_partition_ref> assigned_set() const {
@@ -314,6 +256,7 @@ struct consumer::impl {
       client::group_member_config g{cfg.group_id,      cfg.group_instance_id, cfg.group_assignor,
                                     cfg.session_timeout, cfg.max_poll_interval, cfg.max_poll_interval};
       member = std::make_unique<client::group_member>(*pool, std::move(g), [this] { wake_poll(); });
+      member_for_commits = member.get();
     }
     listener = l;
     member->subscribe(std::move(topics), std::move(regex));
@@ -631,19 +574,27 @@ result<void> consumer::commit_sync() {
 result<void> consumer::commit_sync(const std::map<topic_partition_ref, offset_and_metadata>& offsets) {
   auto& i = *impl_;
   if (i.cfg.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "commits need consumer_config::group_id"});
-  for (const auto& [tp, o] : offsets) {
-    if (o.offset < 0) return std::unexpected(error{errc::invalid_argument, "negative offset for " + tp.topic + "/" + std::to_string(tp.partition)});
-  }
+  if (auto e = negative_offset(offsets)) return std::unexpected(*e);
   return i.commit_now(offsets);
 }
 
 void consumer::commit_async(std::function<void(const result<void>&)> done) {
+  commit_async(impl_->positions({}), std::move(done));
+}
+
+void consumer::commit_async(const std::map<topic_partition_ref, offset_and_metadata>& offsets,
+                            std::function<void(const result<void>&)> done) {
   auto& i = *impl_;
   if (i.cfg.group_id.empty()) {
     if (done) done(std::unexpected(error{errc::invalid_argument, "commits need consumer_config::group_id"}));
     return;
   }
-  (void)i.enqueue_commit(i.positions({}), false, std::move(done));
+  if (auto e = negative_offset(offsets)) {
+    if (done) done(std::unexpected(*e));
+    return;
+  }
+  i.run_done_commits();
+  i.commit_later(offsets, std::move(done));
 }
 
 result<std::optional<offset_and_metadata>> consumer::committed(const topic_partition_ref& tp) {
@@ -677,6 +628,7 @@ result<void> consumer::close() {
     i.run_done_commits();
     if (i.member) i.member->leave();
   }
+  i.member_for_commits = nullptr;
   i.member.reset();
   i.assigned.clear();
   return out;

@@ -103,46 +103,45 @@ result<std::map<topic_partition_ref, offset_and_metadata>> fetch_committed(conne
   return out;
 }
 
-result<std::map<topic_partition_ref, std::optional<error>>> commit_offsets(
-    connection_pool& pool, const std::string& group, const std::string& member_id, std::int32_t member_epoch,
+std::pair<flatbuffers::Offset<void>, wire::Request> build_commit_request(
+    flatbuffers::FlatBufferBuilder& fbb, const std::string& group, const std::string& member_id, std::int32_t member_epoch,
     const std::map<topic_partition_ref, offset_and_metadata>& offsets) {
-  auto r = call_coordinator(
-      pool, group,
-      [&](flatbuffers::FlatBufferBuilder& fbb) {
-        std::vector<flatbuffers::Offset<wire::OffsetCommitTopic>> topics;
-        auto it = offsets.begin();
-        while (it != offsets.end()) {
-          const std::string& topic = it->first.topic;
-          std::vector<flatbuffers::Offset<wire::OffsetCommitPartition>> parts;
-          for (; it != offsets.end() && it->first.topic == topic; ++it) {
-            parts.push_back(wire::CreateOffsetCommitPartitionDirect(
-                fbb, it->first.partition, it->second.offset, it->second.leader_epoch,
-                it->second.metadata.empty() ? nullptr : it->second.metadata.c_str()));
-          }
-          topics.push_back(wire::CreateOffsetCommitTopicDirect(fbb, topic.c_str(), &parts));
-        }
-        auto body = wire::CreateOffsetCommitRequestDirect(fbb, group.c_str(), member_id.empty() ? nullptr : member_id.c_str(),
-                                                          member_epoch, &topics);
-        return std::pair{body.Union(), wire::Request::OffsetCommitRequest};
-      },
-      [](const response& resp) -> std::optional<error> {
-        const auto* b = resp.envelope->body_as_OffsetCommitResponse();
-        if (b == nullptr) return std::nullopt;
-        if (b->error() != wire::ErrorCode::NONE) return make_error(b->error(), b->message());
-        // The coordinator moved under the commit: every partition says so.
-        if (b->topics() != nullptr) {
-          for (const auto* t : *b->topics()) {
-            if (t->partitions() == nullptr) continue;
-            for (const auto* p : *t->partitions()) {
-              auto e = make_error(p->error(), p->message());
-              if (p->error() != wire::ErrorCode::NONE && coordinator_moved(e.code)) return e;
-            }
-          }
-        }
-        return std::nullopt;
-      });
-  if (!r) return std::unexpected(r.error());
-  const auto* b = r->envelope->body_as_OffsetCommitResponse();
+  std::vector<flatbuffers::Offset<wire::OffsetCommitTopic>> topics;
+  auto it = offsets.begin();
+  while (it != offsets.end()) {
+    const std::string& topic = it->first.topic;
+    std::vector<flatbuffers::Offset<wire::OffsetCommitPartition>> parts;
+    for (; it != offsets.end() && it->first.topic == topic; ++it) {
+      parts.push_back(wire::CreateOffsetCommitPartitionDirect(fbb, it->first.partition, it->second.offset,
+                                                              it->second.leader_epoch,
+                                                              it->second.metadata.empty() ? nullptr : it->second.metadata.c_str()));
+    }
+    topics.push_back(wire::CreateOffsetCommitTopicDirect(fbb, topic.c_str(), &parts));
+  }
+  auto body = wire::CreateOffsetCommitRequestDirect(fbb, group.c_str(), member_id.empty() ? nullptr : member_id.c_str(),
+                                                    member_epoch, &topics);
+  return {body.Union(), wire::Request::OffsetCommitRequest};
+}
+
+std::optional<error> commit_moved_error(const response& resp) {
+  const auto* b = resp.envelope->body_as_OffsetCommitResponse();
+  if (b == nullptr) return std::nullopt;
+  if (b->error() != wire::ErrorCode::NONE) return make_error(b->error(), b->message());
+  // The coordinator moved under the commit: every partition says so.
+  if (b->topics() != nullptr) {
+    for (const auto* t : *b->topics()) {
+      if (t->partitions() == nullptr) continue;
+      for (const auto* p : *t->partitions()) {
+        auto e = make_error(p->error(), p->message());
+        if (p->error() != wire::ErrorCode::NONE && coordinator_moved(e.code)) return e;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+result<std::map<topic_partition_ref, std::optional<error>>> parse_commit_response(const response& resp) {
+  const auto* b = resp.envelope->body_as_OffsetCommitResponse();
   if (b == nullptr) return std::unexpected(error{errc::bad_response, "OffsetCommit"});
   if (b->error() != wire::ErrorCode::NONE) return std::unexpected(make_error(b->error(), b->message()));
   std::map<topic_partition_ref, std::optional<error>> out;
@@ -157,6 +156,17 @@ result<std::map<topic_partition_ref, std::optional<error>>> commit_offsets(
     }
   }
   return out;
+}
+
+result<std::map<topic_partition_ref, std::optional<error>>> commit_offsets(
+    connection_pool& pool, const std::string& group, const std::string& member_id, std::int32_t member_epoch,
+    const std::map<topic_partition_ref, offset_and_metadata>& offsets) {
+  auto r = call_coordinator(
+      pool, group,
+      [&](flatbuffers::FlatBufferBuilder& fbb) { return build_commit_request(fbb, group, member_id, member_epoch, offsets); },
+      commit_moved_error);
+  if (!r) return std::unexpected(r.error());
+  return parse_commit_response(*r);
 }
 
 }  // namespace runnel::client

@@ -51,6 +51,15 @@ result<std::map<topic_partition_ref, std::optional<error>>> commit_offsets(
     connection_pool& pool, const std::string& group, const std::string& member_id, std::int32_t member_epoch,
     const std::map<topic_partition_ref, offset_and_metadata>& offsets);
 
+// The pieces of commit_offsets, for the committer's pipelined commits:
+// the request; the error that means "find the coordinator again"; the
+// per-partition outcome.
+std::pair<flatbuffers::Offset<void>, wire::Request> build_commit_request(
+    flatbuffers::FlatBufferBuilder& fbb, const std::string& group, const std::string& member_id, std::int32_t member_epoch,
+    const std::map<topic_partition_ref, offset_and_metadata>& offsets);
+std::optional<error> commit_moved_error(const response& resp);
+result<std::map<topic_partition_ref, std::optional<error>>> parse_commit_response(const response& resp);
+
 // True for the errors that mean "find the coordinator again".
 bool coordinator_moved(std::error_code ec);
 

@@ -9,11 +9,15 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "schemas/frame_reader.h"
+
 namespace runnel::client {
 
 namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::size_t max_response_bytes = 1U << 30;
+constexpr std::size_t read_buffer_bytes = 16 * 1024;  // small responses in one recv; larger bodies read in place
+constexpr std::size_t max_requests_per_write = 32;    // requests queued together go in one write
 }  // namespace
 
 error make_error(wire::ErrorCode code, const flatbuffers::String* message) {
@@ -187,15 +191,25 @@ asio::awaitable<void> wire_client::write_loop() {
       break;
     }
     if (to_send_.empty() || stopping_) break;  // failed or closed while connecting
-    outgoing o = std::move(to_send_.front());
-    to_send_.pop_front();
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(o.prefix), asio::buffer(o.payload)};
-    const bool expect = o.expect_response;
-    // Queued before writing: the response may arrive before the write returns.
-    if (expect) in_flight_.push_back(std::move(o));
+    // What is queued goes in one write (pipelined requests share a
+    // syscall). Moving a request keeps its buffers where they are.
+    std::vector<asio::const_buffer> bufs;
+    std::vector<outgoing> unanswered;  // acks=0: done once written
+    while (!to_send_.empty() && bufs.size() < 2 * max_requests_per_write) {
+      outgoing o = std::move(to_send_.front());
+      to_send_.pop_front();
+      bufs.push_back(asio::buffer(o.prefix));
+      if (!o.payload.empty()) bufs.push_back(asio::buffer(o.payload));
+      // Queued before writing: the response may arrive before the write returns.
+      if (o.expect_response) {
+        in_flight_.push_back(std::move(o));
+      } else {
+        unanswered.push_back(std::move(o));
+      }
+    }
     auto [ec, n] = co_await asio::async_write(socket_, bufs, use_tuple);
     if (ec) {
-      if (!expect) o.done(std::unexpected(error{errc::disconnected, ec.message()}));
+      for (auto& o : unanswered) o.done(std::unexpected(error{errc::disconnected, ec.message()}));
       std::error_code ignored;
       socket_.close(ignored);
       connected_ = false;
@@ -203,38 +217,34 @@ asio::awaitable<void> wire_client::write_loop() {
       for (auto& l : lost) l.done(std::unexpected(error{errc::disconnected, ec.message()}));
       continue;
     }
-    if (!expect) o.done(result<response>(std::in_place));
+    for (auto& o : unanswered) o.done(result<response>(std::in_place));
   }
   writer_running_ = false;
 }
 
 asio::awaitable<void> wire_client::read_loop(std::uint64_t generation) {
+  schemas::frame_reader reader(socket_, read_buffer_bytes);
   while (generation == generation_ && connected_) {
-    std::array<std::byte, schemas::frame_head_size> head_bytes{};
-    auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(head_bytes), use_tuple);
+    auto head = co_await reader.read_head(max_response_bytes);
     error failure{errc::disconnected, ""};
-    if (!ec) {
-      auto head = schemas::decode_frame_head(head_bytes, max_response_bytes);
-      if (head) {
-        auto body = std::make_shared<std::vector<std::byte>>(head->body_size());
-        auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(*body), use_tuple);
-        if (!ec2) {
-          auto env = schemas::verify_response(*body, *head);
-          if (env && !in_flight_.empty() && (*env)->correlation_id() == in_flight_.front().correlation_id) {
-            auto o = std::move(in_flight_.front());
-            in_flight_.pop_front();
-            o.done(response{body, *env, schemas::frame_payload(*body, *head)});
-            continue;
-          }
-          failure = error{errc::bad_response, env ? "response does not match the oldest request" : env.error().message()};
-        } else {
-          failure.message = ec2.message();
+    if (head) {
+      auto body = std::make_shared<std::vector<std::byte>>(head->body_size());
+      if (auto ec = co_await reader.read_body(*body); !ec) {
+        auto env = schemas::verify_response(*body, *head);
+        if (env && !in_flight_.empty() && (*env)->correlation_id() == in_flight_.front().correlation_id) {
+          auto o = std::move(in_flight_.front());
+          in_flight_.pop_front();
+          o.done(response{body, *env, schemas::frame_payload(*body, *head)});
+          continue;
         }
+        failure = error{errc::bad_response, env ? "response does not match the oldest request" : env.error().message()};
       } else {
-        failure = error{errc::bad_response, head.error().message()};
+        failure.message = ec.message();
       }
+    } else if (head.error().category() == schemas::frame_category()) {
+      failure = error{errc::bad_response, head.error().message()};
     } else {
-      failure.message = ec.message();
+      failure.message = head.error().message();
     }
     if (generation != generation_) co_return;  // a newer connection took over
     std::error_code ignored;

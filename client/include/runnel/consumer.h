@@ -50,6 +50,8 @@ struct consumer_config {
   std::chrono::milliseconds max_poll_interval{300'000};  // no poll() for this long: leave the group
   bool enable_auto_commit = true;                        // commit positions every interval, on revocation and close
   std::chrono::milliseconds auto_commit_interval{5'000};
+  // OffsetCommit requests on the wire at once (commits stay in order).
+  std::size_t max_in_flight_commits = 5;
 };
 
 class consumer;
@@ -109,8 +111,13 @@ class consumer {
   // assign() commits without a member (allowed while the group is empty).
   result<void> commit_sync();
   result<void> commit_sync(const std::map<topic_partition_ref, offset_and_metadata>& offsets);
-  // commit_sync() in the background; `done` runs from a later poll() (or close()).
+  // Commits in the background: sent at once, after every earlier commit,
+  // with up to max_in_flight_commits requests on the wire. `done` runs from
+  // a later poll(), commit_sync(), commit_async() or close(); commit_sync()
+  // returns after every earlier commit's callback ran.
   void commit_async(std::function<void(const result<void>&)> done = {});
+  void commit_async(const std::map<topic_partition_ref, offset_and_metadata>& offsets,
+                    std::function<void(const result<void>&)> done = {});
   // The group's committed offset of `tp` (nullopt: none).
   result<std::optional<offset_and_metadata>> committed(const topic_partition_ref& tp);
   // Commits (auto-commit), calls the listener's on_partitions_revoked and
