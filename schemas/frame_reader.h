@@ -3,7 +3,9 @@
 // A receive takes whatever the kernel holds, up to the buffer, so a small
 // frame costs one recv(2) instead of two (head, then body) and pipelined
 // frames share one; a body larger than a quarter of the buffer is read
-// straight into its destination after the part already buffered.
+// straight into its destination after the part already buffered, and
+// after such a frame the next head is read alone (8 bytes), so streams of
+// large frames are not copied through the buffer.
 //
 // Header-only, for the broker's connections and the client's (both have
 // Asio); one coroutine reads at a time.
@@ -35,16 +37,25 @@ class frame_reader {
   // caller reads its body with read_body before the next head. An error:
   // the peer left, the socket failed, or the head is malformed.
   asio::awaitable<std::expected<frame_head, std::error_code>> read_head(std::size_t max_frame_bytes) {
-    if (auto ec = co_await fill(frame_head_size)) co_return std::unexpected(ec);
     std::array<std::byte, frame_head_size> head{};
-    std::memcpy(head.data(), buf_.data() + begin_, frame_head_size);
-    begin_ += frame_head_size;
+    if (begin_ == end_ && last_large_) {
+      // A stream of large frames (fetch answers, produce requests): the
+      // head alone, so the body lands in place without a copy.
+      auto [ec, n] = co_await asio::async_read(stream_, asio::buffer(head), use_tuple);
+      if (ec) co_return std::unexpected(ec);
+    } else {
+      if (auto ec = co_await fill(frame_head_size)) co_return std::unexpected(ec);
+      std::memcpy(head.data(), buf_.data() + begin_, frame_head_size);
+      begin_ += frame_head_size;
+      if (begin_ == end_) begin_ = end_ = 0;
+    }
     co_return decode_frame_head(head, max_frame_bytes);
   }
 
   // The body of the frame whose head came last, into `out` (its
   // body_size() bytes).
   asio::awaitable<std::error_code> read_body(std::span<std::byte> out) {
+    last_large_ = out.size() > buf_.size() / 4;
     std::size_t done = take(out);
     if (done == out.size()) co_return std::error_code{};
     const std::size_t left = out.size() - done;
@@ -89,6 +100,7 @@ class frame_reader {
   std::vector<std::byte> buf_;
   std::size_t begin_ = 0;  // first unread byte
   std::size_t end_ = 0;    // one past the last received byte
+  bool last_large_ = false;  // the last body was over a quarter of the buffer
 };
 
 }  // namespace runnel::schemas
