@@ -114,6 +114,9 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
   if (key == "group.consumer.max.size") {
     return num(1, 1'000'000, [&](auto v) { groups.max_members = static_cast<std::size_t>(v); });
   }
+  if (key == "producer.id.expiration.ms") {
+    return num(1, 1LL << 40, [&](auto v) { topic_defaults.log.producer_id_expiration = std::chrono::milliseconds(v); });
+  }
   if (key == "rack") {
     rack = std::string(value);
     return {};

@@ -110,6 +110,14 @@ void stamp_base_offset(std::span<std::byte> batch, offset base) {
   store<std::int64_t>(batch, base_offset_pos, base.value());
 }
 
+void stamp_producer(std::span<std::byte> batch, producer_id id, std::int16_t epoch, std::int32_t base_sequence) {
+  RUNNEL_ASSERT(batch.size() >= batch_header_size, "stamping a batch of {} bytes", batch.size());
+  store<std::int64_t>(batch, producer_id_pos, id.value());
+  store<std::int16_t>(batch, producer_epoch_pos, epoch);
+  store<std::int32_t>(batch, base_sequence_pos, base_sequence);
+  store<std::uint32_t>(batch, crc_pos, crc32c::value(std::span<const std::byte>(batch).subspan(crc_covered_from)));
+}
+
 void stamp_leader_epoch(std::span<std::byte> batch, leader_epoch epoch) {
   RUNNEL_ASSERT(batch.size() >= batch_header_size, "stamping a batch of {} bytes", batch.size());
   store<std::int32_t>(batch, leader_epoch_pos, epoch.value());

@@ -40,6 +40,9 @@ inline constexpr std::size_t length_pos = 8;
 inline constexpr std::size_t leader_epoch_pos = 12;
 inline constexpr std::size_t crc_pos = 16;
 inline constexpr std::size_t crc_covered_from = 20;
+inline constexpr std::size_t producer_id_pos = 48;
+inline constexpr std::size_t producer_epoch_pos = 56;
+inline constexpr std::size_t base_sequence_pos = 60;
 
 // attributes bits
 inline constexpr std::uint16_t compression_mask = 0x7;
@@ -102,6 +105,9 @@ std::vector<std::byte> rebuild_batch(const batch_view& src, std::span<const std:
 // Writes the broker-stamped fields in place; the CRC stays valid.
 void stamp_base_offset(std::span<std::byte> batch, offset base);
 void stamp_leader_epoch(std::span<std::byte> batch, leader_epoch epoch);
+// The producer's: id, epoch and base sequence (an idempotent producer
+// stamps them when it first sends the batch), then the CRC again.
+void stamp_producer(std::span<std::byte> batch, producer_id id, std::int16_t epoch, std::int32_t base_sequence);
 
 // One record read in place from a verified batch; spans point into it.
 struct record_view {

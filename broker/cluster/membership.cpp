@@ -2,6 +2,7 @@
 
 #include "broker/cluster/logger.h"
 
+#include <charconv>
 #include <random>
 #include <set>
 
@@ -325,6 +326,29 @@ asio::awaitable<std::size_t> membership::hand_over_leadership() {
 
 membership::view membership::snapshot() const {
   return view{live_, election_ ? election_->controller_id() : -1};
+}
+
+asio::awaitable<std::expected<std::int64_t, std::error_code>> membership::reserve_producer_ids(std::int64_t count) {
+  const std::string path = "/producer_ids";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto n = co_await session_->get(path);
+    if (!n && n.error() == zk::make_error_code(zk::no_node)) {
+      auto c = co_await session_->create(path, std::to_string(count));
+      if (c) co_return std::int64_t{0};
+      if (c.error() == zk::make_error_code(zk::node_exists)) continue;  // another broker made it first
+      co_return std::unexpected(c.error());
+    }
+    if (!n) co_return std::unexpected(n.error());
+    std::int64_t first = 0;
+    auto [ptr, ec] = std::from_chars(n->data.data(), n->data.data() + n->data.size(), first);
+    if (ec != std::errc{} || ptr != n->data.data() + n->data.size() || first < 0) {
+      co_return std::unexpected(std::make_error_code(std::errc::bad_message));
+    }
+    auto s = co_await session_->set(path, std::to_string(first + count), n->stat.version);
+    if (s) co_return first;
+    if (s.error() != zk::make_error_code(zk::bad_version)) co_return std::unexpected(s.error());
+  }
+  co_return std::unexpected(std::make_error_code(std::errc::resource_unavailable_try_again));
 }
 
 }  // namespace runnel::cluster

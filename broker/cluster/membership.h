@@ -83,6 +83,11 @@ class membership {
   // Fails (bad_version) when the state moved on (new leader or epoch).
   asio::awaitable<std::error_code> write_state(const state_change& c);
 
+  // Reserves `count` idempotent producer ids for this broker: the first of
+  // them, from /producer_ids (the next free id, as decimal text) by
+  // compare-and-set, so no two brokers ever get the same block.
+  asio::awaitable<std::expected<std::int64_t, std::error_code>> reserve_producer_ids(std::int64_t count);
+
   // Controlled shutdown: moves leadership of this broker's partitions to
   // other live ISR members. Returns how many moved.
   asio::awaitable<std::size_t> hand_over_leadership();

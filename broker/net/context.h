@@ -45,6 +45,11 @@ struct broker_state {
   }
   [[nodiscard]] shard& controller() { return *shards[0]; }
   [[nodiscard]] bool cluster_mode() const { return !cfg.zookeeper.empty(); }
+
+  // Idempotent producer ids reserved and not yet handed out (shard 0 only;
+  // handlers/init_producer_id.cpp).
+  std::int64_t producer_ids_next = 0;
+  std::int64_t producer_ids_end = 0;
 };
 
 struct request_context {

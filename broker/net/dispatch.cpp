@@ -35,6 +35,7 @@ handler_fn find_handler(wire::Request type) {
     case wire::Request::ListGroupsRequest: return handlers::list_groups;
     case wire::Request::DescribeGroupsRequest: return handlers::describe_groups;
     case wire::Request::DeleteGroupsRequest: return handlers::delete_groups;
+    case wire::Request::InitProducerIdRequest: return handlers::init_producer_id;
     case wire::Request::NONE: break;
   }
   return nullptr;
@@ -61,6 +62,9 @@ wire::ErrorCode to_wire(const std::error_code& ec) {
       case storage::errc::unknown_log: return ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
       case storage::errc::bad_batch: return ErrorCode::CORRUPT_MESSAGE;
       case storage::errc::log_closed: return ErrorCode::BROKER_SHUTTING_DOWN;
+      case storage::errc::out_of_order_sequence: return ErrorCode::OUT_OF_ORDER_SEQUENCE;
+      case storage::errc::producer_fenced: return ErrorCode::PRODUCER_FENCED;
+      case storage::errc::unknown_producer_id: return ErrorCode::UNKNOWN_PRODUCER_ID;
       default: return ErrorCode::STORAGE_ERROR;
     }
   }

@@ -19,6 +19,9 @@ class category final : public std::error_category {
       case errc::unknown_log: return "no such log";
       case errc::bad_batch: return "bytes are not one whole record batch";
       case errc::offset_mismatch: return "the batch does not start at the log end";
+      case errc::out_of_order_sequence: return "the batch's sequence number does not follow the producer's last batch";
+      case errc::producer_fenced: return "a newer epoch of this producer id has written to the partition";
+      case errc::unknown_producer_id: return "the partition does not know this producer (expired or never seen)";
     }
     return "unknown runnel.storage error";
   }

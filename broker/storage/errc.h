@@ -16,6 +16,10 @@ enum class errc {
   unknown_log,              // no such partition log
   bad_batch,                // append() of bytes that are not one whole batch
   offset_mismatch,          // append_replica() of a batch that does not start at the log end
+  // Idempotent producers (producer_state.h):
+  out_of_order_sequence,    // the batch's sequence does not follow the producer's last one
+  producer_fenced,          // the batch's producer epoch is older than the partition has seen
+  unknown_producer_id,      // a sequence other than 0 from a producer the partition does not know (or forgot)
 };
 
 const std::error_category& error_category() noexcept;

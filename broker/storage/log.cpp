@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -94,6 +96,7 @@ asio::awaitable<std::error_code> log::do_open() {
     segments_.push_back(std::move(seg));
     if (auto fec = fsync_dir(dir_)) co_return fec;
     if (auto eec = epochs_->clear()) co_return eec;
+    remove_producer_snapshots(offset(0), offset(-1));  // of an earlier life of this directory
     co_return co_await persist_recovery_point(offset(0));
   }
 
@@ -152,8 +155,85 @@ asio::awaitable<std::error_code> log::do_open() {
   cleaned_end_ = std::clamp(cleaned_end_, log_start_offset(), next_offset_);
   // Epochs that start at or past the end have no data (a torn tail).
   if (auto eec = epochs_->truncate_from(next_offset_)) co_return eec;
+  if (auto pec = co_await rebuild_producers()) co_return pec;
   if (recovery_point_ != durable_end_) co_return co_await persist_recovery_point(durable_end_);
   co_return std::error_code{};
+}
+
+// --- idempotent producers ----------------------------------------------------
+
+asio::awaitable<std::error_code> log::rebuild_producers() {
+  producers_.clear();
+  remove_producer_snapshots(log_start_offset(), next_offset_);
+  offset from = log_start_offset();
+  auto snaps = producer_snapshots(dir_);
+  for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
+    const auto path = producer_snapshot_path(dir_, *it);
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto s = producer_state::decode(std::as_bytes(std::span(raw)));
+    if (s) {
+      producers_ = std::move(*s);
+      from = *it;
+      break;
+    }
+    // Snapshots are written without fsync: a crash may tear one.
+    logger().warn("[{}] producer snapshot {} is unreadable; deleting it, using an older one", tp_, path.string());
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  // The batches after it: their headers are enough.
+  std::size_t replayed = 0;
+  for (const auto& seg : segments_) {
+    if (seg->written_next() <= from || seg->written().value() == 0) continue;
+    file_pos pos{0};
+    if (from > seg->base()) {
+      auto b = co_await seg->find_batch(ring_, from);
+      if (!b) co_return b.error();
+      pos = b->pos;
+    }
+    std::array<std::byte, schemas::batch_header_size> head{};
+    while (pos < seg->written()) {
+      if (auto ec = co_await ring_.read_exact(seg->fd(), head, pos.value())) co_return ec;
+      auto h = schemas::decode_header(head);
+      if (!h) co_return make_error_code(errc::corrupt_log);  // recovery verified these bytes
+      producers_.apply(*h);
+      ++replayed;
+      pos = file_pos(pos.value() + h->length);
+    }
+  }
+  if (producers_.size() > 0) {
+    logger().info("[{}] {} idempotent producers from offset {} ({} batches replayed)", tp_, producers_.size(), from,
+                  replayed);
+  }
+  co_return std::error_code{};
+}
+
+void log::snapshot_producers() {
+  producers_.expire(wall_clock_now().value() - cfg_.producer_id_expiration.count());
+  const auto path = producer_snapshot_path(dir_, next_offset_);
+  auto tmp = path;
+  tmp += ".tmp";
+  const auto bytes = producers_.encode();
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  std::error_code ec;
+  if (!out) {
+    logger().warn("[{}] cannot write producer snapshot {}", tp_, tmp.string());
+    std::filesystem::remove(tmp, ec);
+    return;
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) logger().warn("[{}] cannot rename producer snapshot {}: {}", tp_, tmp.string(), ec.message());
+}
+
+void log::remove_producer_snapshots(offset from, offset to) {
+  for (auto at : producer_snapshots(dir_)) {
+    if (at >= from && (to < offset(0) || at <= to)) continue;
+    std::error_code ec;
+    std::filesystem::remove(producer_snapshot_path(dir_, at), ec);
+  }
 }
 
 std::error_code log::check_usable() const {
@@ -209,6 +289,7 @@ std::error_code log::roll() {
   logger().info("[{}] rolled to segment {} ({} bytes in the previous one)", tp_, next_offset_,
                 segments_.back()->size());
   segments_.push_back(std::move(seg));
+  snapshot_producers();
   return {};
 }
 
@@ -221,12 +302,26 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   // A producer's batch has every offset of its range (verify_batch accepts
   // the cleaner's sparse batches too, which only a replica may append).
   if (h->record_count != h->last_offset_delta + 1) co_return std::unexpected(make_error_code(errc::bad_batch));
+  if (h->producer.value() >= 0) {
+    auto v = producers_.check(*h, wall_clock_now().value() - cfg_.producer_id_expiration.count());
+    switch (v.verdict) {
+      case sequence_verdict::append: break;
+      case sequence_verdict::duplicate:
+        co_return append_result{v.original.base, v.original.last, timestamp_ms(-1), true};
+      case sequence_verdict::out_of_order: co_return std::unexpected(make_error_code(errc::out_of_order_sequence));
+      case sequence_verdict::fenced: co_return std::unexpected(make_error_code(errc::producer_fenced));
+      case sequence_verdict::unknown_producer: co_return std::unexpected(make_error_code(errc::unknown_producer_id));
+    }
+  }
   schemas::stamp_base_offset(batch, next_offset_);
   h->base_offset = next_offset_;
   if (epoch >= 0) {
     schemas::stamp_leader_epoch(batch, leader_epoch(epoch));
     h->epoch = leader_epoch(epoch);
   }
+  // Now, not when the write is done: a retry that arrives meanwhile is a
+  // duplicate of this batch.
+  producers_.apply(*h);
   co_return co_await enqueue(batch, *h, epoch >= 0);
 }
 
@@ -245,6 +340,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append_repli
       if (auto ec = co_await persist_cleaner_checkpoint(h->base_offset)) co_return std::unexpected(ec);
     }
   }
+  producers_.apply(*h);  // as the leader did
   co_return co_await enqueue(batch, *h, true);
 }
 
@@ -529,6 +625,7 @@ asio::awaitable<std::error_code> log::truncate(offset to) {
   truncating_ = true;
   co_await wait_for_clean();
   auto ec = co_await do_truncate(to);
+  if (!ec) ec = co_await rebuild_producers();  // forgets the batches cut off
   truncating_ = false;
   if (!ec) ec = epochs_->truncate_from(next_offset_);
   if (!ec && cleaned_end_ > next_offset_) ec = co_await persist_cleaner_checkpoint(next_offset_);
@@ -557,6 +654,8 @@ asio::awaitable<std::error_code> log::reset_to(offset start) {
   }
   if (!ec) ec = epochs_->clear();
   if (!ec && cleaned_end_ != start) ec = co_await persist_cleaner_checkpoint(start);
+  producers_.clear();
+  remove_producer_snapshots(start, start);
   truncating_ = false;
   if (ec) fail(ec, "reset");
   co_return ec;
@@ -615,6 +714,7 @@ asio::awaitable<std::expected<std::size_t, std::error_code>> log::apply_retentio
     segments_.erase(segments_.begin());
     ++deleted;
   }
+  if (deleted > 0) remove_producer_snapshots(log_start_offset(), offset(-1));
   co_return deleted;
 }
 
@@ -639,6 +739,7 @@ asio::awaitable<std::error_code> log::close() {
     }
   }
   if (!ec) ec = co_await persist_recovery_point(written_end_);
+  if (!ec) snapshot_producers();  // the next open replays nothing
   if (ec) logger().error("[{}] clean close failed: {}", tp_, ec.message());
   written_waiters_.fail_all(errc::log_closed);
   durable_waiters_.fail_all(errc::log_closed);

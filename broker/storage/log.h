@@ -37,6 +37,7 @@
 
 #include "broker/storage/clean_pass.h"
 #include "broker/storage/epoch_cache.h"
+#include "broker/storage/producer_state.h"
 #include "broker/storage/types.h"
 #include "broker/storage/waiters.h"
 
@@ -67,7 +68,11 @@ class log {
   // Stamps its base offset in place, and its leader epoch when `epoch` >= 0
   // (a cluster leader; the epoch cache records where a new epoch starts);
   // `batch` must stay alive until this completes, which is when the bytes
-  // are in the file and readable.
+  // are in the file and readable. A batch with a producer id is checked
+  // against the producer state first: a retry of a batch in the log comes
+  // back as `duplicate` with the first copy's offsets (nothing written); a
+  // sequence gap, an older epoch or an unknown producer is refused
+  // (errc::out_of_order_sequence, producer_fenced, unknown_producer_id).
   asio::awaitable<std::expected<append_result, std::error_code>> append(std::span<std::byte> batch,
                                                                          std::int32_t epoch = -1);
   // A follower's append: the batch keeps the offsets and epoch its leader
@@ -138,6 +143,10 @@ class log {
   [[nodiscard]] offset cleaner_checkpoint() const { return cleaned_end_; }
   [[nodiscard]] bool cleaning() const { return cleaning_; }
 
+  // Idempotent producers of this partition (producer_state.h); snapshots
+  // at every roll and clean close, replayed from on open and truncation.
+  [[nodiscard]] const producer_state& producers() const { return producers_; }
+
   // Clean close: waits for writes, fsyncs data and indexes, persists the
   // recovery point. Later calls fail with log_closed.
   asio::awaitable<std::error_code> close();
@@ -193,6 +202,14 @@ class log {
   asio::awaitable<std::error_code> replace_file(const char* name, std::span<const std::byte> bytes);
   asio::awaitable<std::error_code> sync_dir();
   [[nodiscard]] bool unchanged_since(const clean_job& job) const;
+  // The producer state as of the log end: the newest snapshot at or below
+  // it (snapshots past it are deleted) plus the batches after it.
+  asio::awaitable<std::error_code> rebuild_producers();
+  // Writes the producer state as of next_offset_ (roll, close); a failure
+  // only costs a longer replay later.
+  void snapshot_producers();
+  // Deletes producer snapshots outside [from, to].
+  void remove_producer_snapshots(offset from, offset to);
 
   io_ring& ring_;
   asio::any_io_executor ex_;  // the shard's; write and sync loops run on it
@@ -218,6 +235,8 @@ class log {
   offset_waiters durable_waiters_;  // flush
   std::vector<completion> idle_waiters_;  // quiesce: no write or sync in flight
   bool preallocate_ = true;
+
+  producer_state producers_;
 
   offset cleaned_end_{0};  // the cleaner checkpoint (first dirty offset)
   bool cleaning_ = false;  // plan_clean .. finish_clean

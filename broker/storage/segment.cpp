@@ -78,8 +78,8 @@ std::filesystem::path segment_path(const std::filesystem::path& dir, offset base
   return dir / fmt::format("{:020}{}", base.value(), ext);
 }
 
-std::optional<offset> parse_segment_name(const std::filesystem::path& p) {
-  if (p.extension() != ".log") return std::nullopt;
+std::optional<offset> parse_segment_name(const std::filesystem::path& p, const char* ext) {
+  if (p.extension() != ext) return std::nullopt;
   auto stem = p.stem().string();
   if (stem.size() != 20) return std::nullopt;
   std::int64_t v = 0;

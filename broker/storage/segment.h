@@ -41,8 +41,8 @@ class segment_file {
 
 // File names: base offset in 20 digits.
 std::filesystem::path segment_path(const std::filesystem::path& dir, offset base, const char* ext);
-// The base offset named by a `<20 digits>.log` file name.
-std::optional<offset> parse_segment_name(const std::filesystem::path& p);
+// The offset named by a `<20 digits><ext>` file name (segments: `.log`).
+std::optional<offset> parse_segment_name(const std::filesystem::path& p, const char* ext = ".log");
 
 // One batch found by a scan.
 struct scanned_batch {

@@ -29,6 +29,7 @@ struct log_config {
   std::chrono::milliseconds delete_retention_ms{24LL * 3600 * 1000};  // delete.retention.ms: tombstones kept this long
   double min_cleanable_dirty_ratio = 0.5;                            // min.cleanable.dirty.ratio
   std::chrono::milliseconds min_compaction_lag_ms{0};                // min.compaction.lag.ms
+  std::chrono::milliseconds producer_id_expiration{24LL * 3600 * 1000};  // producer.id.expiration.ms
 };
 
 // Broker-wide log cleaner settings (broker keys log.cleaner.*).
@@ -55,6 +56,7 @@ struct append_result {
   offset base_offset{0};
   offset last_offset{0};
   timestamp_ms append_time{0};
+  bool duplicate = false;  // an idempotent producer's retry: the offsets are the first copy's, nothing written
 };
 
 }  // namespace runnel::storage

@@ -40,6 +40,9 @@ class category final : public std::error_category {
       case errc::unreleased_instance_id: return "group instance id in use";
       case errc::invalid_regular_expression: return "invalid regular expression";
       case errc::unsupported_assignor: return "unsupported assignor";
+      case errc::out_of_order_sequence: return "out of order sequence number";
+      case errc::producer_fenced: return "producer fenced";
+      case errc::unknown_producer_id: return "unknown producer id";
       case errc::connection_failed: return "connection failed";
       case errc::disconnected: return "disconnected";
       case errc::timed_out: return "timed out";

@@ -18,6 +18,7 @@
 #include "client/src/cluster_view.h"
 #include "client/src/connection_pool.h"
 #include "client/src/metadata_cache.h"
+#include "client/src/requests.h"
 #include "client/src/zk_bootstrap.h"
 #include "schemas/batch.h"
 #include "schemas/partitioner.h"
@@ -51,6 +52,9 @@ struct producer::impl {
     clock_type::time_point retry_at;
     int attempts = 0;
     std::optional<error> last_error;  // why it is still here (a failed attempt, no leader)
+    // Idempotence: stamped when first sent, kept across retries.
+    std::int32_t base_sequence = -1;
+    std::int16_t epoch = -1;
   };
   // One Produce request to one leader broker.
   struct request_plan {
@@ -93,6 +97,13 @@ struct producer::impl {
   std::mt19937 io_rng{std::random_device{}()};  // retry jitter; I/O thread only
   std::set<tp_key> partitions_in_flight;        // one batch per partition at a time (order); under `mu`
 
+  // Idempotence (under `mu`): the producer's id and epoch, and each
+  // partition's next sequence in this epoch.
+  bool idempotent = false;
+  std::int64_t producer_id = -1;
+  std::int16_t producer_epoch = 0;
+  std::map<tp_key, std::int32_t> next_sequence;
+
   // Declared last, destroyed first: its I/O thread is joined while every
   // member its callbacks touch still exists.
   std::unique_ptr<client::connection_pool> pool;
@@ -103,6 +114,29 @@ struct producer::impl {
     a.callbacks.clear();
     ready.push_back(std::move(s));
     unstick_locked(tp);
+  }
+
+  // A batch's first send: the producer's id, epoch and the partition's
+  // next sequence (its records take that many).
+  void stamp_locked(sealed& b) {
+    auto& seq = next_sequence[b.tp];
+    b.base_sequence = seq;
+    b.epoch = producer_epoch;
+    schemas::stamp_producer(b.bytes, ::runnel::producer_id(producer_id), producer_epoch, seq);
+    const auto records = static_cast<std::int64_t>(b.callbacks.size());
+    seq = static_cast<std::int32_t>((std::int64_t{seq} + records) % (std::int64_t{INT32_MAX} + 1));
+  }
+
+  // The partition lost track of this producer's sequences (a gap, or it
+  // forgot the producer): a new epoch starts every partition at 0, and `b`
+  // goes again with it. Only once per epoch: other batches of the same
+  // epoch that fail the same way just take the new one.
+  void restart_sequences_locked(sealed& b) {
+    if (b.epoch == producer_epoch) {
+      ++producer_epoch;
+      next_sequence.clear();
+    }
+    b.base_sequence = -1;
   }
 
   void unstick_locked(const tp_key& tp) {
@@ -213,6 +247,7 @@ struct producer::impl {
           reqs.push_back(request_plan{leader->address, {}, 0});
         }
         reqs.back().bytes += it->bytes.size();
+        if (idempotent && it->base_sequence < 0) stamp_locked(*it);
         partitions_in_flight.insert(it->tp);
         reqs.back().batches.push_back(std::move(*it));
         it = ready.erase(it);
@@ -305,6 +340,21 @@ struct producer::impl {
       }
       if (!err) {
         complete(b.callbacks, d, true);
+        continue;
+      }
+      if (idempotent && (err->code == errc::out_of_order_sequence || err->code == errc::unknown_producer_id) &&
+          now < b.deadline) {
+        {
+          std::lock_guard lock(mu);
+          if (producer_epoch == INT16_MAX) {
+            complete(b.callbacks, std::unexpected(error{errc::producer_fenced, "producer epoch exhausted"}), false);
+            continue;
+          }
+          restart_sequences_locked(b);
+        }
+        ++b.attempts;
+        b.last_error = *err;
+        retries.push_back(std::move(b));
         continue;
       }
       // The leader moved, the broker is gone, or the topic is not (yet)
@@ -459,11 +509,22 @@ result<std::unique_ptr<producer>> producer::connect(producer_config cfg) {
   if (cfg.acks != 0 && cfg.acks != 1 && cfg.acks != -1) {
     return std::unexpected(error{errc::invalid_argument, "acks must be 0, 1 or -1 (all)"});
   }
+  if (cfg.enable_idempotence.value_or(false) && cfg.acks != -1) {
+    return std::unexpected(error{errc::invalid_argument, "enable_idempotence needs acks = -1 (all)"});
+  }
   auto i = std::make_unique<impl>();
   i->cfg = cfg;
   i->pool = std::make_unique<client::connection_pool>(std::move(*bootstrap), cfg.client_id, cfg.request_timeout);
   i->meta = std::make_unique<client::metadata_cache>(*i->pool);
-  if (auto r = i->pool->any(); !r) return std::unexpected(r.error());
+  auto any = i->pool->any();
+  if (!any) return std::unexpected(any.error());
+  if (cfg.enable_idempotence.value_or(cfg.acks == -1)) {
+    auto id = client::init_producer_id(**any);
+    if (!id) return std::unexpected(id.error());
+    i->idempotent = true;
+    i->producer_id = id->first;
+    i->producer_epoch = id->second;
+  }
   i->ticker = std::make_unique<asio::steady_timer>(i->pool->io());
   asio::co_spawn(i->pool->io(), i->tick_loop(), asio::detached);
   return std::unique_ptr<producer>(new producer(std::move(i)));

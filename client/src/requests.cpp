@@ -55,4 +55,18 @@ result<const wire::ListOffsetsPartitionResponse*> list_offsets_at_leader(connect
   }
 }
 
+result<std::pair<std::int64_t, std::int16_t>> init_producer_id(wire_client& w) {
+  flatbuffers::FlatBufferBuilder fbb;
+  auto body = wire::CreateInitProducerIdRequest(fbb);
+  auto r = w.call_sync(std::move(fbb), wire::Request::InitProducerIdRequest, body.Union());
+  if (!r) return std::unexpected(r.error());
+  const auto* resp = r->envelope->body_as_InitProducerIdResponse();
+  if (resp == nullptr) return std::unexpected(error{errc::bad_response, "InitProducerId"});
+  if (resp->error() != wire::ErrorCode::NONE) return std::unexpected(make_error(resp->error(), resp->message()));
+  if (resp->producer_id() < 0 || resp->producer_epoch() < 0) {
+    return std::unexpected(error{errc::bad_response, "InitProducerId without a producer id"});
+  }
+  return std::pair{resp->producer_id(), resp->producer_epoch()};
+}
+
 }  // namespace runnel::client

@@ -24,4 +24,7 @@ result<const wire::ListOffsetsPartitionResponse*> list_offsets_at_leader(connect
                                                                          const std::string& topic, std::int32_t partition,
                                                                          std::int64_t timestamp, response& keep);
 
+// InitProducerId at `w`: a fresh idempotent producer id and its epoch.
+result<std::pair<std::int64_t, std::int16_t>> init_producer_id(wire_client& w);
+
 }  // namespace runnel::client

@@ -22,6 +22,7 @@ asio::awaitable<handler_result> offset_fetch(request_context& ctx);
 asio::awaitable<handler_result> list_groups(request_context& ctx);
 asio::awaitable<handler_result> describe_groups(request_context& ctx);
 asio::awaitable<handler_result> delete_groups(request_context& ctx);
+asio::awaitable<handler_result> init_producer_id(request_context& ctx);
 
 // The outcome of an admin operation on one topic (create, delete, alter).
 struct topic_outcome {

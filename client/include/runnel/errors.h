@@ -11,7 +11,7 @@
 namespace runnel {
 
 enum class errc {
-  // 1..31: wire error codes
+  // 1..34: wire error codes
   unknown = 1,
   corrupt_message = 2,
   unknown_topic_or_partition = 3,
@@ -43,6 +43,9 @@ enum class errc {
   unreleased_instance_id = 29,
   invalid_regular_expression = 30,
   unsupported_assignor = 31,
+  out_of_order_sequence = 32,  // idempotent producer: a sequence gap (the SDK bumps its epoch and resends)
+  producer_fenced = 33,        // a newer epoch of this producer id wrote the partition
+  unknown_producer_id = 34,    // the partition forgot the producer (the SDK bumps its epoch and resends)
   // client side
   connection_failed = 100,  // could not connect to a broker (at connect(): to any of the bootstrap list)
   disconnected,             // the connection dropped with the request in flight

@@ -18,6 +18,14 @@
 // requests to a broker the producer stops sending to it for `breaker_open`
 // (circuit breaker), failing nothing early: records wait.
 //
+// Idempotence (enable_idempotence, on by default with acks=all, as in
+// Kafka 3.x): the producer gets an id and epoch (InitProducerId) and
+// stamps every batch with a per-partition sequence when it first sends
+// it; a retry of a batch that already landed is answered with the first
+// copy's offsets, so retries write no duplicates. A sequence gap (a batch
+// that failed for good did not land) or a partition that forgot the
+// producer makes it bump its epoch and send again from sequence 0.
+//
 // Thread-safe: send() from any thread. Callbacks run on the producer's I/O
 // thread and must not block.
 
@@ -50,6 +58,9 @@ struct producer_config {
   std::string bootstrap = "127.0.0.1:9292";  // host:port[,host:port...]: the first that answers
   std::string client_id = "runnel-producer";
   int acks = 1;  // 0, 1 or -1 (all: fsynced before the reply)
+  // Idempotent producer (docs/delivery.md): unset = on exactly when
+  // acks = -1; true with another acks is a configuration error.
+  std::optional<bool> enable_idempotence;
   std::chrono::milliseconds linger{5};
   std::size_t batch_bytes = 256 * 1024;
   int max_in_flight = 5;  // requests in flight per broker connection
