@@ -1,0 +1,209 @@
+// The idempotent producer against real brokers: retries whose first
+// attempt landed write nothing twice (and do without idempotence: the
+// negative control), the wire errors of the sequence rules, and producer
+// state and ids across restarts (kill -9 and SIGTERM).
+
+#include <doctest/doctest.h>
+
+#include <set>
+#include <thread>
+
+#include "runnel/admin.h"
+#include "runnel/consumer.h"
+#include "runnel/producer.h"
+#include "runnel/testing/embedded_broker.h"
+#include "schemas/batch.h"
+#include "tests/support/batches.h"
+#include "tests/support/broker_process.h"
+#include "tests/support/raw_client.h"
+#include "tests/support/temp_dir.h"
+
+using namespace runnel;
+using runnel::testing::broker_process;
+using runnel::testing::raw_client;
+
+namespace {
+
+void create_topic(const std::string& bootstrap, const std::string& topic, int partitions = 1) {
+  admin_config ac;
+  ac.bootstrap = bootstrap;
+  auto a = admin::connect(ac);
+  REQUIRE(a.has_value());
+  REQUIRE((*a)->create_topic(topic, partitions, 1).has_value());
+}
+
+// The values in partition 0 of `topic`, in offset order (waits until the
+// high watermark is reached, at most 10 s).
+std::vector<std::string> values_of(const std::string& bootstrap, const std::string& topic) {
+  consumer_config cc;
+  cc.bootstrap = bootstrap;
+  cc.fetch_max_wait = std::chrono::milliseconds(50);
+  auto c = consumer::connect(cc);
+  REQUIRE(c.has_value());
+  const topic_partition_ref tp{topic, 0};
+  REQUIRE((*c)->assign({tp}).has_value());
+  std::vector<std::string> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = (*c)->poll(std::chrono::milliseconds(100));
+    REQUIRE(r.has_value());
+    for (const auto& rec : *r) out.emplace_back(rec.value ? std::string(*rec.value) : std::string());
+    const auto hw = (*c)->high_watermark(tp);
+    if (hw >= 0 && (*c)->position(tp) >= hw && r->empty()) break;
+  }
+  return out;
+}
+
+std::pair<std::int64_t, std::int16_t> init_producer_id(raw_client& rc, std::uint32_t correlation) {
+  flatbuffers::FlatBufferBuilder fbb;
+  auto body = wire::CreateInitProducerIdRequest(fbb);
+  rc.send(testing::request_frame(fbb, wire::Request::InitProducerIdRequest, body.Union(), {}, 1, correlation));
+  auto r = rc.read();
+  REQUIRE(r.has_value());
+  const auto* resp = r->envelope().body_as_InitProducerIdResponse();
+  REQUIRE(resp != nullptr);
+  REQUIRE(resp->error() == wire::ErrorCode::NONE);
+  return {resp->producer_id(), resp->producer_epoch()};
+}
+
+struct produced {
+  wire::ErrorCode error = wire::ErrorCode::NONE;
+  std::int64_t base_offset = -1;
+};
+
+// One idempotent batch of `records` through a raw Produce (acks=all).
+produced produce_raw(raw_client& rc, const std::string& topic, std::int64_t pid, std::int16_t epoch, std::int32_t seq,
+                     int records = 1) {
+  auto batch = testing::make_batch(records, 16, timestamp_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                 std::chrono::system_clock::now().time_since_epoch())
+                                                                 .count()));
+  schemas::stamp_producer(batch, producer_id(pid), epoch, seq);
+  rc.send(testing::produce_frame(topic, 0, batch, -1));
+  auto r = rc.read();
+  REQUIRE(r.has_value());
+  const auto* resp = r->envelope().body_as_ProduceResponse();
+  REQUIRE(resp != nullptr);
+  const auto* p = resp->topics()->Get(0)->partitions()->Get(0);
+  return {p->error(), p->base_offset()};
+}
+
+// One record, then ten to partition 0 as one batch whose first answer comes after
+// the request timeout: the producer drops the connection and sends the
+// batch again, though the first attempt was written.
+std::vector<result<delivery>> send_with_a_lost_answer(testing::EmbeddedBroker& b, const std::string& topic,
+                                                      std::optional<bool> idempotence) {
+  producer_config pc;
+  pc.bootstrap = b.bootstrap();
+  pc.acks = -1;
+  pc.enable_idempotence = idempotence;
+  pc.request_timeout = std::chrono::milliseconds(500);
+  pc.delivery_timeout = std::chrono::milliseconds(20'000);
+  pc.linger = std::chrono::milliseconds(50);
+  auto p = producer::connect(pc);
+  REQUIRE(p.has_value());
+  REQUIRE((*p)->send_to(topic, 0, std::nullopt, "first").get().has_value());  // metadata known, offset 0
+  b.delay_responses(std::chrono::milliseconds(1500));
+  std::vector<std::future<result<delivery>>> sent;
+  for (int i = 0; i < 10; ++i) sent.push_back((*p)->send_to(topic, 0, std::nullopt, "v" + std::to_string(i)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));  // the first attempt timed out
+  b.delay_responses(std::chrono::milliseconds(0));
+  std::vector<result<delivery>> out;
+  for (auto& f : sent) out.push_back(f.get());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("idempotence: a retried batch whose first attempt landed is written once, and again without idempotence") {
+  auto broker = testing::EmbeddedBroker::start();
+  REQUIRE(broker.has_value());
+  auto& b = **broker;
+  create_topic(b.bootstrap(), "idem");
+  create_topic(b.bootstrap(), "plain");
+
+  auto acked = send_with_a_lost_answer(b, "idem", std::nullopt);  // on by default with acks=all
+  for (std::size_t i = 0; i < acked.size(); ++i) {
+    if (!acked[i]) FAIL("record " << i << ": " << acked[i].error().what());
+    CHECK(acked[i]->offset == static_cast<std::int64_t>(i) + 1);  // the first copy's offsets
+  }
+  auto values = values_of(b.bootstrap(), "idem");
+  CHECK(values.size() == 11);
+  CHECK(std::set<std::string>(values.begin(), values.end()).size() == 11);
+
+  // The negative control: the same run without idempotence writes the
+  // batch again on every retry, so the scenario does provoke retries of a
+  // landed batch.
+  auto plain = send_with_a_lost_answer(b, "plain", false);
+  for (const auto& r : plain) REQUIRE(r.has_value());
+  CHECK(values_of(b.bootstrap(), "plain").size() > 11);  // one copy per attempt that timed out
+}
+
+TEST_CASE("idempotence: a gap, an older epoch and an unknown producer answer their codes, and the broker keeps serving") {
+  auto broker = testing::EmbeddedBroker::start();
+  REQUIRE(broker.has_value());
+  create_topic((*broker)->bootstrap(), "rules");
+  raw_client rc((*broker)->port());
+  auto [pid, epoch] = init_producer_id(rc, 1);
+  CHECK(epoch == 0);
+  auto first = produce_raw(rc, "rules", pid, 0, 0, 3);
+  CHECK(first.error == wire::ErrorCode::NONE);
+  CHECK(produce_raw(rc, "rules", pid, 0, 7).error == wire::ErrorCode::OUT_OF_ORDER_SEQUENCE);
+  auto retry = produce_raw(rc, "rules", pid, 0, 0, 3);
+  CHECK(retry.error == wire::ErrorCode::NONE);
+  CHECK(retry.base_offset == first.base_offset);
+  CHECK(produce_raw(rc, "rules", pid, 1, 0).error == wire::ErrorCode::NONE);  // a new epoch (a bump)
+  CHECK(produce_raw(rc, "rules", pid, 0, 3).error == wire::ErrorCode::PRODUCER_FENCED);  // the zombie
+  CHECK(produce_raw(rc, "rules", pid + 500, 0, 4).error == wire::ErrorCode::UNKNOWN_PRODUCER_ID);
+  CHECK(produce_raw(rc, "rules", pid, 1, 1).error == wire::ErrorCode::NONE);
+  CHECK(values_of((*broker)->bootstrap(), "rules").size() == 5);  // 3 + 1 + 1: refusals wrote nothing
+}
+
+TEST_CASE("idempotence: ids stay unique and retries stay duplicates across kill -9 and SIGTERM restarts") {
+  runnel::testing::temp_dir dir;
+  auto broker = std::make_unique<broker_process>(dir / "data");
+  const std::string port = std::to_string(broker->port());
+  const std::vector<std::string> same_port{"--listen", "127.0.0.1:" + port};
+  create_topic(broker->bootstrap(), "restart");
+  std::set<std::int64_t> ids;
+  std::int64_t pid = -1;
+  produced first;
+  {
+    raw_client rc(broker->port());
+    pid = init_producer_id(rc, 1).first;
+    ids.insert(pid);
+    ids.insert(init_producer_id(rc, 2).first);
+    first = produce_raw(rc, "restart", pid, 0, 0, 2);
+    REQUIRE(first.error == wire::ErrorCode::NONE);
+  }
+  CHECK(ids.size() == 2);
+  for (int round = 0; round < 2; ++round) {
+    if (round == 0) {
+      broker->kill9();
+    } else {
+      REQUIRE(broker->stop() == 0);
+    }
+    broker = std::make_unique<broker_process>(dir / "data", same_port);
+    raw_client rc(broker->port());
+    ids.insert(init_producer_id(rc, 1).first);
+    auto retry = produce_raw(rc, "restart", pid, 0, 0, 2);
+    CHECK(retry.error == wire::ErrorCode::NONE);
+    CHECK(retry.base_offset == first.base_offset);
+    CHECK(produce_raw(rc, "restart", pid, 0, 5).error == wire::ErrorCode::OUT_OF_ORDER_SEQUENCE);
+  }
+  CHECK(ids.size() == 4);  // no id handed out twice
+  CHECK(values_of(broker->bootstrap(), "restart").size() == 2);
+}
+
+TEST_CASE("idempotence: enable_idempotence with acks other than all is a configuration error") {
+  auto broker = testing::EmbeddedBroker::start();
+  REQUIRE(broker.has_value());
+  producer_config pc;
+  pc.bootstrap = (*broker)->bootstrap();
+  pc.acks = 1;
+  pc.enable_idempotence = true;
+  auto p = producer::connect(pc);
+  REQUIRE_FALSE(p.has_value());
+  CHECK(p.error().code == errc::invalid_argument);
+  pc.enable_idempotence.reset();  // unset: off with acks=1
+  CHECK(producer::connect(pc).has_value());
+}
