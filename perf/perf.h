@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -22,6 +23,7 @@ struct options {
   double rate = 0;  // records/s over all producers; 0 = as fast as possible
   int producers = 1;
   int acks = 1;
+  std::optional<bool> idempotence;  // --idempotence on|off; unset: the SDK's default (on with acks=all)
   std::size_t batch_bytes = 256 * 1024;
   int linger_ms = 5;
   int max_seconds = 300;

@@ -3,7 +3,7 @@
 //   runnel-perf limits [--dir DIR]      the machine's loopback TCP, fdatasync and thread wake-up limits
 //   runnel-perf produce|consume|e2e --bootstrap HOST:PORT[,...] --topic T [--partitions N] [--replicas R]
 //       [--record-size B] [--records N] [--rate R] [--producers P]
-//       [--acks 0|1|all] [--batch-bytes B] [--linger-ms L] [--max-seconds S]
+//       [--acks 0|1|all] [--idempotence on|off] [--batch-bytes B] [--linger-ms L] [--max-seconds S]
 //       [--warmup-seconds S] [--latency-log FILE]   (e2e)
 //
 // Creates the topic if missing. A progress line on stderr every second; one
@@ -53,7 +53,7 @@ namespace runnel::perf {
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "runnel-perf: %s\nusage: runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T "
-                       "[--partitions N] [--replicas R] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] "
+                       "[--partitions N] [--replicas R] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] [--idempotence on|off] "
                        "[--batch-bytes B] [--linger-ms L] [--max-seconds S] [--warmup-seconds S] [--latency-log FILE] "
                        "[--group G --consumers N --auto-commit-ms MS] | rebalance | commits [--committers N] [--window W]\n",
                msg.c_str());
@@ -88,6 +88,10 @@ options parse(int argc, char** argv) {
     else if (f == "--rate") o.rate = static_cast<double>(number(argv[i], v));
     else if (f == "--producers") o.producers = static_cast<int>(std::max(1LL, number(argv[i], v)));
     else if (f == "--acks") o.acks = std::strcmp(v, "all") == 0 ? -1 : static_cast<int>(number(argv[i], v));
+    else if (f == "--idempotence") {
+      if (std::strcmp(v, "on") != 0 && std::strcmp(v, "off") != 0) usage_error("--idempotence must be on or off");
+      o.idempotence = std::strcmp(v, "on") == 0;
+    }
     else if (f == "--batch-bytes") o.batch_bytes = static_cast<std::size_t>(number(argv[i], v));
     else if (f == "--linger-ms") o.linger_ms = static_cast<int>(number(argv[i], v));
     else if (f == "--max-seconds") o.max_seconds = static_cast<int>(number(argv[i], v));
@@ -177,6 +181,7 @@ double run_producers(const options& o, progress& p, record_times* times) {
       runnel::producer_config c;
       c.bootstrap = o.bootstrap;
       c.acks = o.acks;
+      c.enable_idempotence = o.idempotence;
       c.batch_bytes = o.batch_bytes;
       c.linger = std::chrono::milliseconds(o.linger_ms);
       c.client_id = "runnel-perf-" + std::to_string(t);
@@ -476,9 +481,9 @@ int main(int argc, char** argv) {
   }
   const auto n = p.done.load();
   std::printf("{\"mode\":\"%s\",\"topic\":\"%s\",\"partitions\":%d,\"record_size\":%zu,\"producers\":%d,\"acks\":%d,"
-              "\"records\":%lld,\"failed\":%lld,\"seconds\":%.3f,\"records_per_sec\":%.0f,\"mb_per_sec\":%.2f%s}\n",
+              "\"idempotence\":%s,\"records\":%lld,\"failed\":%lld,\"seconds\":%.3f,\"records_per_sec\":%.0f,\"mb_per_sec\":%.2f%s}\n",
               o.mode.c_str(), o.topic.c_str(), o.partitions, o.record_size, o.producers, o.acks,
-              static_cast<long long>(n), static_cast<long long>(p.failed.load()), secs,
+              o.idempotence.value_or(o.acks == -1) ? "true" : "false", static_cast<long long>(n), static_cast<long long>(p.failed.load()), secs,
               static_cast<double>(n) / secs, static_cast<double>(n) * static_cast<double>(o.record_size) / secs / 1e6,
               extra.c_str());
   return p.failed.load() == 0 ? 0 : 1;
