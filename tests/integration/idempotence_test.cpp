@@ -207,3 +207,30 @@ TEST_CASE("idempotence: enable_idempotence with acks other than all is a configu
   pc.enable_idempotence.reset();  // unset: off with acks=1
   CHECK(producer::connect(pc).has_value());
 }
+
+TEST_CASE("idempotence: a producer the partition forgot (producer.id.expiration.ms) bumps its epoch and delivers") {
+  testing::embedded_broker_options o;
+  o.config["producer.id.expiration.ms"] = "300";
+  auto broker = testing::EmbeddedBroker::start(o);
+  REQUIRE(broker.has_value());
+  create_topic((*broker)->bootstrap(), "expire");
+  producer_config pc;
+  pc.bootstrap = (*broker)->bootstrap();
+  pc.acks = -1;
+  auto p = producer::connect(pc);
+  REQUIRE(p.has_value());
+  auto a = (*p)->send_to("expire", 0, std::nullopt, "a").get();
+  REQUIRE(a.has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // past the expiration
+  auto b = (*p)->send_to("expire", 0, std::nullopt, "b").get();  // sequence 1: UNKNOWN_PRODUCER_ID, then epoch 1
+  REQUIRE_MESSAGE(b.has_value(), (b ? "" : b.error().what()));
+  CHECK(b->offset == a->offset + 1);
+  CHECK(values_of((*broker)->bootstrap(), "expire") == std::vector<std::string>{"a", "b"});
+
+  // The same partition without the SDK's recovery: the raw answer.
+  raw_client rc((*broker)->port());
+  auto [pid, epoch] = init_producer_id(rc, 1);
+  REQUIRE(produce_raw(rc, "expire", pid, epoch, 0).error == wire::ErrorCode::NONE);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  CHECK(produce_raw(rc, "expire", pid, epoch, 1).error == wire::ErrorCode::UNKNOWN_PRODUCER_ID);
+}
