@@ -55,6 +55,7 @@ struct producer::impl {
     // Idempotence: stamped when first sent, kept across retries.
     std::int32_t base_sequence = -1;
     std::int16_t epoch = -1;
+    std::uint64_t order = 0;  // seal order: a partition's batches go (and go again) in it
   };
   // One Produce request to one leader broker.
   struct request_plan {
@@ -95,14 +96,23 @@ struct producer::impl {
   bool parked = false;  // the tick loop sleeps until a record arrives (I/O thread)
   std::mt19937 rng{std::random_device{}()};     // sticky partitions; under `mu`
   std::mt19937 io_rng{std::random_device{}()};  // retry jitter; I/O thread only
-  std::set<tp_key> partitions_in_flight;        // one batch per partition at a time (order); under `mu`
+  // Batches in flight per partition (under `mu`): at most one without
+  // idempotence (order across retries), cfg.max_in_flight_per_partition with it
+  // (the sequences keep the order: the broker refuses a batch whose
+  // predecessor did not land, and the producer sends them again in order).
+  std::map<tp_key, int> partition_in_flight;
+  std::uint64_t next_order = 0;
 
-  // Idempotence (under `mu`): the producer's id and epoch, and each
-  // partition's next sequence in this epoch.
+  // Idempotence (under `mu`): the producer's id and epoch, each partition's
+  // next sequence in this epoch, its stamped batches not yet done (`unacked`, by seal
+  // order, with their epoch), and the partitions that wait for their
+  // batches in flight to come back before sending again (one failed).
   bool idempotent = false;
   std::int64_t producer_id = -1;
   std::int16_t producer_epoch = 0;
   std::map<tp_key, std::int32_t> next_sequence;
+  std::map<tp_key, std::map<std::uint64_t, std::int16_t>> unacked;
+  std::set<tp_key> recovering;
 
   // Declared last, destroyed first: its I/O thread is joined while every
   // member its callbacks touch still exists.
@@ -111,6 +121,7 @@ struct producer::impl {
   void seal_locked(const tp_key& tp, accumulator& a) {
     // delivery.timeout counts from the batch's first record, as Kafka counts from send().
     sealed s{tp, a.builder.finish(), std::move(a.callbacks), a.first + cfg.delivery_timeout, {}, 0, std::nullopt};
+    s.order = next_order++;
     a.callbacks.clear();
     ready.push_back(std::move(s));
     unstick_locked(tp);
@@ -125,6 +136,64 @@ struct producer::impl {
     schemas::stamp_producer(b.bytes, ::runnel::producer_id(producer_id), producer_epoch, seq);
     const auto records = static_cast<std::int64_t>(b.callbacks.size());
     seq = static_cast<std::int32_t>((std::int64_t{seq} + records) % (std::int64_t{INT32_MAX} + 1));
+    unacked[b.tp][b.order] = producer_epoch;
+  }
+
+  // `b` is done (delivered or failed for good), or goes to be stamped again.
+  void forget_locked(const sealed& b) {
+    if (b.base_sequence < 0) return;
+    auto it = unacked.find(b.tp);
+    if (it == unacked.end()) return;
+    it->second.erase(b.order);
+    if (it->second.empty()) unacked.erase(it);
+  }
+
+  // An OUT_OF_ORDER_SEQUENCE that only says an older batch of the same
+  // epoch has not landed yet (it is in flight or waits to go again).
+  bool predecessor_pending_locked(const sealed& b) const {
+    auto it = unacked.find(b.tp);
+    if (it == unacked.end()) return false;
+    for (const auto& [order, epoch] : it->second) {
+      if (order >= b.order) break;
+      if (epoch == b.epoch) return true;
+    }
+    return false;
+  }
+
+  [[nodiscard]] int in_flight_of(const tp_key& tp) const {
+    auto it = partition_in_flight.find(tp);
+    return it == partition_in_flight.end() ? 0 : it->second;
+  }
+
+  // Whether `b` (its partition's oldest batch not yet placed) may go now.
+  bool may_send_locked(const sealed& b) const {
+    const int n = in_flight_of(b.tp);
+    if (n >= (idempotent ? cfg.max_in_flight_per_partition : 1)) return false;
+    if (n > 0 && recovering.contains(b.tp)) return false;
+    if (idempotent && b.base_sequence < 0) {
+      // Stamped with this epoch only once no batch of an older epoch is out.
+      if (auto it = unacked.find(b.tp); it != unacked.end()) {
+        for (const auto& [order, epoch] : it->second) {
+          if (epoch != producer_epoch) return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  // A batch back for another attempt: after its partition's older batches
+  // and before its newer ones (seal order); first when none is queued.
+  void requeue_locked(sealed b) {
+    auto pos = ready.begin();
+    for (auto it = ready.begin(); it != ready.end(); ++it) {
+      if (it->tp != b.tp) continue;
+      if (it->order > b.order) {
+        pos = it;
+        break;
+      }
+      pos = std::next(it);
+    }
+    ready.insert(pos, std::move(b));
   }
 
   // The partition lost track of this producer's sequences (a gap, or it
@@ -136,6 +205,7 @@ struct producer::impl {
       ++producer_epoch;
       next_sequence.clear();
     }
+    forget_locked(b);
     b.base_sequence = -1;
   }
 
@@ -145,8 +215,7 @@ struct producer::impl {
 
   // A batch of `tp` sealed now would wait: one is in flight or queued before it.
   bool busy_locked(const tp_key& tp) const {
-    return partitions_in_flight.contains(tp) ||
-           std::any_of(ready.begin(), ready.end(), [&](const sealed& s) { return s.tp == tp; });
+    return in_flight_of(tp) > 0 || std::any_of(ready.begin(), ready.end(), [&](const sealed& s) { return s.tp == tp; });
   }
 
   // Sticky partitioning for records without a key: a random partition,
@@ -209,20 +278,22 @@ struct producer::impl {
           next_due = std::min(next_due, a.first + cfg.linger);
         }
       }
-      // At most one batch per partition (order), each request up to ~4 MiB.
-      // A partition with a batch in flight, or whose oldest ready batch
-      // waits (retry time, no leader, breaker, in-flight limit), sends
-      // nothing else: order per partition.
-      std::set<tp_key> seen = partitions_in_flight;
+      // Per partition, batches in seal order, each in a later request than
+      // the one before it (a request carries one batch of a partition),
+      // each request up to ~4 MiB. A partition whose oldest ready batch
+      // waits (retry time, no leader, breaker, in-flight limits) sends
+      // nothing newer: order per partition.
+      std::set<tp_key> blocked;
+      std::map<tp_key, std::size_t> last_request;  // index in plans[leader] of the partition's last batch
       for (auto it = ready.begin(); it != ready.end();) {
-        if (now >= it->deadline && !partitions_in_flight.contains(it->tp)) {
+        if (now >= it->deadline && in_flight_of(it->tp) == 0) {
+          forget_locked(*it);
           expired.push_back(std::move(*it));
           it = ready.erase(it);
           continue;
         }
-        const bool blocked = seen.contains(it->tp);
-        seen.insert(it->tp);
-        if (blocked || it->retry_at > now) {
+        if (blocked.contains(it->tp) || it->retry_at > now || !may_send_locked(*it)) {
+          blocked.insert(it->tp);
           ++it;
           continue;
         }
@@ -230,17 +301,21 @@ struct producer::impl {
         if (!leader) {
           it->last_error = leader.error();
           need_metadata.insert(it->tp.first);
+          blocked.insert(it->tp);
           ++it;
           continue;
         }
         auto& reqs = plans[leader->broker];
-        if (reqs.empty() || reqs.back().bytes >= (4U << 20)) {
+        auto last = last_request.find(it->tp);
+        const bool partition_in_last = last != last_request.end() && last->second + 1 == reqs.size();
+        if (reqs.empty() || reqs.back().bytes >= (4U << 20) || partition_in_last) {
           const auto& b = brokers[leader->broker];
           if (now < b.breaker_until || b.in_flight + static_cast<int>(reqs.size()) >= cfg.max_in_flight) {
             // A broker that keeps failing may have lost its leaderships:
             // look again (rate-limited), so batches move to a new leader
             // instead of waiting out this broker's breaker.
             if (now < b.breaker_until) need_metadata.insert(it->tp.first);
+            blocked.insert(it->tp);
             ++it;
             continue;
           }
@@ -248,7 +323,8 @@ struct producer::impl {
         }
         reqs.back().bytes += it->bytes.size();
         if (idempotent && it->base_sequence < 0) stamp_locked(*it);
-        partitions_in_flight.insert(it->tp);
+        ++partition_in_flight[it->tp];
+        last_request[it->tp] = reqs.size() - 1;
         reqs.back().batches.push_back(std::move(*it));
         it = ready.erase(it);
       }
@@ -304,7 +380,9 @@ struct producer::impl {
     --in_flight;
     {
       std::lock_guard lock(mu);
-      for (const auto& b : batches) partitions_in_flight.erase(b.tp);
+      for (const auto& b : batches) {
+        if (--partition_in_flight[b.tp] <= 0) partition_in_flight.erase(b.tp);
+      }
     }
     std::vector<sealed> retries;
     std::set<std::string> stale_topics;
@@ -339,18 +417,34 @@ struct producer::impl {
         }
       }
       if (!err) {
+        if (idempotent) {
+          std::lock_guard lock(mu);
+          forget_locked(b);
+        }
         complete(b.callbacks, d, true);
         continue;
       }
       if (idempotent && (err->code == errc::out_of_order_sequence || err->code == errc::unknown_producer_id) &&
           now < b.deadline) {
+        bool exhausted = false;
         {
           std::lock_guard lock(mu);
-          if (producer_epoch == INT16_MAX) {
-            complete(b.callbacks, std::unexpected(error{errc::producer_fenced, "producer epoch exhausted"}), false);
-            continue;
+          recovering.insert(b.tp);
+          // Behind an older batch that did not land yet: the same bytes
+          // again after it. Otherwise a real gap (or a forgotten producer):
+          // a new epoch.
+          if (err->code == errc::unknown_producer_id || !predecessor_pending_locked(b)) {
+            exhausted = producer_epoch == INT16_MAX && b.epoch == producer_epoch;
+            if (exhausted) {
+              forget_locked(b);
+            } else {
+              restart_sequences_locked(b);
+            }
           }
-          restart_sequences_locked(b);
+        }
+        if (exhausted) {
+          complete(b.callbacks, std::unexpected(error{errc::producer_fenced, "producer epoch exhausted"}), false);
+          continue;
         }
         ++b.attempts;
         b.last_error = *err;
@@ -369,19 +463,28 @@ struct producer::impl {
         b.retry_at =
             now + std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(backoff.count()) * jitter(io_rng)));
         b.last_error = *err;
+        if (idempotent) {
+          std::lock_guard lock(mu);
+          recovering.insert(b.tp);  // its newer batches in flight come back first
+        }
         retries.push_back(std::move(b));
         continue;
       }
+      if (idempotent) {
+        std::lock_guard lock(mu);
+        forget_locked(b);
+      }
       complete(b.callbacks, std::unexpected(*err), false);
     }
-    if (!retries.empty()) {
-      {
-        // Ahead of everything newer, in their original order.
-        std::lock_guard lock(mu);
-        ready.insert(ready.begin(), std::make_move_iterator(retries.begin()), std::make_move_iterator(retries.end()));
+    {
+      std::lock_guard lock(mu);
+      // Ahead of everything newer of their partition, in seal order.
+      for (auto& b : retries) requeue_locked(std::move(b));
+      for (const auto& b : batches) {
+        if (in_flight_of(b.tp) == 0) recovering.erase(b.tp);
       }
-      wake();  // their retry time comes on a tick
     }
+    if (!retries.empty()) wake();  // their retry time comes on a tick
     for (const auto& topic : stale_topics) refresh_metadata(topic);
     drain();
   }
@@ -511,6 +614,9 @@ result<std::unique_ptr<producer>> producer::connect(producer_config cfg) {
   }
   if (cfg.enable_idempotence.value_or(false) && cfg.acks != -1) {
     return std::unexpected(error{errc::invalid_argument, "enable_idempotence needs acks = -1 (all)"});
+  }
+  if (cfg.max_in_flight_per_partition < 1 || cfg.max_in_flight_per_partition > 5) {
+    return std::unexpected(error{errc::invalid_argument, "max_in_flight_per_partition must be 1 to 5"});
   }
   auto i = std::make_unique<impl>();
   i->cfg = cfg;

@@ -234,3 +234,100 @@ TEST_CASE("idempotence: a producer the partition forgot (producer.id.expiration.
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   CHECK(produce_raw(rc, "expire", pid, epoch, 1).error == wire::ErrorCode::UNKNOWN_PRODUCER_ID);
 }
+
+namespace {
+
+struct small_batches_run {
+  std::vector<result<delivery>> acked;
+  std::chrono::milliseconds took{0};
+};
+
+// A record "warm" (metadata and producer id while answers are quick), then
+// 150 records of ~100 B to partition 0 in batches of ~1 KiB (about 17)
+// while every answer waits `delay`; `heal_after` > 0 turns the delay off
+// after that long. `took` counts from the first of the 150.
+small_batches_run send_small_batches(testing::EmbeddedBroker& b, const std::string& topic, std::optional<bool> idempotence,
+                                     std::chrono::milliseconds request_timeout, std::chrono::milliseconds delay,
+                                     std::chrono::milliseconds heal_after = std::chrono::milliseconds(0)) {
+  producer_config pc;
+  pc.bootstrap = b.bootstrap();
+  pc.acks = -1;
+  pc.enable_idempotence = idempotence;
+  pc.max_in_flight_per_partition = idempotence.value_or(true) ? 5 : 1;
+  pc.batch_bytes = 1024;
+  pc.linger = std::chrono::milliseconds(0);
+  pc.request_timeout = request_timeout;
+  pc.delivery_timeout = std::chrono::milliseconds(30'000);
+  auto p = producer::connect(pc);
+  REQUIRE(p.has_value());
+  REQUIRE((*p)->send_to(topic, 0, std::nullopt, "warm").get().has_value());
+  b.delay_responses(delay);
+  std::thread heal;
+  if (heal_after.count() > 0) {
+    heal = std::thread([&b, heal_after] {
+      std::this_thread::sleep_for(heal_after);
+      b.delay_responses(std::chrono::milliseconds(0));
+    });
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::future<result<delivery>>> sent;
+  for (int i = 0; i < 150; ++i) {
+    char v[8];
+    std::snprintf(v, sizeof v, "%03d", i);
+    sent.push_back((*p)->send_to(topic, 0, std::nullopt, std::string(v) + std::string(96, 'x')));
+  }
+  small_batches_run out;
+  for (auto& f : sent) out.acked.push_back(f.get());
+  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  if (heal.joinable()) heal.join();
+  b.delay_responses(std::chrono::milliseconds(0));
+  return out;
+}
+
+// "warm", then "000".."149" once each, in order.
+bool in_order_once(const std::vector<std::string>& values) {
+  if (values.size() != 151 || values[0] != "warm") return false;
+  for (int i = 0; i < 150; ++i) {
+    char v[8];
+    std::snprintf(v, sizeof v, "%03d", i);
+    if (values[static_cast<std::size_t>(i) + 1].substr(0, 3) != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("idempotence: up to 5 batches of a partition are on the wire at once (1 without idempotence)") {
+  auto broker = testing::EmbeddedBroker::start();
+  REQUIRE(broker.has_value());
+  auto& b = **broker;
+  create_topic(b.bootstrap(), "pipe");
+  create_topic(b.bootstrap(), "serial");
+  const auto delay = std::chrono::milliseconds(150);
+  auto pipelined = send_small_batches(b, "pipe", std::nullopt, std::chrono::seconds(10), delay);
+  auto serial = send_small_batches(b, "serial", false, std::chrono::seconds(10), delay);
+  for (const auto& r : pipelined.acked) REQUIRE(r.has_value());
+  for (const auto& r : serial.acked) REQUIRE(r.has_value());
+  MESSAGE("~17 batches, 150 ms per answer: " << pipelined.took.count() << " ms pipelined, " << serial.took.count()
+                                              << " ms one at a time");
+  CHECK(serial.took >= std::chrono::milliseconds(1500));  // the negative control: one answer at a time
+  CHECK(pipelined.took * 2 < serial.took);
+  CHECK(in_order_once(values_of(b.bootstrap(), "pipe")));
+  CHECK(in_order_once(values_of(b.bootstrap(), "serial")));
+}
+
+TEST_CASE("idempotence: batches on the wire together whose answers are lost land once each, in order") {
+  auto broker = testing::EmbeddedBroker::start();
+  REQUIRE(broker.has_value());
+  auto& b = **broker;
+  create_topic(b.bootstrap(), "lost");
+  // Every first attempt times out (answers take 1.2 s, the timeout is
+  // 0.5 s) and was written; the retries find their batches in the log.
+  auto run = send_small_batches(b, "lost", std::nullopt, std::chrono::milliseconds(500), std::chrono::milliseconds(1200),
+                                std::chrono::milliseconds(1500));
+  for (std::size_t i = 0; i < run.acked.size(); ++i) {
+    if (!run.acked[i]) FAIL("record " << i << ": " << run.acked[i].error().what());
+    CHECK(run.acked[i]->offset == static_cast<std::int64_t>(i) + 1);
+  }
+  CHECK(in_order_once(values_of(b.bootstrap(), "lost")));
+}
