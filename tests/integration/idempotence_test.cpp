@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -330,4 +331,33 @@ TEST_CASE("idempotence: batches on the wire together whose answers are lost land
     CHECK(run.acked[i]->offset == static_cast<std::int64_t>(i) + 1);
   }
   CHECK(in_order_once(values_of(b.bootstrap(), "lost")));
+}
+
+TEST_CASE("idempotence: ids that cannot be reserved durably answer STORAGE_ERROR, and connect says so in one error") {
+  auto broker = testing::EmbeddedBroker::start();
+  REQUIRE(broker.has_value());
+  // Where the reservation file goes, a directory: the atomic rename fails.
+  std::filesystem::create_directories((*broker)->data_dir() / "data" / "producer-ids" / "in-the-way");
+  raw_client rc((*broker)->port());
+  flatbuffers::FlatBufferBuilder fbb;
+  auto body = wire::CreateInitProducerIdRequest(fbb);
+  rc.send(testing::request_frame(fbb, wire::Request::InitProducerIdRequest, body.Union()));
+  auto r = rc.read();
+  REQUIRE(r.has_value());
+  const auto* resp = r->envelope().body_as_InitProducerIdResponse();
+  REQUIRE(resp != nullptr);
+  CHECK(resp->error() == wire::ErrorCode::STORAGE_ERROR);
+  CHECK(resp->producer_id() == -1);
+  producer_config pc;
+  pc.bootstrap = (*broker)->bootstrap();
+  pc.acks = -1;
+  auto p = producer::connect(pc);
+  REQUIRE_FALSE(p.has_value());
+  CHECK(p.error().code == errc::storage_error);
+  // The broker keeps serving: a producer without idempotence works.
+  pc.enable_idempotence = false;
+  create_topic((*broker)->bootstrap(), "still");
+  auto plain = producer::connect(pc);
+  REQUIRE(plain.has_value());
+  CHECK((*plain)->send_to("still", 0, std::nullopt, "x").get().has_value());
 }
