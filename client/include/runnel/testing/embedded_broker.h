@@ -34,6 +34,7 @@ class EmbeddedBroker {
 
   [[nodiscard]] std::uint16_t port() const;
   [[nodiscard]] std::string bootstrap() const;  // "127.0.0.1:<port>"
+  // The temp directory it owns; the broker's data.dir is data_dir() / "data".
   [[nodiscard]] const std::filesystem::path& data_dir() const;
   [[nodiscard]] bool running() const;
 
