@@ -86,6 +86,12 @@ std::expected<void, std::string> apply_topic_config(topic_config& cfg, std::stri
   if (key == "delete.retention.ms") {
     return set(0, i64_max, [&](auto v) { cfg.log.delete_retention_ms = std::chrono::milliseconds(v); });
   }
+  if (key == "dedup.window.ms") {
+    return set(0, i64_max, [&](auto v) { cfg.log.dedup_window = std::chrono::milliseconds(v); });
+  }
+  if (key == "dedup.window.max.ids") {
+    return set(1, 1LL << 32, [&](auto v) { cfg.log.dedup_max_ids = static_cast<std::size_t>(v); });
+  }
   if (key == "min.compaction.lag.ms") {
     return set(0, i64_max, [&](auto v) { cfg.log.min_compaction_lag_ms = std::chrono::milliseconds(v); });
   }
@@ -130,6 +136,8 @@ std::vector<std::pair<std::string, std::string>> describe(const topic_config& cf
       {"delete.retention.ms", std::to_string(cfg.log.delete_retention_ms.count())},
       {"min.cleanable.dirty.ratio", fmt::format("{}", cfg.log.min_cleanable_dirty_ratio)},
       {"min.compaction.lag.ms", std::to_string(cfg.log.min_compaction_lag_ms.count())},
+      {"dedup.window.ms", std::to_string(cfg.log.dedup_window.count())},
+      {"dedup.window.max.ids", std::to_string(cfg.log.dedup_max_ids)},
   };
 }
 

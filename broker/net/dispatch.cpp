@@ -65,6 +65,7 @@ wire::ErrorCode to_wire(const std::error_code& ec) {
       case storage::errc::out_of_order_sequence: return ErrorCode::OUT_OF_ORDER_SEQUENCE;
       case storage::errc::producer_fenced: return ErrorCode::PRODUCER_FENCED;
       case storage::errc::unknown_producer_id: return ErrorCode::UNKNOWN_PRODUCER_ID;
+      case storage::errc::bad_msg_id: return ErrorCode::INVALID_RECORD;
       default: return ErrorCode::STORAGE_ERROR;
     }
   }

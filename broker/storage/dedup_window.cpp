@@ -47,6 +47,15 @@ void dedup_window::truncate(offset from) {
   });
 }
 
+void dedup_window::set_limits(std::chrono::milliseconds window, std::size_t max_ids) {
+  window_ = window;
+  max_ids_ = max_ids;
+  while (ids_.size() > max_ids_) {
+    drop_oldest();
+    ++evicted_early_;
+  }
+}
+
 void dedup_window::clear() {
   ids_.clear();
   order_.clear();

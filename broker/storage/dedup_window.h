@@ -10,8 +10,7 @@
 // max_ids (dedup.window.max.ids): past it the oldest ids leave early and
 // evicted_early() counts them.
 //
-// On the log's shard; not thread-safe. WORK IN PROGRESS on branch
-// msgid-window: not yet used by the log.
+// On the log's shard; not thread-safe.
 
 #include <chrono>
 #include <cstdint>
@@ -43,6 +42,8 @@ class dedup_window {
   // Forgets ids whose first copy is at or after `from` (a truncation).
   void truncate(offset from);
   void clear();
+  // New settings (an altered topic config); a smaller bound evicts now.
+  void set_limits(std::chrono::milliseconds window, std::size_t max_ids);
 
   [[nodiscard]] std::size_t size() const { return ids_.size(); }
   [[nodiscard]] std::uint64_t evicted_early() const { return evicted_early_; }

@@ -22,6 +22,7 @@ class category final : public std::error_category {
       case errc::out_of_order_sequence: return "the batch's sequence number does not follow the producer's last batch";
       case errc::producer_fenced: return "a newer epoch of this producer id has written to the partition";
       case errc::unknown_producer_id: return "the partition does not know this producer (expired or never seen)";
+      case errc::bad_msg_id: return "a runnel.msg.id header is longer than 256 bytes";
     }
     return "unknown runnel.storage error";
   }

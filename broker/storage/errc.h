@@ -20,6 +20,7 @@ enum class errc {
   out_of_order_sequence,    // the batch's sequence does not follow the producer's last one
   producer_fenced,          // the batch's producer epoch is older than the partition has seen
   unknown_producer_id,      // a sequence other than 0 from a producer the partition does not know (or forgot)
+  bad_msg_id,               // a runnel.msg.id header longer than 256 bytes
 };
 
 const std::error_category& error_category() noexcept;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <unordered_map>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -97,6 +98,7 @@ asio::awaitable<std::error_code> log::do_open() {
     if (auto fec = fsync_dir(dir_)) co_return fec;
     if (auto eec = epochs_->clear()) co_return eec;
     remove_producer_snapshots(offset(0), offset(-1));  // of an earlier life of this directory
+    if (cfg_.dedup_window.count() > 0) msg_ids_.emplace(cfg_.dedup_window, cfg_.dedup_max_ids);
     co_return co_await persist_recovery_point(offset(0));
   }
 
@@ -156,6 +158,7 @@ asio::awaitable<std::error_code> log::do_open() {
   // Epochs that start at or past the end have no data (a torn tail).
   if (auto eec = epochs_->truncate_from(next_offset_)) co_return eec;
   if (auto pec = co_await rebuild_producers()) co_return pec;
+  if (auto mec = co_await rebuild_msg_ids()) co_return mec;
   if (recovery_point_ != durable_end_) co_return co_await persist_recovery_point(durable_end_);
   co_return std::error_code{};
 }
@@ -206,6 +209,80 @@ asio::awaitable<std::error_code> log::rebuild_producers() {
     logger().info("[{}] {} idempotent producers from offset {} ({} batches replayed)", tp_, producers_.size(), from,
                   replayed);
   }
+  co_return std::error_code{};
+}
+
+// --- message-id window -------------------------------------------------------
+
+namespace {
+
+// The record's runnel.msg.id, if it has one.
+std::optional<std::span<const std::byte>> msg_id_of(const schemas::record_view& r) {
+  for (std::size_t i = 0; i < r.header_count(); ++i) {
+    if (r.header_key(i) == msg_id_header) return r.header_value(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view as_text(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+}  // namespace
+
+void log::set_config(const log_config& cfg) {
+  cfg_ = cfg;
+  if (cfg_.dedup_window.count() <= 0) {
+    msg_ids_.reset();
+  } else if (!msg_ids_) {
+    msg_ids_.emplace(cfg_.dedup_window, cfg_.dedup_max_ids);
+  } else {
+    msg_ids_->set_limits(cfg_.dedup_window, cfg_.dedup_max_ids);
+  }
+}
+
+void log::note_msg_ids(const schemas::batch_view& view) {
+  const std::uint64_t before = msg_ids_->evicted_early();
+  for (std::size_t i = 0; i < view.record_count(); ++i) {
+    auto r = view.record(i);
+    if (auto id = msg_id_of(r)) msg_ids_->add(as_text(*id), r.off, r.timestamp.value());
+  }
+  if (msg_ids_->evicted_early() != before && (before / 10000) != (msg_ids_->evicted_early() / 10000 ) ) {
+    logger().warn("[{}] message-id window over dedup.window.max.ids {}: {} ids left it early so far", tp_,
+                  cfg_.dedup_max_ids, msg_ids_->evicted_early());
+  }
+}
+
+asio::awaitable<std::error_code> log::rebuild_msg_ids() {
+  msg_ids_.reset();
+  if (cfg_.dedup_window.count() <= 0) co_return std::error_code{};
+  msg_ids_.emplace(cfg_.dedup_window, cfg_.dedup_max_ids);
+  const auto started = std::chrono::steady_clock::now();
+  auto from = co_await offset_for_timestamp(timestamp_ms(wall_clock_now().value() - cfg_.dedup_window.count()));
+  if (!from) co_return from.error();
+  if (!*from) co_return std::error_code{};  // every batch is older than the window
+  std::vector<std::byte> buf;
+  for (const auto& seg : segments_) {
+    if (seg->written_next() <= **from || seg->written().value() == 0) continue;
+    file_pos pos{0};
+    if (**from > seg->base()) {
+      auto b = co_await seg->find_batch(ring_, **from);
+      if (!b) co_return b.error();
+      pos = b->pos;
+    }
+    while (pos < seg->written()) {
+      std::array<std::byte, schemas::batch_header_size> head{};
+      if (auto ec = co_await ring_.read_exact(seg->fd(), head, pos.value())) co_return ec;
+      auto h = schemas::decode_header(head);
+      if (!h) co_return make_error_code(errc::corrupt_log);
+      buf.resize(h->length);
+      if (auto ec = co_await ring_.read_exact(seg->fd(), buf, pos.value())) co_return ec;
+      auto view = schemas::batch_view::open(buf, schemas::verify_limits{h->length});
+      if (!view) co_return make_error_code(errc::corrupt_log);
+      note_msg_ids(*view);
+      pos = file_pos(pos.value() + h->length);
+    }
+  }
+  logger().info("[{}] message-id window: {} ids from offset {} in {} ms", tp_, msg_ids_->size(), **from,
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
   co_return std::error_code{};
 }
 
@@ -307,10 +384,58 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
     switch (v.verdict) {
       case sequence_verdict::append: break;
       case sequence_verdict::duplicate:
-        co_return append_result{v.original.base, v.original.last, timestamp_ms(-1), true};
+        co_return append_result{v.original.base, v.original.last, timestamp_ms(-1), true, {}};
       case sequence_verdict::out_of_order: co_return std::unexpected(make_error_code(errc::out_of_order_sequence));
       case sequence_verdict::fenced: co_return std::unexpected(make_error_code(errc::producer_fenced));
       case sequence_verdict::unknown_producer: co_return std::unexpected(make_error_code(errc::unknown_producer_id));
+    }
+  }
+  // The message-id window: records whose id it holds (or that repeat an id
+  // earlier in the batch) are dropped; the rest go as a rebuilt batch that
+  // keeps every offset delta (the dropped records' offsets stay unused, as
+  // compaction leaves them), so its sequence range stays the producer's.
+  std::vector<std::pair<std::int32_t, offset>> dropped;
+  std::vector<std::byte> rebuilt;
+  const bool windowed = msg_ids_.has_value();
+  if (windowed) {
+    auto v = schemas::batch_view::open(batch, schemas::verify_limits{h->length});
+    if (!v) co_return std::unexpected(make_error_code(errc::bad_batch));
+    const std::int64_t now = wall_clock_now().value();
+    std::vector<std::size_t> keep;
+    std::unordered_map<std::string_view, std::int32_t> in_batch;  // id -> its first record's offset delta
+    for (std::size_t i = 0; i < v->record_count(); ++i) {
+      auto r = v->record(i);
+      auto id = msg_id_of(r);
+      if (id && id->size() > max_msg_id_bytes) co_return std::unexpected(make_error_code(errc::bad_msg_id));
+      if (id) {
+        if (auto first = msg_ids_->find(as_text(*id), now)) {
+          dropped.emplace_back(static_cast<std::int32_t>(i), *first);
+          continue;
+        }
+        auto [it, fresh] = in_batch.try_emplace(as_text(*id), static_cast<std::int32_t>(r.off.value()));
+        if (!fresh) {
+          dropped.emplace_back(static_cast<std::int32_t>(i), next_offset_ + it->second);
+          continue;
+        }
+      }
+      keep.push_back(i);
+    }
+    if (!dropped.empty() && keep.empty()) {
+      // Nothing new: nothing written. An idempotent producer's sequence
+      // range is still taken (at the first copies), or its next batch
+      // would look like a gap.
+      if (h->producer.value() >= 0) producers_.apply(*h, dropped.front().second);
+      append_result r{dropped.front().second, dropped.back().second, timestamp_ms(-1), false, std::move(dropped)};
+      co_return r;
+    }
+    if (!dropped.empty()) {
+      rebuilt = schemas::rebuild_batch(*v, keep);
+      batch = rebuilt;
+      auto rh = schemas::decode_header(batch);
+      if (!rh) co_return std::unexpected(make_error_code(errc::bad_batch));
+      h = rh;
+      v = schemas::batch_view::open(batch, schemas::verify_limits{h->length});
+      if (!v) co_return std::unexpected(make_error_code(errc::bad_batch));
     }
   }
   schemas::stamp_base_offset(batch, next_offset_);
@@ -322,7 +447,12 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   // Now, not when the write is done: a retry that arrives meanwhile is a
   // duplicate of this batch.
   producers_.apply(*h);
-  co_return co_await enqueue(batch, *h, epoch >= 0);
+  if (windowed) {
+    if (auto stamped = schemas::batch_view::open(batch, schemas::verify_limits{h->length})) note_msg_ids(*stamped);
+  }
+  auto r = co_await enqueue(batch, *h, epoch >= 0);
+  if (r) r->dropped = std::move(dropped);
+  co_return r;
 }
 
 asio::awaitable<std::expected<append_result, std::error_code>> log::append_replica(std::span<std::byte> batch) {
@@ -341,6 +471,9 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append_repli
     }
   }
   producers_.apply(*h);  // as the leader did
+  if (msg_ids_) {
+    if (auto v = schemas::batch_view::open(batch, schemas::verify_limits{h->length})) note_msg_ids(*v);
+  }
   co_return co_await enqueue(batch, *h, true);
 }
 
@@ -368,7 +501,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::enqueue(std:
     start_writer();
   });
   if (ec) co_return std::unexpected(ec);
-  co_return append_result{base, h.last_offset(), wall_clock_now()};
+  co_return append_result{base, h.last_offset(), wall_clock_now(), false, {}};
 }
 
 void log::start_writer() {
@@ -626,6 +759,7 @@ asio::awaitable<std::error_code> log::truncate(offset to) {
   co_await wait_for_clean();
   auto ec = co_await do_truncate(to);
   if (!ec) ec = co_await rebuild_producers();  // forgets the batches cut off
+  if (!ec && msg_ids_) msg_ids_->truncate(next_offset_);
   truncating_ = false;
   if (!ec) ec = epochs_->truncate_from(next_offset_);
   if (!ec && cleaned_end_ > next_offset_) ec = co_await persist_cleaner_checkpoint(next_offset_);
@@ -656,6 +790,7 @@ asio::awaitable<std::error_code> log::reset_to(offset start) {
   if (!ec && cleaned_end_ != start) ec = co_await persist_cleaner_checkpoint(start);
   producers_.clear();
   remove_producer_snapshots(start, start);
+  if (msg_ids_) msg_ids_->clear();
   truncating_ = false;
   if (ec) fail(ec, "reset");
   co_return ec;

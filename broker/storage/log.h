@@ -37,12 +37,14 @@
 
 #include "broker/storage/clean_pass.h"
 #include "broker/storage/epoch_cache.h"
+#include "broker/storage/dedup_window.h"
 #include "broker/storage/producer_state.h"
 #include "broker/storage/types.h"
 #include "broker/storage/waiters.h"
 
 namespace runnel::schemas {
 struct batch_header;
+class batch_view;
 }
 
 namespace runnel::storage {
@@ -146,6 +148,8 @@ class log {
   // Idempotent producers of this partition (producer_state.h); snapshots
   // at every roll and clean close, replayed from on open and truncation.
   [[nodiscard]] const producer_state& producers() const { return producers_; }
+  // The message-id window (dedup.window.ms > 0), else null.
+  [[nodiscard]] const dedup_window* msg_ids() const { return msg_ids_ ? &*msg_ids_ : nullptr; }
 
   // Clean close: waits for writes, fsyncs data and indexes, persists the
   // recovery point. Later calls fail with log_closed.
@@ -156,7 +160,9 @@ class log {
   [[nodiscard]] const log_config& config() const { return cfg_; }
   // New settings (an altered topic config): segment size and age apply at
   // the next roll, retention at the next pass; existing segments stay.
-  void set_config(const log_config& cfg) { cfg_ = cfg; }
+  // Turning the message-id window on starts it empty (it is rebuilt from
+  // the log at the next open).
+  void set_config(const log_config& cfg);
   // First offset still in the log.
   [[nodiscard]] offset log_start_offset() const;
   // Next offset to be written: everything below it is in the file (readable).
@@ -210,6 +216,11 @@ class log {
   void snapshot_producers();
   // Deletes producer snapshots outside [from, to].
   void remove_producer_snapshots(offset from, offset to);
+  // The message-id window as of the log end: the ids of the records from
+  // the first batch within the window (time index) to the end.
+  asio::awaitable<std::error_code> rebuild_msg_ids();
+  // Adds the ids of `view`'s records (its base offset stamped) to the window.
+  void note_msg_ids(const schemas::batch_view& view);
 
   io_ring& ring_;
   asio::any_io_executor ex_;  // the shard's; write and sync loops run on it
@@ -237,6 +248,7 @@ class log {
   bool preallocate_ = true;
 
   producer_state producers_;
+  std::optional<dedup_window> msg_ids_;
 
   offset cleaned_end_{0};  // the cleaner checkpoint (first dirty offset)
   bool cleaning_ = false;  // plan_clean .. finish_clean

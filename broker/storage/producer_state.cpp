@@ -86,6 +86,14 @@ void producer_state::apply(const schemas::batch_header& h) {
   e.last_timestamp = std::max(e.last_timestamp, h.max_timestamp.value());
 }
 
+void producer_state::apply(const schemas::batch_header& h, offset first_copy) {
+  auto placed = h;
+  placed.base_offset = first_copy;
+  apply(placed);
+  auto& last = producers_.at(h.producer.value()).batches.back();
+  last.last = first_copy;
+}
+
 std::size_t producer_state::expire(std::int64_t before_ms) {
   return std::erase_if(producers_, [&](const auto& kv) { return kv.second.last_timestamp < before_ms; });
 }

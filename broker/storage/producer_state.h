@@ -66,6 +66,9 @@ class producer_state {
   // Records an appended batch (its base offset stamped); batches without a
   // producer id change nothing.
   void apply(const schemas::batch_header& h);
+  // A batch that wrote nothing (the message-id window dropped every
+  // record): its sequence range is taken, answered with `first_copy`.
+  void apply(const schemas::batch_header& h, offset first_copy);
   // Forgets producers whose newest batch is older than `before_ms`;
   // returns how many.
   std::size_t expire(std::int64_t before_ms);

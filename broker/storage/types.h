@@ -30,6 +30,8 @@ struct log_config {
   double min_cleanable_dirty_ratio = 0.5;                            // min.cleanable.dirty.ratio
   std::chrono::milliseconds min_compaction_lag_ms{0};                // min.compaction.lag.ms
   std::chrono::milliseconds producer_id_expiration{24LL * 3600 * 1000};  // producer.id.expiration.ms
+  std::chrono::milliseconds dedup_window{0};      // dedup.window.ms: the message-id window, 0 = off
+  std::size_t dedup_max_ids = 1'000'000;          // dedup.window.max.ids per partition
 };
 
 // Broker-wide log cleaner settings (broker keys log.cleaner.*).
@@ -57,6 +59,10 @@ struct append_result {
   offset last_offset{0};
   timestamp_ms append_time{0};
   bool duplicate = false;  // an idempotent producer's retry: the offsets are the first copy's, nothing written
+  // Records the message-id window dropped: (index in the batch, offset of
+  // the first copy). All dropped: nothing written, base/last are the first
+  // dropped record's first copy.
+  std::vector<std::pair<std::int32_t, offset>> dropped;
 };
 
 }  // namespace runnel::storage

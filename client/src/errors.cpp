@@ -43,6 +43,7 @@ class category final : public std::error_category {
       case errc::out_of_order_sequence: return "out of order sequence number";
       case errc::producer_fenced: return "producer fenced";
       case errc::unknown_producer_id: return "unknown producer id";
+      case errc::invalid_record: return "invalid record";
       case errc::connection_failed: return "connection failed";
       case errc::disconnected: return "disconnected";
       case errc::timed_out: return "timed out";

@@ -11,7 +11,7 @@
 namespace runnel {
 
 enum class errc {
-  // 1..34: wire error codes
+  // 1..35: wire error codes
   unknown = 1,
   corrupt_message = 2,
   unknown_topic_or_partition = 3,
@@ -46,6 +46,7 @@ enum class errc {
   out_of_order_sequence = 32,  // idempotent producer: a sequence gap (the SDK bumps its epoch and resends)
   producer_fenced = 33,        // a newer epoch of this producer id wrote the partition
   unknown_producer_id = 34,    // the partition forgot the producer (the SDK bumps its epoch and resends)
+  invalid_record = 35,         // a record the broker refuses (a runnel.msg.id over 256 bytes)
   // client side
   connection_failed = 100,  // could not connect to a broker (at connect(): to any of the bootstrap list)
   disconnected,             // the connection dropped with the request in flight
