@@ -4,6 +4,7 @@
 
 #include "broker/net/context.h"
 #include "broker/net/replication.h"
+#include "schemas/batch.h"
 
 namespace runnel::net {
 
@@ -38,14 +39,18 @@ asio::awaitable<partition_outcome> append_on_owner(shard& s, topic_partition tp,
   if (!l) co_return fail(to_wire(l.error()), l.error().message());
   storage::log& log = **l;
   offset end{0};
+  std::int32_t records_before = 0;  // of the record set, in the batches before this one
   for (auto batch : batches) {
     // Leadership can move while an earlier batch was written: every batch
     // is appended by a leader of the epoch it is stamped with.
     if (rm != nullptr) {
       if (auto refused = leadership()) co_return *refused;
     }
+    const auto count = schemas::decode_header(batch).value().record_count;  // before a rebuild
     auto r = co_await log.append(batch, epoch);
     if (!r) co_return fail(to_wire(r.error()), r.error().message());
+    for (const auto& [index, first] : r->dropped) out.duplicates.emplace_back(records_before + index, first.value());
+    records_before += count;
     if (out.base_offset < 0) {
       out.base_offset = r->base_offset.value();
       out.append_time = r->append_time.value();

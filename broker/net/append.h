@@ -30,6 +30,7 @@ struct partition_outcome {
   std::int64_t log_start = -1;
   wire::Durability durability = wire::Durability::none;
   std::int32_t replicas = 0;  // copies holding the batch
+  std::vector<wire::DuplicateRecord> duplicates;  // dropped by the message-id window (index in the record set)
 };
 
 

@@ -13,7 +13,7 @@ const std::vector<std::string> value_options{"--group", "--bootstrap", "--partit
                                              "--max-messages", "--format",  "--topic",       "--to-offset",
                                              "--to-datetime",  "--shift-by"};
 const std::vector<std::string> flag_options{"--json",        "--from-beginning", "--exit-at-end", "--help",
-                                            "--to-earliest", "--to-latest",      "--execute"};
+                                            "--to-earliest", "--to-latest",      "--execute", "--msg-id-from-key"};
 
 }  // namespace
 

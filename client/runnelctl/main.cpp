@@ -29,7 +29,9 @@ constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT[,HOST:P
   topic describe NAME
   topic alter NAME --config k=v...        (k= with no value removes the override)
   topic delete NAME
-  produce TOPIC [--key-separator SEP] [--acks 0|1|all] [--partition P]   (one record per stdin line)
+  produce TOPIC [--key-separator SEP] [--acks 0|1|all] [--partition P] [--msg-id-from-key]
+                                                            (one record per stdin line; --msg-id-from-key: the key is
+                                                            also the record's runnel.msg.id)
   consume TOPIC [--from-beginning] [--partition P [--offset O] | --group G] [--max-messages N]
                 [--format FMT] [--exit-at-end]      (FMT: %k %v %p %o %T %t, \n \t; default "%v\n")
   cluster                                  (brokers, controller, under-replicated and offline partitions)
@@ -164,13 +166,20 @@ int produce_command(const args& a) {
   if (auto p = a.opt("--partition")) partition = static_cast<std::int32_t>(to_int("--partition", *p));
   const auto sep = a.opt("--key-separator");
   if (sep && sep->empty()) throw usage_error{"--key-separator must not be empty"};
+  if (a.flag("--msg-id-from-key")) {
+    if (!sep) throw usage_error{"--msg-id-from-key needs --key-separator"};
+    cfg.msg_id_of = [](std::string_view, std::optional<std::string_view> key, std::string_view) {
+      return key ? std::optional<std::string>(std::string(*key)) : std::nullopt;
+    };
+  }
   auto producer = check(runnel::producer::connect(cfg));
-  std::atomic<std::uint64_t> ok{0}, failed{0};
+  std::atomic<std::uint64_t> ok{0}, failed{0}, repeats{0};
   std::mutex err_mu;
   std::optional<runnel::error> first_error;
   auto cb = [&](const runnel::result<runnel::delivery>& r) {
     if (r) {
       ++ok;
+      if (r->duplicate) ++repeats;
     } else {
       ++failed;
       std::lock_guard lock(err_mu);
@@ -204,8 +213,12 @@ int produce_command(const args& a) {
   }
   if (!flushed) fail(flushed.error());
   if (a.flag("--json")) {
-    std::printf("{\"topic\":\"%s\",\"produced\":%llu,\"failed\":0}\n", json_escape(topic).c_str(),
-                static_cast<unsigned long long>(ok.load()));
+    std::printf("{\"topic\":\"%s\",\"produced\":%llu,\"duplicates\":%llu,\"failed\":0}\n", json_escape(topic).c_str(),
+                static_cast<unsigned long long>(ok.load() - repeats.load()), static_cast<unsigned long long>(repeats.load()));
+  } else if (repeats.load() > 0) {
+    std::fprintf(stderr, "produced %llu records to %s (%llu more were repeats the message-id window dropped)\n",
+                 static_cast<unsigned long long>(ok.load() - repeats.load()), topic.c_str(),
+                 static_cast<unsigned long long>(repeats.load()));
   } else {
     std::fprintf(stderr, "produced %llu records to %s\n", static_cast<unsigned long long>(ok.load()), topic.c_str());
   }

@@ -232,11 +232,19 @@ struct producer::impl {
     return start;
   }
 
-  void complete(std::vector<callback>& cbs, const result<delivery>& first, bool success) {
+  // `dropped`: records the message-id window dropped (index -> the first
+  // copy's offset); the others keep their offset in the batch.
+  void complete(std::vector<callback>& cbs, const result<delivery>& first, bool success,
+                const std::map<std::int32_t, std::int64_t>& dropped = {}) {
     for (std::size_t i = 0; i < cbs.size(); ++i) {
       if (success) {
         delivery d = *first;
-        if (d.offset >= 0) d.offset += static_cast<std::int64_t>(i);
+        if (auto it = dropped.find(static_cast<std::int32_t>(i)); it != dropped.end()) {
+          d.offset = it->second;
+          d.duplicate = true;
+        } else if (d.offset >= 0) {
+          d.offset += static_cast<std::int64_t>(i);
+        }
         if (cbs[i]) cbs[i](d);
       } else if (cbs[i]) {
         cbs[i](first);
@@ -395,7 +403,8 @@ struct producer::impl {
     }
     for (auto& b : batches) {
       std::optional<error> err = request_error;
-      delivery d{b.tp.second, -1, -1, false};
+      delivery d{b.tp.second, -1, -1, false, false};
+      std::map<std::int32_t, std::int64_t> dropped;
       if (!err && cfg.acks != 0) {
         err = error{errc::bad_response, "no result for partition"};
         const auto* resp = r->envelope->body_as_ProduceResponse();
@@ -409,6 +418,9 @@ struct producer::impl {
                 d.offset = p->base_offset();
                 d.timestamp_ms = p->log_append_time_ms();
                 d.fsynced = p->durability() == wire::Durability::fsynced;
+                if (p->duplicates() != nullptr) {
+                  for (const auto* dup : *p->duplicates()) dropped[dup->index()] = dup->offset();
+                }
               } else {
                 err = client::make_error(p->error(), p->message());
               }
@@ -421,7 +433,7 @@ struct producer::impl {
           std::lock_guard lock(mu);
           forget_locked(b);
         }
-        complete(b.callbacks, d, true);
+        complete(b.callbacks, d, true, dropped);
         continue;
       }
       if (idempotent && (err->code == errc::out_of_order_sequence || err->code == errc::unknown_producer_id) &&
@@ -541,6 +553,12 @@ struct producer::impl {
     }
     std::vector<schemas::header_in> hs;
     for (const auto& h : headers) hs.push_back({h.key, bytes_of(h.value)});
+    // A message id from the user's function, unless the record has one.
+    std::optional<std::string> derived_id;
+    if (cfg.msg_id_of && std::none_of(headers.begin(), headers.end(), [](const header& h) { return h.key == msg_id_header; })) {
+      derived_id = cfg.msg_id_of(topic, key, value);
+      if (derived_id) hs.push_back({msg_id_header, bytes_of(*derived_id)});
+    }
     bool kick = cfg.linger.count() == 0;
     bool first_record = false;  // the batch is new: a parked tick loop must wake
     {
@@ -670,6 +688,13 @@ std::future<result<delivery>> producer::send_to(std::string_view topic, std::int
   auto [cb, f] = future_callback();
   impl_->enqueue(topic, partition, key, value, headers, std::move(cb));
   return std::move(f);
+}
+
+std::future<result<delivery>> producer::send_with_id(std::string_view topic, std::optional<std::string_view> key,
+                                                     std::string_view value, std::string_view msg_id,
+                                                     std::vector<header> headers) {
+  headers.push_back(header{std::string(msg_id_header), std::string(msg_id)});
+  return send(topic, key, value, headers);
 }
 
 result<void> producer::flush(std::chrono::milliseconds timeout) {

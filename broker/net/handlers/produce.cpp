@@ -128,7 +128,7 @@ asio::awaitable<handler_result> produce(request_context& ctx) {
       parts.push_back(wire::CreateProducePartitionResponseDirect(fbb, o.partition, o.error,
                                                                  o.message.empty() ? nullptr : o.message.c_str(),
                                                                  o.base_offset, o.append_time, o.log_start, o.durability,
-                                                                 o.replicas));
+                                                                 o.replicas, o.duplicates.empty() ? nullptr : &o.duplicates));
     }
     topic_offsets.push_back(wire::CreateProduceTopicResponseDirect(fbb, t.name.c_str(), &parts));
   }

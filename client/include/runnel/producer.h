@@ -53,7 +53,13 @@ struct delivery {
   std::int64_t offset = -1;
   std::int64_t timestamp_ms = -1;  // the broker's append time
   bool fsynced = false;            // acks=all: on disk when acknowledged
+  // The topic's message-id window (dedup.window.ms) held this record's
+  // runnel.msg.id: not written again; `offset` is the first copy's.
+  bool duplicate = false;
 };
+
+// The record header that names a message for the broker's dedup window.
+inline constexpr std::string_view msg_id_header = "runnel.msg.id";
 
 using partitioner_fn = std::function<std::int32_t(std::string_view topic, std::optional<std::string_view> key,
                                                   std::int32_t partitions)>;
@@ -80,6 +86,11 @@ struct producer_config {
   int breaker_failures = 5;
   std::chrono::milliseconds breaker_open{1'000};
   partitioner_fn partitioner;  // empty: Kafka-compatible default
+  // A message id for records sent without a runnel.msg.id header (nullopt:
+  // none); at most 256 bytes (longer: INVALID_RECORD).
+  std::function<std::optional<std::string>(std::string_view topic, std::optional<std::string_view> key,
+                                           std::string_view value)>
+      msg_id_of;
 };
 
 class producer {
@@ -103,6 +114,14 @@ class producer {
   std::future<result<delivery>> send_to(std::string_view topic, std::int32_t partition,
                                         std::optional<std::string_view> key, std::string_view value,
                                         const std::vector<header>& headers = {});
+
+  // send() with a runnel.msg.id header: on a topic with a message-id
+  // window (dedup.window.ms), a second record with the same id within the
+  // window is not written; its delivery has `duplicate` and the first
+  // copy's offset.
+  std::future<result<delivery>> send_with_id(std::string_view topic, std::optional<std::string_view> key,
+                                             std::string_view value, std::string_view msg_id,
+                                             std::vector<header> headers = {});
 
   // Sends everything buffered and waits for every outstanding delivery.
   result<void> flush(std::chrono::milliseconds timeout = std::chrono::minutes(2));
