@@ -3,7 +3,7 @@
 //   runnel-perf limits [--dir DIR]      the machine's loopback TCP, fdatasync and thread wake-up limits
 //   runnel-perf produce|consume|e2e --bootstrap HOST:PORT[,...] --topic T [--partitions N] [--replicas R]
 //       [--record-size B] [--records N] [--rate R] [--producers P]
-//       [--acks 0|1|all] [--idempotence on|off] [--partition-in-flight N] [--batch-bytes B] [--linger-ms L] [--max-seconds S]
+//       [--acks 0|1|all] [--idempotence on|off] [--partition-in-flight N] [--msg-ids unique] [--batch-bytes B] [--linger-ms L] [--max-seconds S]
 //       [--warmup-seconds S] [--latency-log FILE]   (e2e)
 //
 // Creates the topic if missing. A progress line on stderr every second; one
@@ -53,7 +53,7 @@ namespace runnel::perf {
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "runnel-perf: %s\nusage: runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T "
-                       "[--partitions N] [--replicas R] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] [--idempotence on|off] [--partition-in-flight N] "
+                       "[--partitions N] [--replicas R] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] [--idempotence on|off] [--partition-in-flight N] [--msg-ids unique] "
                        "[--batch-bytes B] [--linger-ms L] [--max-seconds S] [--warmup-seconds S] [--latency-log FILE] "
                        "[--group G --consumers N --auto-commit-ms MS] | rebalance | commits [--committers N] [--window W]\n",
                msg.c_str());
@@ -93,6 +93,9 @@ options parse(int argc, char** argv) {
       o.idempotence = std::strcmp(v, "on") == 0;
     } else if (f == "--partition-in-flight") {
       o.partition_in_flight = static_cast<int>(number(argv[i], v));
+    } else if (f == "--msg-ids") {
+      if (std::strcmp(v, "unique") != 0) usage_error("--msg-ids takes 'unique'");
+      o.unique_msg_ids = true;
     }
     else if (f == "--batch-bytes") o.batch_bytes = static_cast<std::size_t>(number(argv[i], v));
     else if (f == "--linger-ms") o.linger_ms = static_cast<int>(number(argv[i], v));
@@ -185,6 +188,13 @@ double run_producers(const options& o, progress& p, record_times* times) {
       c.acks = o.acks;
       c.enable_idempotence = o.idempotence;
       c.max_in_flight_per_partition = o.partition_in_flight;
+      if (o.unique_msg_ids) {
+        // One producer per thread: the counter is this thread's.
+        c.msg_id_of = [t, n = std::make_shared<std::uint64_t>(0)](std::string_view, std::optional<std::string_view>,
+                                                                   std::string_view) {
+          return std::optional<std::string>(std::to_string(t) + "-" + std::to_string((*n)++));
+        };
+      }
       c.batch_bytes = o.batch_bytes;
       c.linger = std::chrono::milliseconds(o.linger_ms);
       c.client_id = "runnel-perf-" + std::to_string(t);

@@ -10,11 +10,11 @@ namespace runnel::meta {
 
 namespace {
 
-constexpr std::array<std::string_view, 13> keys{
+constexpr std::array<std::string_view, 15> keys{
     "segment.bytes",        "segment.ms",          "retention.bytes",        "retention.ms",
     "index.interval.bytes", "max.message.bytes",   "segment.preallocate.bytes", "min.insync.replicas",
     "unclean.leader.election", "cleanup.policy",   "delete.retention.ms",    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
+    "min.compaction.lag.ms", "dedup.window.ms",  "dedup.window.max.ids",
 };
 
 constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();

@@ -5,7 +5,7 @@
 namespace runnel::storage {
 
 std::optional<offset> dedup_window::find(std::string_view id, std::int64_t now_ms) const {
-  auto it = ids_.find(std::string(id));
+  auto it = ids_.find(id);
   if (it == ids_.end() || it->second.ts < now_ms - window_.count()) return std::nullopt;
   return it->second.at;
 }

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,10 +56,15 @@ class dedup_window {
     std::int64_t ts = 0;
   };
   void drop_oldest();
+  // Heterogeneous lookup: find(string_view) builds no string.
+  struct id_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
 
   std::chrono::milliseconds window_;
   std::size_t max_ids_;
-  std::unordered_map<std::string, entry> ids_;
+  std::unordered_map<std::string, entry, id_hash, std::equal_to<>> ids_;
   std::deque<std::string> order_;  // ids in the order they were added (oldest first)
   std::uint64_t evicted_early_ = 0;
 };

@@ -403,6 +403,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
     const std::int64_t now = wall_clock_now().value();
     std::vector<std::size_t> keep;
     std::unordered_map<std::string_view, std::int32_t> in_batch;  // id -> its first record's offset delta
+    in_batch.reserve(v->record_count());
     for (std::size_t i = 0; i < v->record_count(); ++i) {
       auto r = v->record(i);
       auto id = msg_id_of(r);
