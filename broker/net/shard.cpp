@@ -1,5 +1,9 @@
 #include "broker/net/shard.h"
 
+#include <pthread.h>
+
+#include <csignal>
+
 #include <asio/post.hpp>
 
 #include "broker/net/groups.h"
@@ -81,6 +85,13 @@ void shard::wake_all() {
 
 void shard::start() {
   thread_ = std::thread([this] {
+    // A client that leaves mid-answer makes sendfile(2) raise SIGPIPE,
+    // which would end the whole process (an embedded broker's host too):
+    // blocked here, the write fails with EPIPE and the connection closes.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     try {
       io_.run();
     } catch (const std::exception& e) {

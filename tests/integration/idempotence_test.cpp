@@ -14,6 +14,7 @@
 #include "runnel/producer.h"
 #include "runnel/testing/embedded_broker.h"
 #include "schemas/batch.h"
+#include "tests/integration/cluster_harness.h"
 #include "tests/support/batches.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/raw_client.h"
@@ -33,25 +34,10 @@ void create_topic(const std::string& bootstrap, const std::string& topic, int pa
   REQUIRE((*a)->create_topic(topic, partitions, 1).has_value());
 }
 
-// The values in partition 0 of `topic`, in offset order (waits until the
-// high watermark is reached, at most 10 s).
+// The values in partition 0 of `topic`, in offset order.
 std::vector<std::string> values_of(const std::string& bootstrap, const std::string& topic) {
-  consumer_config cc;
-  cc.bootstrap = bootstrap;
-  cc.fetch_max_wait = std::chrono::milliseconds(50);
-  auto c = consumer::connect(cc);
-  REQUIRE(c.has_value());
-  const topic_partition_ref tp{topic, 0};
-  REQUIRE((*c)->assign({tp}).has_value());
   std::vector<std::string> out;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto r = (*c)->poll(std::chrono::milliseconds(100));
-    REQUIRE(r.has_value());
-    for (const auto& rec : *r) out.emplace_back(rec.value ? std::string(*rec.value) : std::string());
-    const auto hw = (*c)->high_watermark(tp);
-    if (hw >= 0 && (*c)->position(tp) >= hw && r->empty()) break;
-  }
+  for (const auto& [off, v] : runnel::testing::read_partitions(bootstrap, topic, 1)[0]) out.push_back(v);
   return out;
 }
 

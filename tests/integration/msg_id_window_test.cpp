@@ -49,24 +49,10 @@ delivery send_id(producer& p, const std::string& topic, const std::string& id, c
   return *r;
 }
 
-// The values of partition 0, in offset order.
+// The values in partition 0 of `topic`, in offset order.
 std::vector<std::string> values_of(const std::string& bootstrap, const std::string& topic) {
-  consumer_config cc;
-  cc.bootstrap = bootstrap;
-  cc.fetch_max_wait = std::chrono::milliseconds(50);
-  auto c = consumer::connect(cc);
-  REQUIRE(c.has_value());
-  const topic_partition_ref tp{topic, 0};
-  REQUIRE((*c)->assign({tp}).has_value());
   std::vector<std::string> out;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto r = (*c)->poll(std::chrono::milliseconds(100));
-    REQUIRE(r.has_value());
-    for (const auto& rec : *r) out.emplace_back(rec.value ? std::string(*rec.value) : std::string());
-    const auto hw = (*c)->high_watermark(tp);
-    if (hw >= 0 && (*c)->position(tp) >= hw && r->empty()) break;
-  }
+  for (const auto& [off, v] : runnel::testing::read_partitions(bootstrap, topic, 1)[0]) out.push_back(v);
   return out;
 }
 
