@@ -51,8 +51,9 @@ delivery send_id(producer& p, const std::string& topic, const std::string& id, c
 
 // The values in partition 0 of `topic`, in offset order.
 std::vector<std::string> values_of(const std::string& bootstrap, const std::string& topic) {
+  auto stored = runnel::testing::read_partitions(bootstrap, topic, 1);  // named: a range-for over [0] of a temporary dangles
   std::vector<std::string> out;
-  for (const auto& [off, v] : runnel::testing::read_partitions(bootstrap, topic, 1)[0]) out.push_back(v);
+  for (const auto& [off, v] : stored[0]) out.push_back(v);
   return out;
 }
 
