@@ -245,6 +245,10 @@ void log::note_msg_ids(const schemas::batch_view& view) {
     auto r = view.record(i);
     if (auto id = msg_id_of(r)) msg_ids_->add(as_text(*id), r.off, r.timestamp.value());
   }
+  warn_if_evicted(before);
+}
+
+void log::warn_if_evicted(std::uint64_t before) {
   // A line per 10,000 ids that left early, not one per batch.
   if (before / 10000 != msg_ids_->evicted_early() / 10000) {
     logger().warn("[{}] message-id window over dedup.window.max.ids {}: {} ids left it early so far", tp_,
@@ -397,8 +401,15 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   // compaction leaves them), so its sequence range stays the producer's.
   std::vector<std::pair<std::int32_t, offset>> dropped;
   std::vector<std::byte> rebuilt;
-  const bool windowed = msg_ids_.has_value();
-  if (windowed) {
+  // Ids of the records written, for the window once the base offset is
+  // known; they point into the caller's batch, which outlives the append.
+  struct new_id {
+    std::string_view id;
+    std::int32_t delta;
+    std::int64_t ts;
+  };
+  std::vector<new_id> new_ids;
+  if (msg_ids_) {
     auto v = schemas::batch_view::open(batch, schemas::verify_limits{h->length});
     if (!v) co_return std::unexpected(make_error_code(errc::bad_batch));
     const std::int64_t now = wall_clock_now().value();
@@ -419,6 +430,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
           dropped.emplace_back(static_cast<std::int32_t>(i), next_offset_ + it->second);
           continue;
         }
+        new_ids.push_back({as_text(*id), it->second, r.timestamp.value()});
       }
       keep.push_back(i);
     }
@@ -436,8 +448,6 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
       auto rh = schemas::decode_header(batch);
       if (!rh) co_return std::unexpected(make_error_code(errc::bad_batch));
       h = rh;
-      v = schemas::batch_view::open(batch, schemas::verify_limits{h->length});
-      if (!v) co_return std::unexpected(make_error_code(errc::bad_batch));
     }
   }
   schemas::stamp_base_offset(batch, next_offset_);
@@ -449,8 +459,11 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   // Now, not when the write is done: a retry that arrives meanwhile is a
   // duplicate of this batch.
   producers_.apply(*h);
-  if (windowed) {
-    if (auto stamped = schemas::batch_view::open(batch, schemas::verify_limits{h->length})) note_msg_ids(*stamped);
+  if (msg_ids_) {
+    // The kept records keep their offset deltas in a rebuilt batch.
+    const std::uint64_t before = msg_ids_->evicted_early();
+    for (const auto& n : new_ids) msg_ids_->add(n.id, h->base_offset + n.delta, n.ts);
+    warn_if_evicted(before);
   }
   auto r = co_await enqueue(batch, *h, epoch >= 0);
   if (r) r->dropped = std::move(dropped);

@@ -221,6 +221,8 @@ class log {
   asio::awaitable<std::error_code> rebuild_msg_ids();
   // Adds the ids of `view`'s records (its base offset stamped) to the window.
   void note_msg_ids(const schemas::batch_view& view);
+  // Logs when ids left the window early since the count was `before`.
+  void warn_if_evicted(std::uint64_t before);
 
   io_ring& ring_;
   asio::any_io_executor ex_;  // the shard's; write and sync loops run on it
