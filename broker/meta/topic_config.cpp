@@ -10,11 +10,11 @@ namespace runnel::meta {
 
 namespace {
 
-constexpr std::array<std::string_view, 15> keys{
+constexpr std::array<std::string_view, 16> keys{
     "segment.bytes",        "segment.ms",          "retention.bytes",        "retention.ms",
     "index.interval.bytes", "max.message.bytes",   "segment.preallocate.bytes", "min.insync.replicas",
     "unclean.leader.election", "cleanup.policy",   "delete.retention.ms",    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms", "dedup.window.ms",  "dedup.window.max.ids",
+    "min.compaction.lag.ms", "dedup.window.ms",  "dedup.window.max.ids",   "dead.letter.topic",
 };
 
 constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
@@ -61,11 +61,11 @@ std::expected<void, std::string> apply_topic_config(topic_config& cfg, std::stri
   if (key == "min.insync.replicas") {
     return set(1, 1000, [&](auto v) { cfg.min_insync_replicas = static_cast<std::int32_t>(v); });
   }
-  if (key == "unclean.leader.election") {
+  if (key == "unclean.leader.election" || key == "dead.letter.topic") {
     if (value != "true" && value != "false") {
       return std::unexpected(fmt::format("{}: '{}' is not true or false", key, value));
     }
-    cfg.unclean_leader_election = value == "true";
+    (key == "dead.letter.topic" ? cfg.dead_letter_topic : cfg.unclean_leader_election) = value == "true";
     return {};
   }
   if (key == "cleanup.policy") {
@@ -138,6 +138,7 @@ std::vector<std::pair<std::string, std::string>> describe(const topic_config& cf
       {"min.compaction.lag.ms", std::to_string(cfg.log.min_compaction_lag_ms.count())},
       {"dedup.window.ms", std::to_string(cfg.log.dedup_window.count())},
       {"dedup.window.max.ids", std::to_string(cfg.log.dedup_max_ids)},
+      {"dead.letter.topic", cfg.dead_letter_topic ? "true" : "false"},
   };
 }
 

@@ -6,9 +6,11 @@
 //   min.insync.replicas  unclean.leader.election (cluster mode)
 //   cleanup.policy (delete | compact | compact,delete)  delete.retention.ms
 //   min.cleanable.dirty.ratio (0..1)  min.compaction.lag.ms
+//   dedup.window.ms  dedup.window.max.ids  dead.letter.topic (a marker:
+//   runnelctl dlq list lists such topics; the broker treats them as any)
 //
 // Values are integers (bytes or milliseconds), except
-// unclean.leader.election (true/false); retention.* accept -1 (no limit). Errors name the key and say what is wrong, for the CLI and the log.
+// unclean.leader.election and dead.letter.topic (true/false); retention.* accept -1 (no limit). Errors name the key and say what is wrong, for the CLI and the log.
 
 #include <expected>
 #include <span>

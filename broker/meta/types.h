@@ -17,6 +17,7 @@ struct topic_config {
   std::uint32_t max_message_bytes = 1U << 20;  // max.message.bytes: largest batch accepted
   std::int32_t min_insync_replicas = 1;         // min.insync.replicas: acks=all needs this many in the ISR
   bool unclean_leader_election = false;         // unclean.leader.election: elect out-of-ISR replicas
+  bool dead_letter_topic = false;               // dead.letter.topic: a DLQ (a marker for tools)
 };
 
 using config_overrides = std::map<std::string, std::string>;

@@ -45,11 +45,18 @@ T check(runnel::result<T> r) {
 }
 
 std::string json_escape(std::string_view s);
+// ISO 8601 date-time to ms since the epoch: YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|(+|-)HH[:]MM]
+// (UTC without a zone); nullopt when malformed.
+std::optional<std::int64_t> parse_datetime_ms(std::string_view s);
+// ms since the epoch as YYYY-MM-DDTHH:MM:SS.fffZ ("-" when negative).
+std::string format_ms(std::int64_t ms);
 std::string bootstrap_of(const args& a);
 std::unique_ptr<runnel::admin> connect_admin(const args& a);
 std::string join(const std::vector<std::int32_t>& v);
 
 // group list | describe | lag | reset-offsets | delete (group_command.cpp).
 int group_command(const args& a);
+// dlq list | inspect | replay (dlq_command.cpp).
+int dlq_command(const args& a);
 
 }  // namespace runnelctl

@@ -42,6 +42,13 @@ constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT[,HOST:P
         (--to-earliest | --to-latest | --to-offset N | --to-datetime ISO8601 | --shift-by N) [--execute]
                                            (prints the plan; --execute commits it, only while the group has no members)
   group delete GROUP
+  dlq list                                 (dead-letter topics: records per partition, oldest and newest failure)
+  dlq inspect TOPIC [--partition P [--offset O]] [--max-messages N]
+                                           (records with their failure headers; default the first 20)
+  dlq replay TOPIC [--to ORIGINAL|TOPIC] [--from X] [--until Y] [--partition P] [--execute]
+                                           (X, Y: offsets or ISO 8601 times, --until exclusive; prints the plan;
+                                           --execute re-produces the records without their failure headers,
+                                           skipping what an earlier replay to the same target sent)
 bootstrap defaults to $RUNNEL_BOOTSTRAP or 127.0.0.1:9292; the first broker of the list that answers is used
 )";
 
@@ -433,6 +440,7 @@ int main(int argc, char** argv) {
     if (cmd == "consume") return consume_command(a);
     if (cmd == "cluster") return cluster_command(a);
     if (cmd == "group") return group_command(a);
+    if (cmd == "dlq") return dlq_command(a);
     throw usage_error{"unknown command '" + cmd + "'"};
   } catch (const usage_error& e) {
     std::fprintf(stderr, "runnelctl: %s (see runnelctl --help)\n", e.what.c_str());

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "runnel/consumer.h"
+#include "tests/integration/child_log.h"
 
 namespace {
 
@@ -34,14 +35,7 @@ long long now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-void write_line(const std::string& s) {
-  std::size_t done = 0;
-  while (done < s.size()) {
-    const ssize_t n = ::write(log_fd, s.data() + done, s.size() - done);
-    if (n <= 0) std::_Exit(3);
-    done += static_cast<std::size_t>(n);
-  }
-}
+void write_line(const std::string& s) { runnel::testing::append_line(log_fd, s); }
 
 struct member_state {
   runnel::consumer* c = nullptr;

@@ -17,6 +17,7 @@
 #include "runnel/consumer.h"
 #include "runnel/producer.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/child_process.h"
 #include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
@@ -140,42 +141,18 @@ verdict check(const std::set<std::string>& acked, const run_log& log, int killed
   return v;
 }
 
-struct child_process {
-  pid_t pid = -1;
+// A group_consumer_child process and its log.
+struct child_process : runnel::testing::child_process {
   std::filesystem::path log;
   child_process(const std::string& bootstrap, const std::string& group, const std::string& topic, std::filesystem::path l,
-                std::vector<std::string> extra = {})
-      : log(std::move(l)) {
-    std::vector<std::string> argv{RUNNEL_GROUP_CHILD_BIN, bootstrap, group, topic, log.string()};
+                const std::vector<std::string>& extra = {})
+      : runnel::testing::child_process(argv_of(bootstrap, group, topic, l, extra)), log(std::move(l)) {}
+  static std::vector<std::string> argv_of(const std::string& bootstrap, const std::string& group,
+                                          const std::string& topic, const std::filesystem::path& l,
+                                          const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{RUNNEL_GROUP_CHILD_BIN, bootstrap, group, topic, l.string()};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    pid = runnel::testing::spawn_process(argv, -1, -1, -1);
-  }
-  ~child_process() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-  child_process(const child_process&) = delete;
-  child_process& operator=(const child_process&) = delete;
-  child_process(child_process&&) = delete;
-  child_process& operator=(child_process&&) = delete;
-  void kill9() {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    pid = -1;
-  }
-  int term() {
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 200; ++i) {
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return -2;
+    return argv;
   }
 };
 
@@ -379,7 +356,7 @@ TEST_CASE("group delivery: a paused member past its session is fenced, its commi
   REQUIRE(produced <= 400);
   REQUIRE(runnel::testing::eventually([&] { return seen_values(children).size() >= 400; }, std::chrono::seconds(20)));
   // Pause the first member past its session timeout; its partitions move.
-  ::kill(children[0]->pid, SIGSTOP);
+  ::kill(children[0]->pid(), SIGSTOP);
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));
   produce_some(400, 400);
   REQUIRE(runnel::testing::eventually([&] { return seen_values(children).size() >= 800; }, std::chrono::seconds(20)));
@@ -391,7 +368,7 @@ TEST_CASE("group delivery: a paused member past its session is fenced, its commi
         return total == 800;
       },
       std::chrono::seconds(10)));
-  ::kill(children[0]->pid, SIGCONT);
+  ::kill(children[0]->pid(), SIGCONT);
   // It learns it was fenced, rejoins and the group settles; a little more data.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   produce_some(800, 200);

@@ -28,6 +28,21 @@ TEST_CASE("topic_config: every key applies and bad values name the key") {
   CHECK(describe(cfg).size() == topic_config_keys().size());
 }
 
+TEST_CASE("topic_config: dead.letter.topic is a true/false marker that describe reports") {
+  topic_config cfg;
+  CHECK_FALSE(cfg.dead_letter_topic);
+  REQUIRE(apply_topic_config(cfg, "dead.letter.topic", "true").has_value());
+  CHECK(cfg.dead_letter_topic);
+  CHECK_FALSE(cfg.unclean_leader_election);  // the key it shares parsing with stays
+  bool reported = false;
+  for (const auto& [k, v] : describe(cfg)) reported = reported || (k == "dead.letter.topic" && v == "true");
+  CHECK(reported);
+  auto bad = apply_topic_config(cfg, "dead.letter.topic", "yes");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().find("dead.letter.topic") != std::string::npos);
+  CHECK(cfg.dead_letter_topic);
+}
+
 TEST_CASE("topic_store: topics survive a reload, with their overrides") {
   testing::temp_dir dir;
   {
