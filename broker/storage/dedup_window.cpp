@@ -1,64 +1,234 @@
 #include "broker/storage/dedup_window.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <new>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <utility>
 
 namespace runnel::storage {
 
-std::optional<offset> dedup_window::find(std::string_view id, std::int64_t now_ms) const {
-  auto it = ids_.find(id);
-  if (it == ids_.end() || it->second.ts < now_ms - window_.count()) return std::nullopt;
-  return it->second.at;
+namespace {
+constexpr std::size_t huge_page_bytes = 2 << 20;
+}  // namespace
+
+dedup_window::slot_array::slot_array(std::size_t n) : n_(n) {
+  const std::size_t bytes = n * sizeof(slot);
+  if (bytes >= huge_page_bytes) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    (void)::madvise(p, bytes, MADV_HUGEPAGE);  // a hint: without THP it stays 4 KiB pages
+    data_ = static_cast<slot*>(p);
+    mapped_ = true;
+  } else {
+    data_ = new slot[n]();
+  }
 }
 
-void dedup_window::add(std::string_view id, offset at, std::int64_t ts_ms) {
-  auto [it, inserted] = ids_.try_emplace(std::string(id), entry{at, ts_ms});
-  if (!inserted) {
-    if (it->second.ts >= ts_ms - window_.count()) return;  // still in the window: the first copy stays
-    it->second = entry{at, ts_ms};                         // expired: this is a new first copy
-    std::erase(order_, it->first);
+dedup_window::slot_array::~slot_array() { release(); }
+
+dedup_window::slot_array::slot_array(slot_array&& o) noexcept
+    : data_(std::exchange(o.data_, nullptr)), n_(std::exchange(o.n_, 0)), mapped_(o.mapped_) {}
+
+dedup_window::slot_array& dedup_window::slot_array::operator=(slot_array&& o) noexcept {
+  if (this != &o) {
+    release();
+    data_ = std::exchange(o.data_, nullptr);
+    n_ = std::exchange(o.n_, 0);
+    mapped_ = o.mapped_;
   }
-  order_.push_back(it->first);
-  while (ids_.size() > max_ids_) {
-    drop_oldest();
+  return *this;
+}
+
+void dedup_window::slot_array::release() noexcept {
+  if (data_ == nullptr) return;
+  if (mapped_) {
+    ::munmap(data_, n_ * sizeof(slot));
+  } else {
+    delete[] data_;
+  }
+  data_ = nullptr;
+  n_ = 0;
+}
+
+std::uint64_t dedup_window::hash_of(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
+
+std::string_view dedup_window::id_of(const entry& e) const {
+  const auto& block = blocks_[e.id_pos / block_bytes - first_block_];
+  return {block.get() + e.id_pos % block_bytes, e.id_len};
+}
+
+std::size_t dedup_window::lookup(std::string_view id, std::uint64_t h) const {
+  if (table_.empty()) return 0;
+  const std::size_t mask = table_.size() - 1;
+  for (std::size_t i = h & mask; table_[i].seq != 0; i = (i + 1) & mask) {
+    if (table_[i].hash == h && id_of(*entry_at(table_[i].seq - 1)) == id) return i;
+  }
+  return table_.size();
+}
+
+std::size_t dedup_window::slot_of(std::uint64_t h, std::uint64_t seq) const {
+  const std::size_t mask = table_.size() - 1;
+  for (std::size_t i = h & mask; table_[i].seq != 0; i = (i + 1) & mask) {
+    if (table_[i].seq == seq + 1) return i;
+  }
+  return table_.size();
+}
+
+void dedup_window::insert_slot(std::uint64_t h, std::uint64_t seq) {
+  const std::size_t mask = table_.size() - 1;
+  std::size_t i = h & mask;
+  while (table_[i].seq != 0) i = (i + 1) & mask;
+  table_[i] = slot{h, seq + 1};
+}
+
+// Backward-shift deletion: the slots after `i` up to the next empty one
+// move back when their home is not between `i` and where they are, so
+// every probe sequence stays unbroken and no tombstones pile up.
+void dedup_window::erase_slot(std::size_t i) {
+  const std::size_t mask = table_.size() - 1;
+  for (std::size_t j = i;;) {
+    j = (j + 1) & mask;
+    if (table_[j].seq == 0) break;
+    const std::size_t home = table_[j].hash & mask;
+    const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (stays) continue;
+    table_[i] = table_[j];
+    i = j;
+  }
+  table_[i] = slot{};
+}
+
+void dedup_window::grow() {
+  slot_array old = std::move(table_);
+  table_ = slot_array(old.empty() ? 16 : old.size() * 2);
+  for (const auto& s : old) {
+    if (s.seq != 0) insert_slot(s.hash, s.seq - 1);
+  }
+}
+
+std::uint64_t dedup_window::store_id(std::string_view id) {
+  if (next_pos_ % block_bytes + id.size() > block_bytes) next_pos_ = (next_pos_ / block_bytes + 1) * block_bytes;
+  const std::uint64_t block = next_pos_ / block_bytes;
+  if (blocks_.empty()) first_block_ = block;
+  while (first_block_ + blocks_.size() <= block) blocks_.push_back(std::make_unique<char[]>(block_bytes));
+  std::memcpy(blocks_[block - first_block_].get() + next_pos_ % block_bytes, id.data(), id.size());
+  const std::uint64_t at = next_pos_;
+  next_pos_ += id.size();
+  return at;
+}
+
+void dedup_window::release_blocks() {
+  const std::uint64_t needed = (order_.empty() ? next_pos_ : order_.front().id_pos) / block_bytes;
+  while (!blocks_.empty() && first_block_ < needed) {
+    blocks_.pop_front();
+    ++first_block_;
+  }
+}
+
+std::optional<offset> dedup_window::find(std::string_view id, std::uint64_t hash, std::int64_t now_ms) const {
+  const std::size_t i = lookup(id, hash);
+  if (i == table_.size()) return std::nullopt;
+  const entry& e = *entry_at(table_[i].seq - 1);
+  if (e.ts < now_ms - window_.count()) return std::nullopt;
+  return e.at;
+}
+
+void dedup_window::add(std::string_view id, std::uint64_t hash, offset at, std::int64_t ts_ms) {
+  const std::size_t i = lookup(id, hash);
+  const std::uint64_t seq = first_seq_ + order_.size();
+  if (i != table_.size()) {
+    auto& old = order_[table_[i].seq - 1 - first_seq_];
+    if (old.ts >= ts_ms - window_.count()) return;  // still in the window: the first copy stays
+    old.live = false;                               // expired: this is a new first copy
+    if (at <= order_.back().at) in_offset_order_ = false;
+    order_.push_back(entry{at, ts_ms, hash, store_id(id), static_cast<std::uint16_t>(id.size()), true});
+    table_[i].seq = seq + 1;
+  } else {
+    if ((live_ + 1) * 2 > table_.size()) grow();
+    if (!order_.empty() && at <= order_.back().at) in_offset_order_ = false;
+    order_.push_back(entry{at, ts_ms, hash, store_id(id), static_cast<std::uint16_t>(id.size()), true});
+    insert_slot(hash, seq);
+    ++live_;
+  }
+  while (live_ > max_ids_) {
+    while (!order_.front().live) pop_front();
+    pop_front();
     ++evicted_early_;
   }
 }
 
-void dedup_window::drop_oldest() {
-  ids_.erase(order_.front());
+void dedup_window::prefetch_oldest(std::size_t n) const {
+  if (table_.empty() || live_ + n <= max_ids_) return;
+  const std::size_t mask = table_.size() - 1;
+  const std::size_t count = std::min(order_.size(), live_ + n - max_ids_);
+  for (std::size_t i = 0; i < count; ++i) __builtin_prefetch(&table_[order_[i].hash & mask]);
+}
+
+void dedup_window::pop_front() {
+  const entry& e = order_.front();
+  if (e.live) {
+    erase_slot(slot_of(e.hash, first_seq_));
+    --live_;
+  }
   order_.pop_front();
+  ++first_seq_;
+  release_blocks();
+}
+
+void dedup_window::pop_back() {
+  const entry& e = order_.back();
+  if (e.live) {
+    erase_slot(slot_of(e.hash, first_seq_ + order_.size() - 1));
+    --live_;
+  }
+  order_.pop_back();
 }
 
 void dedup_window::expire(std::int64_t now_ms) {
   // Ids come mostly in timestamp order: stop at the first one in the window.
-  while (!order_.empty()) {
-    auto it = ids_.find(order_.front());
-    if (it != ids_.end() && it->second.ts >= now_ms - window_.count()) break;
-    drop_oldest();
-  }
+  while (!order_.empty() && (!order_.front().live || order_.front().ts < now_ms - window_.count())) pop_front();
 }
 
 void dedup_window::truncate(offset from) {
-  std::erase_if(order_, [&](const std::string& id) {
-    auto it = ids_.find(id);
-    if (it == ids_.end() || it->second.at < from) return false;
-    ids_.erase(it);
-    return true;
-  });
+  if (in_offset_order_) {
+    while (!order_.empty() && order_.back().at >= from) pop_back();
+    return;
+  }
+  // Added out of offset order (not seen from the log's own paths): keep
+  // what is below `from`, in its order.
+  std::vector<std::pair<std::string, entry>> keep;
+  for (const auto& e : order_) {
+    if (e.live && e.at < from) keep.emplace_back(std::string(id_of(e)), e);
+  }
+  const auto evicted = evicted_early_;
+  clear();
+  for (const auto& [id, e] : keep) add(id, e.hash, e.at, e.ts);
+  evicted_early_ = evicted;
 }
 
 void dedup_window::set_limits(std::chrono::milliseconds window, std::size_t max_ids) {
   window_ = window;
   max_ids_ = max_ids;
-  while (ids_.size() > max_ids_) {
-    drop_oldest();
+  while (live_ > max_ids_) {
+    while (!order_.front().live) pop_front();
+    pop_front();
     ++evicted_early_;
   }
 }
 
 void dedup_window::clear() {
-  ids_.clear();
   order_.clear();
+  table_ = slot_array();
+  blocks_.clear();
+  first_seq_ = 0;
+  first_block_ = 0;
+  next_pos_ = 0;
+  live_ = 0;
+  in_offset_order_ = true;
 }
 
 }  // namespace runnel::storage

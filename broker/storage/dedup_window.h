@@ -15,11 +15,10 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <functional>
+#include <memory>
 #include <optional>
-#include <string>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
 #include "broker/storage/types.h"
 
@@ -28,16 +27,34 @@ namespace runnel::storage {
 inline constexpr std::string_view msg_id_header = "runnel.msg.id";
 inline constexpr std::size_t max_msg_id_bytes = 256;
 
+// Layout (ADR 0011, "The table"): ids in insertion order in a FIFO of
+// entries, their bytes in 64 KiB blocks of an arena freed from the front;
+// an open-addressed table (linear probing, backward-shift deletion) of
+// (64-bit hash, entry sequence) pairs, 16 bytes a slot, at most half full.
+// A lookup of a new id touches one slot's cache line; the id bytes are
+// compared only when the hashes match.
 class dedup_window {
  public:
   dedup_window(std::chrono::milliseconds window, std::size_t max_ids) : window_(window), max_ids_(max_ids) {}
 
+  [[nodiscard]] static std::uint64_t hash_of(std::string_view id) noexcept;
+
   // The offset of `id`'s first copy, when it was seen within the window
   // that ends at `now_ms`.
-  [[nodiscard]] std::optional<offset> find(std::string_view id, std::int64_t now_ms) const;
+  [[nodiscard]] std::optional<offset> find(std::string_view id, std::int64_t now_ms) const {
+    return find(id, hash_of(id), now_ms);
+  }
+  [[nodiscard]] std::optional<offset> find(std::string_view id, std::uint64_t hash, std::int64_t now_ms) const;
   // Records the first copy of `id` at offset `at` with timestamp `ts_ms`
   // (a later copy of an id in the window changes nothing).
-  void add(std::string_view id, offset at, std::int64_t ts_ms);
+  void add(std::string_view id, offset at, std::int64_t ts_ms) { add(id, hash_of(id), at, ts_ms); }
+  void add(std::string_view id, std::uint64_t hash, offset at, std::int64_t ts_ms);
+  // Cache hints for a batch's lookups: the slot `hash` probes first, and
+  // the slots of the oldest ids when adding `n` would evict them.
+  void prefetch(std::uint64_t hash) const {
+    if (!table_.empty()) __builtin_prefetch(&table_[hash & (table_.size() - 1)]);
+  }
+  void prefetch_oldest(std::size_t n) const;
   // Forgets ids older than the window that ends at `now_ms`.
   void expire(std::int64_t now_ms);
   // Forgets ids whose first copy is at or after `from` (a truncation).
@@ -46,7 +63,7 @@ class dedup_window {
   // New settings (an altered topic config); a smaller bound evicts now.
   void set_limits(std::chrono::milliseconds window, std::size_t max_ids);
 
-  [[nodiscard]] std::size_t size() const { return ids_.size(); }
+  [[nodiscard]] std::size_t size() const { return live_; }
   [[nodiscard]] std::uint64_t evicted_early() const { return evicted_early_; }
   [[nodiscard]] std::chrono::milliseconds window() const { return window_; }
 
@@ -54,18 +71,69 @@ class dedup_window {
   struct entry {
     offset at{0};
     std::int64_t ts = 0;
+    std::uint64_t hash = 0;
+    std::uint64_t id_pos = 0;  // in the arena
+    std::uint16_t id_len = 0;
+    bool live = true;  // false: superseded by a newer first copy of its id
   };
-  void drop_oldest();
-  // Heterogeneous lookup: find(string_view) builds no string.
-  struct id_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  struct slot {
+    std::uint64_t hash = 0;
+    std::uint64_t seq = 0;  // entry sequence + 1; 0: empty
   };
+  // The table's memory: zeroed; from 2 MiB up its own mapping with
+  // transparent huge pages asked for (madvise), since random probes into
+  // tens of MiB otherwise miss the TLB on nearly every lookup.
+  class slot_array {
+   public:
+    slot_array() = default;
+    explicit slot_array(std::size_t n);
+    ~slot_array();
+    slot_array(const slot_array&) = delete;             // owns its memory
+    slot_array& operator=(const slot_array&) = delete;  // owns its memory
+    slot_array(slot_array&& o) noexcept;
+    slot_array& operator=(slot_array&& o) noexcept;
+    [[nodiscard]] std::size_t size() const { return n_; }
+    [[nodiscard]] bool empty() const { return n_ == 0; }
+    slot& operator[](std::size_t i) { return data_[i]; }
+    const slot& operator[](std::size_t i) const { return data_[i]; }
+    [[nodiscard]] const slot* begin() const { return data_; }
+    [[nodiscard]] const slot* end() const { return data_ + n_; }
+
+   private:
+    void release() noexcept;
+    slot* data_ = nullptr;
+    std::size_t n_ = 0;
+    bool mapped_ = false;
+  };
+  // The entry's id bytes live in blocks of block_bytes; an id never
+  // straddles two. Positions grow forever; blocks below the oldest entry's
+  // go.
+  static constexpr std::uint64_t block_bytes = 64 * 1024;
+
+  [[nodiscard]] std::string_view id_of(const entry& e) const;
+  [[nodiscard]] const entry* entry_at(std::uint64_t seq) const { return &order_[seq - first_seq_]; }
+  // The slot holding entry `seq` of hash `h` (table_.size() if none).
+  [[nodiscard]] std::size_t slot_of(std::uint64_t h, std::uint64_t seq) const;
+  // The slot of the live entry for `id`, or table_.size().
+  [[nodiscard]] std::size_t lookup(std::string_view id, std::uint64_t h) const;
+  void erase_slot(std::size_t i);
+  void insert_slot(std::uint64_t h, std::uint64_t seq);
+  void grow();
+  std::uint64_t store_id(std::string_view id);
+  void pop_front();  // the oldest entry goes (and its slot, if live)
+  void pop_back();   // the newest entry goes
+  void release_blocks();
 
   std::chrono::milliseconds window_;
   std::size_t max_ids_;
-  std::unordered_map<std::string, entry, id_hash, std::equal_to<>> ids_;
-  std::deque<std::string> order_;  // ids in the order they were added (oldest first)
+  std::deque<entry> order_;   // oldest first; order_[i] is entry first_seq_ + i
+  std::uint64_t first_seq_ = 0;
+  slot_array table_;          // power-of-two size
+  std::size_t live_ = 0;
+  std::deque<std::unique_ptr<char[]>> blocks_;  // blocks_[i] is block first_block_ + i
+  std::uint64_t first_block_ = 0;
+  std::uint64_t next_pos_ = 0;  // where the next id goes
+  bool in_offset_order_ = true;  // every add so far at a higher offset than the last
   std::uint64_t evicted_early_ = 0;
 };
 

@@ -405,6 +405,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   // known; they point into the caller's batch, which outlives the append.
   struct new_id {
     std::string_view id;
+    std::uint64_t hash;
     std::int32_t delta;
     std::int64_t ts;
   };
@@ -414,23 +415,56 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
     if (!v) co_return std::unexpected(make_error_code(errc::bad_batch));
     const std::int64_t now = wall_clock_now().value();
     std::vector<std::size_t> keep;
-    std::unordered_map<std::string_view, std::int32_t> in_batch;  // id -> its first record's offset delta
-    in_batch.reserve(v->record_count());
+    // First pass: every record's id and its hash, prefetching the
+    // window's table slot (the table is far larger than the caches; the
+    // decoding in between hides the misses), and the slots of the oldest
+    // ids, which this batch's new ones will evict.
+    struct candidate {
+      std::size_t index;
+      std::string_view id;
+      std::uint64_t hash;
+      std::int32_t delta;
+      std::int64_t ts;
+    };
+    std::vector<candidate> cands;
+    cands.reserve(v->record_count());
     for (std::size_t i = 0; i < v->record_count(); ++i) {
       auto r = v->record(i);
       auto id = msg_id_of(r);
-      if (id && id->size() > max_msg_id_bytes) co_return std::unexpected(make_error_code(errc::bad_msg_id));
-      if (id) {
-        if (auto first = msg_ids_->find(as_text(*id), now)) {
+      if (!id) continue;
+      if (id->size() > max_msg_id_bytes) co_return std::unexpected(make_error_code(errc::bad_msg_id));
+      const auto text = as_text(*id);
+      const auto hash = dedup_window::hash_of(text);
+      msg_ids_->prefetch(hash);
+      cands.push_back({i, text, hash, static_cast<std::int32_t>(r.off.value()), r.timestamp.value()});
+    }
+    msg_ids_->prefetch_oldest(cands.size());
+    // Second pass: repeats of the window, then repeats within the batch
+    // (an open-addressed set of indices + 1 into new_ids, at most half
+    // full, reused).
+    std::size_t cap = 16;
+    while (cap < 2 * cands.size()) cap *= 2;
+    batch_ids_.assign(cap, 0);
+    new_ids.reserve(cands.size());
+    std::size_t next_cand = 0;
+    for (std::size_t i = 0; i < v->record_count(); ++i) {
+      if (next_cand < cands.size() && cands[next_cand].index == i) {
+        const auto& c = cands[next_cand++];
+        if (auto first = msg_ids_->find(c.id, c.hash, now)) {
           dropped.emplace_back(static_cast<std::int32_t>(i), *first);
           continue;
         }
-        auto [it, fresh] = in_batch.try_emplace(as_text(*id), static_cast<std::int32_t>(r.off.value()));
-        if (!fresh) {
-          dropped.emplace_back(static_cast<std::int32_t>(i), next_offset_ + it->second);
+        std::size_t s = c.hash & (cap - 1);
+        for (; batch_ids_[s] != 0; s = (s + 1) & (cap - 1)) {
+          const auto& earlier = new_ids[batch_ids_[s] - 1];
+          if (earlier.hash == c.hash && earlier.id == c.id) break;
+        }
+        if (batch_ids_[s] != 0) {
+          dropped.emplace_back(static_cast<std::int32_t>(i), next_offset_ + new_ids[batch_ids_[s] - 1].delta);
           continue;
         }
-        new_ids.push_back({as_text(*id), it->second, r.timestamp.value()});
+        new_ids.push_back({c.id, c.hash, c.delta, c.ts});
+        batch_ids_[s] = static_cast<std::uint32_t>(new_ids.size());
       }
       keep.push_back(i);
     }
@@ -462,7 +496,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   if (msg_ids_) {
     // The kept records keep their offset deltas in a rebuilt batch.
     const std::uint64_t before = msg_ids_->evicted_early();
-    for (const auto& n : new_ids) msg_ids_->add(n.id, h->base_offset + n.delta, n.ts);
+    for (const auto& n : new_ids) msg_ids_->add(n.id, n.hash, h->base_offset + n.delta, n.ts);
     warn_if_evicted(before);
   }
   auto r = co_await enqueue(batch, *h, epoch >= 0);

@@ -4,6 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <deque>
+#include <map>
+#include <random>
+#include <string>
+
 using namespace runnel;
 using namespace runnel::storage;
 
@@ -51,4 +56,106 @@ TEST_CASE("dedup window: truncation forgets ids whose first copy was cut off") {
   w.add("b", offset(2), 1003);  // written again after the cut
   CHECK(w.find("b", 2000) == offset(2));
   CHECK(w.size() == 2);
+}
+
+namespace {
+
+// The window's rules, written the plain way: the reference the table is
+// checked against.
+struct reference_window {
+  std::int64_t window;
+  std::size_t max_ids;
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> ids;  // id -> (offset, ts)
+  std::deque<std::string> order;
+  std::uint64_t evicted = 0;
+
+  std::optional<std::int64_t> find(const std::string& id, std::int64_t now) const {
+    auto it = ids.find(id);
+    if (it == ids.end() || it->second.second < now - window) return std::nullopt;
+    return it->second.first;
+  }
+  void add(const std::string& id, std::int64_t at, std::int64_t ts) {
+    auto it = ids.find(id);
+    if (it != ids.end()) {
+      if (it->second.second >= ts - window) return;
+      std::erase(order, id);
+    }
+    ids[id] = {at, ts};
+    order.push_back(id);
+    while (ids.size() > max_ids) {
+      ids.erase(order.front());
+      order.pop_front();
+      ++evicted;
+    }
+  }
+  void expire(std::int64_t now) {
+    while (!order.empty() && ids.at(order.front()).second < now - window) {
+      ids.erase(order.front());
+      order.pop_front();
+    }
+  }
+  void truncate(std::int64_t from) {
+    std::erase_if(order, [&](const std::string& id) {
+      if (ids.at(id).first < from) return false;
+      ids.erase(id);
+      return true;
+    });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("dedup window: the open-addressed table agrees with the plain rules through growth, eviction, expiry and truncation") {
+  std::mt19937 rng(1234);
+  for (int round = 0; round < 20; ++round) {
+    const std::size_t max_ids = 1 + rng() % 3000;
+    dedup_window w(std::chrono::milliseconds(5000), max_ids);
+    reference_window ref{5000, max_ids, {}, {}, 0};
+    std::int64_t next_offset = 0;
+    std::int64_t now = 100'000;
+    const int id_space = 1 + static_cast<int>(rng() % 6000);
+    for (int op = 0; op < 20'000; ++op) {
+      const std::string id = "id-" + std::to_string(rng() % id_space);
+      const auto what = rng() % 100;
+      now += static_cast<std::int64_t>(rng() % 3);
+      if (what < 70) {
+        w.add(id, offset(next_offset), now);
+        ref.add(id, next_offset, now);
+        ++next_offset;
+      } else if (what < 97) {
+        auto got = w.find(id, now);
+        auto want = ref.find(id, now);
+        REQUIRE(got.has_value() == want.has_value());
+        if (got) REQUIRE(got->value() == *want);
+      } else if (what < 99) {
+        w.expire(now);
+        ref.expire(now);
+      } else {
+        const std::int64_t from = next_offset - static_cast<std::int64_t>(rng() % 200);
+        w.truncate(offset(from));
+        ref.truncate(from);
+        next_offset = std::max<std::int64_t>(0, from);
+      }
+      REQUIRE(w.size() == ref.ids.size());
+    }
+    CHECK(w.evicted_early() == ref.evicted);
+    for (const auto& [id, v] : ref.ids) CHECK(w.find(id, now) == offset(v.first));
+  }
+}
+
+TEST_CASE("dedup window: ids added out of offset order still truncate exactly, and clear empties it") {
+  dedup_window w(std::chrono::milliseconds(60'000), 100);
+  w.add("c", offset(30), 1000);
+  w.add("a", offset(10), 1001);  // lower offset after a higher one
+  w.add("b", offset(20), 1002);
+  w.truncate(offset(20));
+  CHECK(w.find("a", 2000) == offset(10));
+  CHECK_FALSE(w.find("b", 2000).has_value());
+  CHECK_FALSE(w.find("c", 2000).has_value());
+  CHECK(w.size() == 1);
+  w.clear();
+  CHECK(w.size() == 0);
+  CHECK_FALSE(w.find("a", 2000).has_value());
+  w.add(std::string(256, 'x'), offset(1), 1000);  // the longest id
+  CHECK(w.find(std::string(256, 'x'), 2000) == offset(1));
 }
