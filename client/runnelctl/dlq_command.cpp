@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -65,13 +66,15 @@ class partition_reader {
     const runnel::topic_partition_ref tp{topic, partition};
     check(consumer_->assign({tp}));
     check(consumer_->seek(tp, from));
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    // Fails after 30 s without progress, however long the whole read.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (consumer_->position(tp) < until && (max < 0 || static_cast<std::int64_t>(out.size()) < max)) {
       if (std::chrono::steady_clock::now() > deadline) {
         fail(runnel::error{runnel::errc::timed_out, "reading " + topic + "/" + std::to_string(partition) +
                                                         " did not reach offset " + std::to_string(until)});
       }
       auto records = check(consumer_->poll(std::chrono::milliseconds(200)));
+      if (!records.empty()) deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
       for (const auto& r : records) {
         if (r.offset < from || r.offset >= until) continue;
         if (max >= 0 && static_cast<std::int64_t>(out.size()) >= max) break;
@@ -105,6 +108,14 @@ std::vector<partition_span> spans_of(runnel::admin& admin, const std::string& to
                    check(admin.list_offset(topic, p.partition, runnel::latest_offset))});
   }
   return out;
+}
+
+std::int32_t partition_arg(const args& a) {
+  const auto v = to_int("--partition", *a.opt("--partition"));
+  if (v < 0 || v > std::numeric_limits<std::int32_t>::max()) {
+    throw usage_error{"--partition must be between 0 and 2147483647, got " + std::to_string(v)};
+  }
+  return static_cast<std::int32_t>(v);
 }
 
 std::string quoted_or_null(const std::optional<std::string>& s) {
@@ -191,7 +202,7 @@ int dlq_inspect(const args& a) {
   if (a.positional.size() != 3) throw usage_error{"dlq inspect needs exactly one topic"};
   const std::string& topic = a.positional[2];
   std::optional<std::int32_t> only;
-  if (auto p = a.opt("--partition")) only = static_cast<std::int32_t>(to_int("--partition", *p));
+  if (a.opt("--partition")) only = partition_arg(a);
   std::optional<std::int64_t> at;
   if (auto o = a.opt("--offset")) {
     if (!only) throw usage_error{"--offset needs --partition"};
@@ -205,8 +216,12 @@ int dlq_inspect(const args& a) {
   }
   auto admin = connect_admin(a);
   partition_reader reader(a);
+  const auto spans = spans_of(*admin, topic);
+  if (only && std::none_of(spans.begin(), spans.end(), [&](const partition_span& s) { return s.partition == *only; })) {
+    fail(runnel::error{runnel::errc::unknown_topic_or_partition, topic + " has no partition " + std::to_string(*only)});
+  }
   std::vector<dlq_record> got;
-  for (const auto& s : spans_of(*admin, topic)) {
+  for (const auto& s : spans) {
     if (only && s.partition != *only) continue;
     const auto left = max - static_cast<std::int64_t>(got.size());
     if (left <= 0) break;
@@ -221,11 +236,6 @@ int dlq_inspect(const args& a) {
     }
     auto part = reader.read(topic, s.partition, s.start, s.end, left);
     got.insert(got.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
-  }
-  if (only && got.empty() && !at) {
-    bool exists = false;
-    for (const auto& s : spans_of(*admin, topic)) exists = exists || s.partition == *only;
-    if (!exists) fail(runnel::error{runnel::errc::unknown_topic_or_partition, topic + " has no partition " + std::to_string(*only)});
   }
   namespace h = runnel::dlq_header;
   if (a.flag("--json")) {
@@ -289,6 +299,19 @@ bool replayed(const ranges& r, std::int64_t offset) {
   return std::any_of(r.begin(), r.end(), [&](const auto& x) { return offset >= x.first && offset <= x.second; });
 }
 
+// The replay checkpoint's group: "runnel-dlq-replay/<dlq>/<target>", or,
+// past the broker's 255-byte group id limit, its head and an FNV-1a hash
+// of the whole name.
+std::string replay_group(const std::string& dlq, const std::string& to) {
+  std::string name = "runnel-dlq-replay/" + dlq + "/" + to;
+  if (name.size() <= 255) return name;
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  char tail[24];
+  std::snprintf(tail, sizeof tail, "#%016llx", static_cast<unsigned long long>(h));
+  return name.substr(0, 255 - 17) + tail;
+}
+
 // --from / --until: an offset, or an ISO 8601 time (of the DLQ record).
 struct bound {
   bool is_time = false;
@@ -313,11 +336,11 @@ int dlq_replay(const args& a) {
   const auto from = bound_of(a, "--from");
   const auto until = bound_of(a, "--until");
   std::optional<std::int32_t> only;
-  if (auto p = a.opt("--partition")) only = static_cast<std::int32_t>(to_int("--partition", *p));
+  if (a.opt("--partition")) only = partition_arg(a);
   const bool execute = a.flag("--execute");
   auto admin = connect_admin(a);
   partition_reader reader(a);
-  const std::string checkpoint_group = "runnel-dlq-replay/" + dlq + "/" + to;
+  const std::string checkpoint_group = replay_group(dlq, to);
   auto checkpoints = check(admin->committed_offsets(checkpoint_group));
   const bool to_original = to == "ORIGINAL";
   std::map<std::string, std::int32_t> target_partitions;  // topic -> partition count
@@ -401,6 +424,17 @@ int dlq_replay(const args& a) {
     for (std::size_t i = 0; i < todo.size(); i += chunk) {
       std::vector<std::future<runnel::result<runnel::delivery>>> sent;
       const std::size_t n = std::min(chunk, todo.size() - i);
+      // Every offset from where the chunk starts to its last record is
+      // either sent now or was replayed before (or is a gap): one range.
+      ranges next = done;
+      next.emplace_back(i == 0 ? lo : todo[i]->offset, todo[i + n - 1]->offset);
+      const auto text = ranges_text(next);
+      if (text.size() > 4096) {
+        fail(runnel::error{runnel::errc::invalid_argument,
+                           "the replay checkpoint of " + dlq + "/" + std::to_string(s.partition) +
+                               " would be over 4096 bytes (" + std::to_string(text.size()) +
+                               "): replay whole ranges"});
+      }
       for (std::size_t k = 0; k < n; ++k) {
         const auto& r = *todo[i + k];
         const std::string t = to_original ? *r.header(runnel::dlq_header::topic) : to;
@@ -417,13 +451,6 @@ int dlq_replay(const args& a) {
         }
       }
       for (auto& f : sent) check(f.get());
-      for (std::size_t k = 0; k < n; ++k) done.emplace_back(todo[i + k]->offset, todo[i + k]->offset);
-      const auto text = ranges_text(done);
-      if (text.size() > 4096) {
-        fail(runnel::error{runnel::errc::invalid_argument,
-                           "the replay checkpoint of " + dlq + "/" + std::to_string(s.partition) +
-                               " would be over 4096 bytes (" + std::to_string(text.size()) + "): replay whole ranges"});
-      }
       check(admin->alter_group_offsets(
           checkpoint_group, {{tp, runnel::offset_and_metadata{todo[i + n - 1]->offset + 1, text, -1, -1}}}));
       done = *parse_ranges(text);

@@ -86,10 +86,13 @@ struct partition_work {
   std::unordered_map<std::string, int> keys_pending;  // key -> records of it in `pending`
   std::int64_t next = -1;       // the offset after the last record polled
   std::int64_t committed = -1;  // the last offset sent in a commit
+  std::uint64_t generation = 0; // this assignment of the partition (a DLQ ack of an earlier one is stale)
+  std::int64_t rewind_to = -1;  // full: the first polled record not taken, to fetch again
 };
 
 struct dlq_ack {
   topic_partition_ref source;
+  std::uint64_t generation;
   std::int64_t offset;
   result<delivery> r;
 };
@@ -111,6 +114,11 @@ struct processor::impl {
   std::unique_ptr<admin> adm;
   std::map<topic_partition_ref, partition_work> parts;
   std::map<std::string, std::string> dlq_of;  // source topic -> its DLQ topic, once it is fit for use
+  // Source topic -> when to try making its DLQ topic again (after a
+  // retriable failure: one attempt per backoff, not one per record).
+  std::map<std::string, clock_type::time_point> dlq_retry_at;
+  int dlq_failures = 0;
+  std::uint64_t generations = 0;
   std::mt19937 rng{std::random_device{}()};
   std::atomic<bool> stopping{false};
   std::optional<error> fatal;  // what ends run()
@@ -142,6 +150,24 @@ struct processor::impl {
     impl& self;
   };
   listener rebalances{*this};
+
+  // The clients go first, while what their callbacks touch (the acks, the
+  // partitions, the listener) still exists.
+  ~impl() {
+    if (dlq_producer) dlq_producer->close();
+    if (cons) (void)cons->close();
+  }
+  impl() = default;
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+  impl(impl&&) = delete;
+  impl& operator=(impl&&) = delete;
+
+  partition_work& work_of(const topic_partition_ref& tp) {
+    auto [it, fresh] = parts.try_emplace(tp);
+    if (fresh) it->second.generation = ++generations;
+    return it->second;
+  }
 
   // The offset a commit may name: nothing below it is unfinished.
   static std::int64_t commit_point(const partition_work& pw) {
@@ -190,7 +216,12 @@ struct processor::impl {
 
   void handle_polled(const handler& h, const record_view& r) {
     const topic_partition_ref tp{std::string(r.topic), r.partition};
-    auto& pw = parts[tp];
+    auto& pw = work_of(tp);
+    if (pw.rewind_to >= 0 || pw.pending.size() >= cfg.max_pending_per_partition) {
+      // Full: not taken; fetched again once some of its records finish.
+      if (pw.rewind_to < 0) pw.rewind_to = r.offset;
+      return;
+    }
     pw.next = r.offset + 1;
     if (r.key) {
       if (auto it = pw.keys_pending.find(std::string(*r.key)); it != pw.keys_pending.end()) {
@@ -261,8 +292,14 @@ struct processor::impl {
         dlq_of[source] = name;
         return name;
       }
-      if (t.error().code != make_error_code(errc::unknown_topic_or_partition) || tries > 0) {
-        return std::unexpected(t.error());
+      if (t.error().code != make_error_code(errc::unknown_topic_or_partition)) return std::unexpected(t.error());
+      if (tries > 0) {
+        // Made, but not visible yet (metadata on its way to this broker).
+        if (tries > 25) {
+          return std::unexpected(error{errc::timed_out, "dead-letter topic " + name + " was made but is not visible"});
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
       }
       std::map<std::string, std::string> configs{
           {"dedup.window.ms", std::to_string(cfg.retry.dlq_dedup_window.count())},
@@ -283,16 +320,21 @@ struct processor::impl {
   }
 
   // Sends the record's DLQ copy; false: not now (a retriable error).
-  bool send_to_dlq(const topic_partition_ref& tp, pending_record& p) {
+  bool send_to_dlq(const topic_partition_ref& tp, std::uint64_t generation, pending_record& p) {
+    if (auto wait = dlq_retry_at.find(tp.topic); wait != dlq_retry_at.end() && wait->second > clock_type::now()) {
+      p.next_attempt = wait->second;
+      return false;
+    }
     auto name = dlq_topic(tp.topic);
     if (!name) {
       if (retriable(name.error().code) || name.error().code == make_error_code(errc::timed_out)) {
-        p.next_attempt = clock_type::now() + backoff(++p.dlq_tries);
+        dlq_retry_at[tp.topic] = p.next_attempt = clock_type::now() + backoff(++dlq_failures);
         return false;
       }
       fatal = name.error();
       return false;
     }
+    dlq_failures = 0;
     std::vector<header> hs;
     hs.reserve(p.rec.headers.size() + 11);
     for (const auto& h : p.rec.headers) {
@@ -321,9 +363,9 @@ struct processor::impl {
     std::optional<std::string_view> key;
     if (p.rec.key) key = *p.rec.key;
     dlq_producer->send_to(*name, tp.partition, key, p.rec.value.value_or(""), hs,
-                          [this, tp, offset](const result<delivery>& r) {
+                          [this, tp, generation, offset](const result<delivery>& r) {
                             std::lock_guard lk(acks_mu);
-                            acks.push_back({tp, offset, r});
+                            acks.push_back({tp, generation, offset, r});
                           });
     return true;
   }
@@ -337,7 +379,8 @@ struct processor::impl {
     }
     for (auto& a : got) {
       auto pw = parts.find(a.source);
-      if (pw == parts.end()) continue;  // revoked meanwhile: its next owner handles it
+      // Revoked meanwhile (perhaps given back since): its next owner handles it.
+      if (pw == parts.end() || pw->second.generation != a.generation) continue;
       auto it = pw->second.pending.find(a.offset);
       if (it == pw->second.pending.end() || it->second.at != stage::dlq_in_flight) continue;
       auto& p = it->second;
@@ -352,7 +395,10 @@ struct processor::impl {
       if (a.r->duplicate) count(&processor_stats::dlq_duplicates);
       if (cfg.on_dead_letter) {
         dead_letter d{dlq_of.at(a.source.topic), a.r->partition, a.r->offset, a.r->duplicate, p.attempts, p.error};
-        cfg.on_dead_letter(p.rec.view(), d);
+        try {
+          cfg.on_dead_letter(p.rec.view(), d);
+        } catch (...) {  // a hook's failure does not undo the DLQ write
+        }
       }
       finish(pw->second, it);
     }
@@ -371,7 +417,7 @@ struct processor::impl {
         if (it == pw.pending.end()) continue;
         auto& p = it->second;
         if (p.at == stage::to_dlq) {
-          send_to_dlq(tp, p);
+          send_to_dlq(tp, pw.generation, p);
           if (fatal) return;
           continue;
         }
@@ -403,6 +449,29 @@ struct processor::impl {
   [[nodiscard]] bool full() const {
     return std::any_of(parts.begin(), parts.end(),
                        [&](const auto& kv) { return kv.second.pending.size() >= cfg.max_pending_per_partition; });
+  }
+
+  // Partitions that were full at the last poll read their untaken records
+  // again (the consumer has no pause: this keeps polling, and so the
+  // membership, alive).
+  void rewind() {
+    for (auto& [tp, pw] : parts) {
+      if (pw.rewind_to < 0) continue;
+      (void)cons->seek(tp, pw.rewind_to);
+      pw.rewind_to = -1;
+    }
+  }
+
+  // A commit that failed for good: its partitions are committed again
+  // next time (unless a later commit already moved them).
+  std::function<void(const result<void>&)> on_commit(const std::map<topic_partition_ref, offset_and_metadata>& sent) {
+    return [this, sent](const result<void>& r) {
+      if (r) return;
+      for (const auto& [tp, o] : sent) {
+        auto it = parts.find(tp);
+        if (it != parts.end() && it->second.committed == o.offset) it->second.committed = -1;
+      }
+    };
   }
 
   std::map<topic_partition_ref, offset_and_metadata> commit_points() {
@@ -470,7 +539,7 @@ result<void> processor::run(const handler& h) {
     if (i.fatal) break;
     const auto now = clock_type::now();
     if (now >= next_commit) {
-      if (auto o = i.commit_points(); !o.empty()) i.cons->commit_async(o);
+      if (auto o = i.commit_points(); !o.empty()) i.cons->commit_async(o, i.on_commit(o));
       next_commit = now + i.cfg.commit_interval;
     }
     // Wait no longer than the next retry; briefly while DLQ acks are due.
@@ -481,8 +550,10 @@ result<void> processor::run(const handler& h) {
       if (i.dlq_in_flight > 0) wait = std::min<std::chrono::milliseconds>(wait, 5ms);
     }
     if (i.full()) {
+      // Records of full partitions are dropped at poll and read again:
+      // not more often than every `wait`.
       std::this_thread::sleep_for(wait);
-      continue;
+      wait = std::chrono::milliseconds(0);
     }
     auto records = i.cons->poll(wait);
     if (!records) {
@@ -491,6 +562,7 @@ result<void> processor::run(const handler& h) {
       break;
     }
     for (const auto& r : *records) i.handle_polled(h, r);
+    i.rewind();
   }
   // Let DLQ writes on their way finish, so their records can be committed.
   (void)i.dlq_producer->flush(i.cfg.consumer.request_timeout);

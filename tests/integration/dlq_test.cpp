@@ -365,6 +365,43 @@ TEST_CASE("dlq: poisoned records land in the DLQ exactly once with their failure
   }
 }
 
+TEST_CASE("dlq: a partition at max_pending_per_partition reads its records again later: each handled once, in order") {
+  temp_dir dir;
+  broker_process broker(dir / "data", {"--set", "offsets.topic.num.partitions=2"});
+  auto a = connect_admin(broker.bootstrap());
+  REQUIRE(a->create_topic("one-key", 1).has_value());
+  // One key: the first record retries for a while and everything after it
+  // waits behind it, far more than the 5 the processor may hold.
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (int i = 0; i < 60; ++i) kv.emplace_back("k", (i == 0 ? "poison-" : "good-") + std::to_string(i));
+  produce(broker.bootstrap(), "one-key", kv);
+  std::mutex mu;
+  std::vector<std::int64_t> handled;  // offsets finished, in order
+  auto cfg = base_config(broker.bootstrap(), "g-one-key", "one-key");
+  cfg.max_pending_per_partition = 5;
+  cfg.retry.max_attempts = 4;
+  cfg.retry.initial_backoff = 150ms;
+  background_processor bp(cfg, [&](const record_view& r) {
+    if (r.value->starts_with("poison")) return process_result::retry_later("not yet");
+    std::lock_guard lk(mu);
+    handled.push_back(r.offset);
+    return process_result::ok();
+  });
+  REQUIRE(eventually([&] {
+    std::lock_guard lk(mu);
+    return handled.size() >= 59;
+  }, 30s));
+  REQUIRE(bp.stop().has_value());
+  std::vector<std::int64_t> want;
+  for (std::int64_t o = 1; o < 60; ++o) want.push_back(o);
+  CHECK(handled == want);  // once each, in key order
+  CHECK(bp.get().stats().dead_lettered == 1);
+  CHECK(read_topic(broker.bootstrap(), "one-key.dlq").size() == 1);
+  auto committed = a->committed_offsets("g-one-key");
+  REQUIRE(committed.has_value());
+  CHECK(committed->at({"one-key", 0}).offset == 60);
+}
+
 TEST_CASE("dlq: a processor killed -9 between the DLQ write and the commit leaves one copy, and two without the window (negative control)") {
   temp_dir dir;
   broker_process broker(dir / "data", {"--set", "offsets.topic.num.partitions=2", "--set",
@@ -646,6 +683,12 @@ TEST_CASE("dlq: error paths: no group, a DLQ topic that cannot be made or is unf
   auto unknown = ctl({"dlq", "inspect", "nope.dlq"});
   CHECK(unknown.exit_code == 1);
   CHECK(one_line(unknown));
+  auto huge = ctl({"dlq", "inspect", "src", "--partition", "4294967296"});
+  CHECK(huge.exit_code == 2);
+  CHECK(one_line(huge));
+  auto no_partition = ctl({"dlq", "inspect", "src", "--partition", "9", "--offset", "0"});
+  CHECK(no_partition.exit_code == 1);
+  CHECK(one_line(no_partition));
   auto far = ctl({"dlq", "inspect", "src", "--partition", "0", "--offset", "999"});
   CHECK(far.exit_code == 1);
   CHECK(one_line(far));

@@ -116,7 +116,8 @@ struct processor_config {
   retry_policy retry;
   std::chrono::milliseconds commit_interval{1'000};
   // Records of one partition held for retries or behind a failing key;
-  // at the bound the processor stops polling until some are finished.
+  // at the bound its further records are left unread (fetched again once
+  // some finish), so one stuck partition cannot fill memory.
   std::size_t max_pending_per_partition = 10'000;
   // Runs on run()'s thread when a DLQ write was acknowledged, before the
   // record's offset can be committed.
