@@ -38,6 +38,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -177,7 +178,11 @@ double run_producers(const options& o, progress& p, record_times* times) {
   std::atomic<std::int64_t> issued{0};
   // The clock starts once every producer is connected, so connection set-up
   // is not counted as the first records' latency.
-  std::latch connected(o.producers);
+  char nonce[17];
+  std::snprintf(nonce, sizeof nonce, "%016llx", static_cast<unsigned long long>(std::random_device{}()) << 32 |
+                                                    std::random_device{}());
+  const std::string run_nonce = nonce;
+    std::latch connected(o.producers);
   std::latch go(1);
   clock_type::time_point start;
   clock_type::time_point deadline;
@@ -189,10 +194,12 @@ double run_producers(const options& o, progress& p, record_times* times) {
       c.enable_idempotence = o.idempotence;
       c.max_in_flight_per_partition = o.partition_in_flight;
       if (o.unique_msg_ids) {
-        // One producer per thread: the counter is this thread's.
-        c.msg_id_of = [t, n = std::make_shared<std::uint64_t>(0)](std::string_view, std::optional<std::string_view>,
-                                                                   std::string_view) {
-          return std::optional<std::string>(std::to_string(t) + "-" + std::to_string((*n)++));
+        // One producer per thread: the counter is this thread's. The run's
+        // random prefix keeps ids unique across runs too (a second run on
+        // the same windowed topic would otherwise repeat the first's ids).
+        c.msg_id_of = [prefix = run_nonce + "-" + std::to_string(t) + "-", n = std::make_shared<std::uint64_t>(0)](
+                          std::string_view, std::optional<std::string_view>, std::string_view) {
+          return std::optional<std::string>(prefix + std::to_string((*n)++));
         };
       }
       c.batch_bytes = o.batch_bytes;

@@ -90,7 +90,7 @@ std::expected<void, std::string> apply_topic_config(topic_config& cfg, std::stri
     return set(0, i64_max, [&](auto v) { cfg.log.dedup_window = std::chrono::milliseconds(v); });
   }
   if (key == "dedup.window.max.ids") {
-    return set(1, 1LL << 32, [&](auto v) { cfg.log.dedup_max_ids = static_cast<std::size_t>(v); });
+    return set(1, 1LL << 30, [&](auto v) { cfg.log.dedup_max_ids = static_cast<std::size_t>(v); });
   }
   if (key == "min.compaction.lag.ms") {
     return set(0, i64_max, [&](auto v) { cfg.log.min_compaction_lag_ms = std::chrono::milliseconds(v); });

@@ -64,25 +64,31 @@ std::string_view dedup_window::id_of(const entry& e) const {
 std::size_t dedup_window::lookup(std::string_view id, std::uint64_t h) const {
   if (table_.empty()) return 0;
   const std::size_t mask = table_.size() - 1;
-  for (std::size_t i = h & mask; table_[i].seq != 0; i = (i + 1) & mask) {
-    if (table_[i].hash == h && id_of(*entry_at(table_[i].seq - 1)) == id) return i;
+  const std::uint32_t tag = tag_of(h);
+  for (std::size_t i = home_of(tag, mask); table_[i].tag != 0; i = (i + 1) & mask) {
+    if (table_[i].tag == tag) {
+      const entry& e = *entry_at(seq_of(table_[i]));
+      if (e.hash == h && id_of(e) == id) return i;
+    }
   }
   return table_.size();
 }
 
 std::size_t dedup_window::slot_of(std::uint64_t h, std::uint64_t seq) const {
   const std::size_t mask = table_.size() - 1;
-  for (std::size_t i = h & mask; table_[i].seq != 0; i = (i + 1) & mask) {
-    if (table_[i].seq == seq + 1) return i;
+  const std::uint32_t tag = tag_of(h);
+  for (std::size_t i = home_of(tag, mask); table_[i].tag != 0; i = (i + 1) & mask) {
+    if (table_[i].tag == tag && table_[i].seq == static_cast<std::uint32_t>(seq)) return i;
   }
   return table_.size();
 }
 
 void dedup_window::insert_slot(std::uint64_t h, std::uint64_t seq) {
   const std::size_t mask = table_.size() - 1;
-  std::size_t i = h & mask;
-  while (table_[i].seq != 0) i = (i + 1) & mask;
-  table_[i] = slot{h, seq + 1};
+  const std::uint32_t tag = tag_of(h);
+  std::size_t i = home_of(tag, mask);
+  while (table_[i].tag != 0) i = (i + 1) & mask;
+  table_[i] = slot{tag, static_cast<std::uint32_t>(seq)};
 }
 
 // Backward-shift deletion: the slots after `i` up to the next empty one
@@ -92,8 +98,8 @@ void dedup_window::erase_slot(std::size_t i) {
   const std::size_t mask = table_.size() - 1;
   for (std::size_t j = i;;) {
     j = (j + 1) & mask;
-    if (table_[j].seq == 0) break;
-    const std::size_t home = table_[j].hash & mask;
+    if (table_[j].tag == 0) break;
+    const std::size_t home = home_of(table_[j].tag, mask);
     const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
     if (stays) continue;
     table_[i] = table_[j];
@@ -105,8 +111,12 @@ void dedup_window::erase_slot(std::size_t i) {
 void dedup_window::grow() {
   slot_array old = std::move(table_);
   table_ = slot_array(old.empty() ? 16 : old.size() * 2);
+  const std::size_t mask = table_.size() - 1;
   for (const auto& s : old) {
-    if (s.seq != 0) insert_slot(s.hash, s.seq - 1);
+    if (s.tag == 0) continue;
+    std::size_t i = home_of(s.tag, mask);
+    while (table_[i].tag != 0) i = (i + 1) & mask;
+    table_[i] = s;
   }
 }
 
@@ -132,7 +142,7 @@ void dedup_window::release_blocks() {
 std::optional<offset> dedup_window::find(std::string_view id, std::uint64_t hash, std::int64_t now_ms) const {
   const std::size_t i = lookup(id, hash);
   if (i == table_.size()) return std::nullopt;
-  const entry& e = *entry_at(table_[i].seq - 1);
+  const entry& e = *entry_at(seq_of(table_[i]));
   if (e.ts < now_ms - window_.count()) return std::nullopt;
   return e.at;
 }
@@ -141,12 +151,12 @@ void dedup_window::add(std::string_view id, std::uint64_t hash, offset at, std::
   const std::size_t i = lookup(id, hash);
   const std::uint64_t seq = first_seq_ + order_.size();
   if (i != table_.size()) {
-    auto& old = order_[table_[i].seq - 1 - first_seq_];
+    auto& old = order_[seq_of(table_[i]) - first_seq_];
     if (old.ts >= ts_ms - window_.count()) return;  // still in the window: the first copy stays
     old.live = false;                               // expired: this is a new first copy
     if (at <= order_.back().at) in_offset_order_ = false;
     order_.push_back(entry{at, ts_ms, hash, store_id(id), static_cast<std::uint16_t>(id.size()), true});
-    table_[i].seq = seq + 1;
+    table_[i].seq = static_cast<std::uint32_t>(seq);
   } else {
     if ((live_ + 1) * 2 > table_.size()) grow();
     if (!order_.empty() && at <= order_.back().at) in_offset_order_ = false;
@@ -159,13 +169,19 @@ void dedup_window::add(std::string_view id, std::uint64_t hash, offset at, std::
     pop_front();
     ++evicted_early_;
   }
+  // Slots name entries by the low 32 bits of their sequence: the FIFO
+  // (live ids and superseded ones not yet expired) stays below 2^31.
+  while (order_.size() >= (std::size_t{1} << 31)) {
+    if (order_.front().live) ++evicted_early_;
+    pop_front();
+  }
 }
 
 void dedup_window::prefetch_oldest(std::size_t n) const {
   if (table_.empty() || live_ + n <= max_ids_) return;
   const std::size_t mask = table_.size() - 1;
   const std::size_t count = std::min(order_.size(), live_ + n - max_ids_);
-  for (std::size_t i = 0; i < count; ++i) __builtin_prefetch(&table_[order_[i].hash & mask]);
+  for (std::size_t i = 0; i < count; ++i) __builtin_prefetch(&table_[home_of(tag_of(order_[i].hash), mask)]);
 }
 
 void dedup_window::pop_front() {

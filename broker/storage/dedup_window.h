@@ -30,7 +30,7 @@ inline constexpr std::size_t max_msg_id_bytes = 256;
 // Layout (ADR 0011, "The table"): ids in insertion order in a FIFO of
 // entries, their bytes in 64 KiB blocks of an arena freed from the front;
 // an open-addressed table (linear probing, backward-shift deletion) of
-// (64-bit hash, entry sequence) pairs, 16 bytes a slot, at most half full.
+// (32-bit hash tag, entry sequence) pairs, 8 bytes a slot, at most half full.
 // A lookup of a new id touches one slot's cache line; the id bytes are
 // compared only when the hashes match.
 class dedup_window {
@@ -52,7 +52,7 @@ class dedup_window {
   // Cache hints for a batch's lookups: the slot `hash` probes first, and
   // the slots of the oldest ids when adding `n` would evict them.
   void prefetch(std::uint64_t hash) const {
-    if (!table_.empty()) __builtin_prefetch(&table_[hash & (table_.size() - 1)]);
+    if (!table_.empty()) __builtin_prefetch(&table_[home_of(tag_of(hash), table_.size() - 1)]);
   }
   void prefetch_oldest(std::size_t n) const;
   // Forgets ids older than the window that ends at `now_ms`.
@@ -76,10 +76,19 @@ class dedup_window {
     std::uint16_t id_len = 0;
     bool live = true;  // false: superseded by a newer first copy of its id
   };
+  // 8 bytes: a 32-bit tag from the hash's high half (never 0: 0 is an
+  // empty slot; its bits above the lowest also give the slot's home) and
+  // the low 32 bits of the entry's sequence (entries in the FIFO span
+  // fewer than 2^32 sequences, so the low half names one).
   struct slot {
-    std::uint64_t hash = 0;
-    std::uint64_t seq = 0;  // entry sequence + 1; 0: empty
+    std::uint32_t tag = 0;
+    std::uint32_t seq = 0;
   };
+  [[nodiscard]] static std::uint32_t tag_of(std::uint64_t h) { return static_cast<std::uint32_t>(h >> 32) | 1U; }
+  [[nodiscard]] static std::size_t home_of(std::uint32_t tag, std::size_t mask) { return (tag >> 1) & mask; }
+  [[nodiscard]] std::uint64_t seq_of(const slot& s) const {
+    return first_seq_ + static_cast<std::uint32_t>(s.seq - static_cast<std::uint32_t>(first_seq_));
+  }
   // The table's memory: zeroed; from 2 MiB up its own mapping with
   // transparent huge pages asked for (madvise), since random probes into
   // tens of MiB otherwise miss the TLB on nearly every lookup.

@@ -421,6 +421,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
     auto v = schemas::batch_view::open(batch, schemas::verify_limits{h->length});
     if (!v) co_return std::unexpected(make_error_code(errc::bad_batch));
     const std::int64_t now = wall_clock_now().value();
+    msg_ids_->expire(now);  // ids past the window give their memory back
     std::vector<std::size_t> keep;
     // First pass: every record's id and its hash, prefetching the
     // window's table slot (the table is far larger than the caches; the
