@@ -111,7 +111,11 @@ std::optional<topic_info> cluster_harness::wait_for(const std::string& topic,
 
 void ack_checker::acked(std::int32_t partition, std::int64_t offset, const std::string& payload) {
   std::lock_guard l(mu_);
-  acked_[partition][offset] = payload;
+  auto [it, fresh] = acked_[partition].try_emplace(offset, payload);
+  if (!fresh && it->second != payload) {
+    conflicts_.push_back("partition " + std::to_string(partition) + " offset " + std::to_string(offset) +
+                         ": acknowledged " + it->second + " and " + payload);
+  }
 }
 
 std::size_t ack_checker::acked_count() const {
@@ -124,7 +128,7 @@ std::size_t ack_checker::acked_count() const {
 std::string ack_checker::report::summary() const {
   std::ostringstream s;
   s << "acked " << acked << ", lost " << lost << ", changed " << changed << ", reordered " << reordered
-    << ", duplicates " << duplicates;
+    << ", duplicates " << duplicates << ", conflicting " << conflicting;
   for (const auto& p : problems) s << "\n  " << p;
   return s.str();
 }
@@ -139,6 +143,8 @@ ack_checker::report ack_checker::check(const std::map<std::int32_t, std::map<std
     const auto dash = payload.rfind('-');
     return dash == std::string::npos ? -1LL : std::stoll(payload.substr(dash + 1));
   };
+  r.conflicting = conflicts_.size();
+  for (const auto& c : conflicts_) problem(c);
   for (const auto& [p, acks] : acked_) {
     r.acked += acks.size();
     static const std::map<std::int64_t, std::string> none;

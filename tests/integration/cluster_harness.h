@@ -6,7 +6,8 @@
 // ack_checker: the fault tests' judge. It records every acknowledged
 // (partition, offset, payload) and, after the cluster healed, compares them
 // with what the partitions hold: nothing acknowledged lost, nothing
-// reordered within a partition, duplicates counted; and every replica's
+// reordered within a partition, duplicates counted, two acknowledgements
+// naming one offset with different payloads a failure; and every replica's
 // segment files identical.
 
 #include <sys/types.h>
@@ -73,8 +74,9 @@ class ack_checker {
     std::size_t changed = 0;     // acknowledged offset holds another payload
     std::size_t reordered = 0;   // acknowledged payloads out of send order
     std::size_t duplicates = 0;  // payloads stored more than once
+    std::size_t conflicting = 0; // acknowledgements naming an offset another payload was acknowledged at
     std::vector<std::string> problems;  // the first few, for the failure message
-    [[nodiscard]] bool ok() const { return lost == 0 && changed == 0 && reordered == 0; }
+    [[nodiscard]] bool ok() const { return lost == 0 && changed == 0 && reordered == 0 && conflicting == 0; }
     [[nodiscard]] std::string summary() const;
   };
   // `stored`: per partition, offset -> payload as read from its leader.
@@ -84,6 +86,7 @@ class ack_checker {
  private:
   mutable std::mutex mu_;
   std::map<std::int32_t, std::map<std::int64_t, std::string>> acked_;
+  std::vector<std::string> conflicts_;  // "partition P offset O: acknowledged A and B"
 };
 
 // Every record of `partitions` partitions of `topic`, read from the leaders
