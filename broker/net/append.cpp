@@ -40,6 +40,7 @@ asio::awaitable<partition_outcome> append_on_owner(shard& s, topic_partition tp,
   storage::log& log = **l;
   offset end{0};
   std::int32_t records_before = 0;  // of the record set, in the batches before this one
+  std::uint64_t appended_bytes = 0;  // for fetches waiting on min_bytes
   for (auto batch : batches) {
     // Leadership can move while an earlier batch was written: every batch
     // is appended by a leader of the epoch it is stamped with.
@@ -49,6 +50,7 @@ asio::awaitable<partition_outcome> append_on_owner(shard& s, topic_partition tp,
     const auto count = schemas::decode_header(batch).value().record_count;  // before a rebuild
     auto r = co_await log.append(batch, epoch);
     if (!r) co_return fail(to_wire(r.error()), r.error().message());
+    appended_bytes += batch.size();
     for (const auto& [index, first] : r->dropped) out.duplicates.emplace_back(records_before + index, first.value());
     records_before += count;
     if (out.base_offset < 0) {
@@ -59,7 +61,7 @@ asio::awaitable<partition_outcome> append_on_owner(shard& s, topic_partition tp,
   }
   out.durability = wire::Durability::written;
   out.replicas = 1;
-  s.notify(tp, log.log_end_offset());
+  s.notify(tp, log.log_end_offset(), appended_bytes);
   if (rm != nullptr) rm->appended(tp);
   if (acks == -1) {
     if (auto ec = co_await log.flush()) co_return fail(to_wire(ec), ec.message());

@@ -52,20 +52,30 @@ void shard::watch(const topic_partition& tp, offset after, const std::shared_ptr
   list.push_back(watcher{after, w, w->timer.get_executor()});
 }
 
-void shard::notify(const topic_partition& tp, offset log_end) {
+void shard::notify(const topic_partition& tp, offset log_end, std::uint64_t bytes) {
   auto it = watchers_.find(tp);
   if (it == watchers_.end()) return;
   auto& list = it->second;
-  std::erase_if(list, [&](const watcher& x) {
-    if (log_end <= x.after) return x.wakeup.expired();
-    if (auto w = x.wakeup.lock()) {
-      asio::post(x.ex, [w] {
-        w->woken = true;
-        w->timer.cancel();
-      });
+  std::size_t kept = 0;
+  for (auto& x : list) {
+    auto w = x.wakeup.lock();
+    if (!w) continue;  // its fetch finished
+    if (log_end > x.after) {
+      // Not enough yet for its min_bytes: it waits for the next append.
+      const bool short_of_need =
+          bytes != unknown_bytes && w->arrived.fetch_add(bytes, std::memory_order_relaxed) + bytes < w->need;
+      if (!short_of_need) {
+        asio::post(x.ex, [w] {
+          w->woken = true;
+          w->timer.cancel();
+        });
+        continue;
+      }
+      x.after = log_end;
     }
-    return true;
-  });
+    list[kept++] = std::move(x);
+  }
+  list.resize(kept);
   if (list.empty()) watchers_.erase(it);
 }
 

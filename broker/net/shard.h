@@ -35,7 +35,14 @@ struct fetch_wakeup {
   explicit fetch_wakeup(asio::any_io_executor ex) : timer(ex) {}
   asio::steady_timer timer;
   bool woken = false;  // touched on the fetch's shard only
+  // Fetch min_bytes: the bytes still missing when the fetch went to sleep,
+  // and those appended since to its partitions (counted on their shards).
+  std::uint64_t need = 0;
+  std::atomic<std::uint64_t> arrived{0};
 };
+
+// notify(): the bytes appended are not known (a high watermark moved).
+inline constexpr std::uint64_t unknown_bytes = ~std::uint64_t{0};
 
 class shard {
  public:
@@ -68,7 +75,9 @@ class shard {
   // Long poll: wake `w` when tp's log end passes `after`.
   void watch(const topic_partition& tp, offset after, const std::shared_ptr<fetch_wakeup>& w);
   // Called after appends to tp: wakes the watchers whose target was passed.
-  void notify(const topic_partition& tp, offset log_end);
+  // `bytes`: appended to tp since the last notify; a watcher wakes once its
+  // fetch's partitions got the bytes it still needs (or when unknown).
+  void notify(const topic_partition& tp, offset log_end, std::uint64_t bytes = unknown_bytes);
   // Wakes every watcher (the broker is stopping: long polls answer now).
   void wake_all();
 

@@ -15,6 +15,7 @@ struct fetch_outcome {
   std::int64_t high_watermark = -1;
   std::int64_t log_start = -1;
   std::optional<storage::file_range> range;
+  std::int64_t seen_end = -1;  // what this fetcher could read up to (the long poll waits past it)
 };
 
 // Who is fetching: a consumer, or (cluster mode) a follower replicating.
@@ -66,6 +67,7 @@ asio::awaitable<fetch_outcome> read_on_owner(shard& s, topic_partition tp, std::
   out.high_watermark = visible.value_or(l->log_end_offset()).value();
   out.log_start = l->log_start_offset().value();
   const offset end = who.replica >= 0 ? l->log_end_offset() : offset(out.high_watermark);
+  out.seen_end = std::max(from, end.value());
   if (offset(from) == end) co_return out;
   // A consumer ahead of this leader's high watermark (it read a higher one
   // from the previous leader) but within the log waits: not out of range.
@@ -166,13 +168,18 @@ asio::awaitable<handler_result> fetch(request_context& ctx) {
         ctx.broker.stopping.load(std::memory_order_relaxed)) {
       break;
     }
-    // Long poll: sleep until an append to any of these partitions or the deadline.
+    // Long poll: sleep until the partitions got what min_bytes still
+    // needs past what this round could read (appends counted in bytes;
+    // not at once for data that is already there but too little), or the
+    // deadline.
     auto wake = std::make_shared<fetch_wakeup>(co_await asio::this_coro::executor);
+    wake->need = min_bytes - total;
     std::vector<shard_task<int>> watches;
     for (std::size_t i : index) {
       topic_partition tp(parts[i].topic->name, partition_id(parts[i].partition));
       shard& owner = ctx.broker.owner(tp);
-      watches.push_back({&owner, watch_on_owner(owner, std::move(tp), parts[i].fetch_offset, wake, req->replica_id() < 0)});
+      const std::int64_t after = std::max(parts[i].fetch_offset, outcomes[i].seen_end);
+      watches.push_back({&owner, watch_on_owner(owner, std::move(tp), after, wake, req->replica_id() < 0)});
     }
     co_await gather(std::move(watches));
     // A stopping broker wakes every registered watcher (shard::wake_all);
