@@ -102,7 +102,18 @@ asio::awaitable<std::error_code> log::do_open() {
     co_return co_await persist_recovery_point(offset(0));
   }
 
-  offset recovery = read_recovery_point(dir_).value_or(bases.front());
+  auto known = read_recovery_point(dir_);
+  if (!known) {
+    // Unknown: the sealed segments are taken as fsynced, so damage in one
+    // of them fails the open (corruption) instead of truncating the log
+    // there and deleting every later segment; only the last segment may
+    // end in a torn write.
+    const bool exists = std::filesystem::exists(dir_ / recovery_point_name);
+    logger().warn("[{}] {} is {}: every segment but the last ({}) is taken as fsynced; a damaged batch in one of them "
+                  "fails the open rather than truncating the log",
+                  tp_, (dir_ / recovery_point_name).string(), exists ? "unreadable" : "missing", bases.back());
+  }
+  offset recovery = known.value_or(bases.back());
   recovery_point_ = recovery;
   cleaned_end_ = read_cleaner_checkpoint(dir_).value_or(bases.front());
   for (std::size_t i = 0; i < bases.size(); ++i) {

@@ -523,3 +523,43 @@ TEST_CASE("log: a segment that does not continue the log above the recovery poin
   CHECK_FALSE(std::filesystem::exists(f.seg(offset(50), ".log")));
   CHECK(cap.text().find("does not continue the log") != std::string::npos);
 }
+
+TEST_CASE("log: without a readable recovery-point, damage in a sealed segment fails the open instead of truncating the log") {
+  for (const bool garbage : {false, true}) {
+    CAPTURE(garbage);
+    log_fixture f;
+    f.cfg.segment_bytes = 4 * batch_size();
+    REQUIRE_FALSE(f.open());
+    f.append_n(10);
+    REQUIRE_FALSE(f.close());
+    const auto rp = f.dir / "recovery-point";
+    if (garbage) {
+      testing::write_file(rp, std::vector<std::byte>(16, std::byte{0x5a}));
+    } else {
+      std::filesystem::remove(rp);
+    }
+    testing::flip_byte(f.seg(offset(0), ".log"), 2 * batch_size() + 70);
+    log_capture cap;
+    CHECK(f.open() == errc::corrupt_log);
+    CHECK(cap.text().find(garbage ? "is unreadable" : "is missing") != std::string::npos);
+    // Nothing was cut: the damaged segment and the later ones are all there.
+    CHECK(std::filesystem::file_size(f.seg(offset(0), ".log")) == 4 * batch_size());
+    CHECK(std::filesystem::exists(f.seg(offset(8), ".log")));
+  }
+}
+
+TEST_CASE("log: without a recovery-point, a torn tail of the last segment is still cut and the log opens") {
+  log_fixture f;
+  f.cfg.segment_bytes = 4 * batch_size();
+  REQUIRE_FALSE(f.open());
+  f.append_n(10);
+  f.crash();
+  std::filesystem::remove(f.dir / "recovery-point");
+  auto path = f.seg(offset(8), ".log");
+  auto bytes = testing::read_file(path);
+  bytes.resize(batch_size() + batch_size() / 2);  // offset 9 half written
+  testing::write_file(path, bytes);
+  CHECK(f.reopen().log_end_offset() == offset(9));
+  CHECK(f.l->recovery_point() == offset(9));  // the open fsynced what it kept and wrote the file again
+  CHECK(std::filesystem::exists(f.dir / "recovery-point"));
+}
