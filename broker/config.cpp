@@ -90,7 +90,7 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
     return num(1, 16, [&](auto v) { offsets_topic_replication = static_cast<std::int16_t>(v); });
   }
   if (key == "offsets.topic.segment.bytes") {
-    return num(1 << 20, 1LL << 34, [&](auto v) { offsets_topic_segment_bytes = static_cast<std::uint64_t>(v); });
+    return num(1 << 20, (1LL << 32) - 1, [&](auto v) { offsets_topic_segment_bytes = static_cast<std::uint64_t>(v); });
   }
   if (key == "group.consumer.session.timeout.ms") {
     return num(1, 3'600'000, [&](auto v) { groups.session_timeout = std::chrono::milliseconds(v); });

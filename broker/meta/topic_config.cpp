@@ -45,7 +45,8 @@ std::expected<void, std::string> apply_topic_config(topic_config& cfg, std::stri
   };
   // Segments must hold at least one maximal batch header; 1 MiB keeps the
   // index's 32-bit positions and the roll logic sane.
-  if (key == "segment.bytes") return set(1 << 20, u32_max * 4, [&](auto v) { cfg.log.segment_bytes = static_cast<std::uint64_t>(v); });
+  // At most 4 GiB - 1: the offset and time indexes hold 32-bit positions.
+  if (key == "segment.bytes") return set(1 << 20, u32_max, [&](auto v) { cfg.log.segment_bytes = static_cast<std::uint64_t>(v); });
   if (key == "segment.ms") return set(1, i64_max, [&](auto v) { cfg.log.segment_ms = std::chrono::milliseconds(v); });
   if (key == "retention.bytes") return set(-1, i64_max, [&](auto v) { cfg.log.retention_bytes = v; });
   if (key == "retention.ms") return set(-1, i64_max, [&](auto v) { cfg.log.retention_ms = std::chrono::milliseconds(v); });

@@ -631,9 +631,17 @@ asio::awaitable<std::error_code> log::write_group(std::vector<pending_write*>& g
     total += pw->bytes.size();
   }
   // Reserve blocks ahead of the tail (the file size is unchanged), so
-  // appends do not allocate on every write.
+  // appends do not allocate on every write. The step follows the segment's
+  // own growth: as much again as it holds (at least 16 KiB), at most
+  // segment.preallocate.bytes, never past segment.bytes; so a partition
+  // that holds little reserves little (2,000 quiet partitions reserved
+  // 16 MiB each before).
   if (preallocate_ && pos + total > seg.allocated()) {
-    std::uint64_t len = std::max<std::uint64_t>(cfg_.preallocate_bytes, pos + total - seg.allocated());
+    const std::uint64_t need = pos + total - seg.allocated();
+    const std::uint64_t grown = std::max<std::uint64_t>(16 * 1024, pos.value() + total);
+    const std::uint64_t room =
+        cfg_.segment_bytes > seg.allocated().value() ? cfg_.segment_bytes - seg.allocated().value() : 0;
+    const std::uint64_t len = std::max(need, std::min({grown, cfg_.preallocate_bytes, room}));
     auto ec = co_await ring_.fallocate(seg.fd(), FALLOC_FL_KEEP_SIZE, seg.allocated().value(), len);
     if (ec) {
       logger().warn("[{}] preallocation failed ({}); appending without it", tp_, ec.message());

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <sys/stat.h>
+
 #include <sstream>
 #include <thread>
 
@@ -19,6 +21,7 @@ using namespace runnel::storage;
 using runnel::testing::log_fixture;
 using runnel::testing::make_batch;
 using runnel::testing::run;
+using runnel::testing::temp_dir;
 
 namespace {
 
@@ -562,4 +565,65 @@ TEST_CASE("log: without a recovery-point, a torn tail of the last segment is sti
   CHECK(f.reopen().log_end_offset() == offset(9));
   CHECK(f.l->recovery_point() == offset(9));  // the open fsynced what it kept and wrote the file again
   CHECK(std::filesystem::exists(f.dir / "recovery-point"));
+}
+
+namespace {
+
+// Bytes a directory's files occupy on disk (st_blocks) and their
+// apparent size.
+std::pair<std::uint64_t, std::uint64_t> disk_use(const std::filesystem::path& dir) {
+  std::uint64_t used = 0, apparent = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    if (!e.is_regular_file() || ::stat(e.path().c_str(), &st) != 0) continue;
+    used += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    apparent += static_cast<std::uint64_t>(st.st_size);
+  }
+  return {used, apparent};
+}
+
+}  // namespace
+
+TEST_CASE("log: quiet partitions reserve little disk: preallocation follows each segment's growth") {
+  // 100 partitions of about 12 KiB each (the shape that took 1.6 GB for
+  // 25 MB with a fixed 16 MiB step), and one busy partition whose steps
+  // grow to the configured one but never past segment.bytes.
+  temp_dir tmp;
+  asio::io_context io;
+  io_ring ring{io};
+  log_config cfg;  // defaults: 16 MiB preallocation steps
+  std::uint64_t data = 0;
+  for (int p = 0; p < 100; ++p) {
+    auto opened = run(io, storage::log::open(ring, tmp / ("q-" + std::to_string(p)), topic_partition("q", partition_id(p)), cfg));
+    REQUIRE(opened.has_value());
+    auto& l = *opened;
+    for (int i = 0; i < 12; ++i) {
+      auto b = make_batch(1, 1000);
+      data += b.size();
+      REQUIRE(run(io, l->append(std::span(b))).has_value());
+    }
+    REQUIRE_FALSE(run(io, l->close()));
+  }
+  const auto [used, apparent] = disk_use(tmp.path());
+  MESSAGE("100 quiet partitions: " << data << " bytes of batches, " << apparent << " apparent, " << used << " on disk");
+  // Each segment reserves about as much again as it holds (a 16 MiB step
+  // each took 1.6 GiB here); indexes and metadata files are small.
+  CHECK(used < 2 * data + 100 * (32 * 1024));
+  // A busy partition: steps capped by segment.bytes (2 MiB here).
+  log_config busy = cfg;
+  busy.segment_bytes = 2 << 20;
+  auto opened = run(io, storage::log::open(ring, tmp / "busy-0", topic_partition("busy", partition_id(0)), busy));
+  REQUIRE(opened.has_value());
+  auto& l = *opened;
+  for (int i = 0; i < 3000; ++i) {
+    auto b = make_batch(1, 1000);
+    REQUIRE(run(io, l->append(std::span(b))).has_value());
+  }
+  REQUIRE_FALSE(run(io, l->close()));
+  for (const auto& e : std::filesystem::directory_iterator(tmp / "busy-0")) {
+    if (e.path().extension() != ".log") continue;
+    struct stat st {};
+    REQUIRE(::stat(e.path().c_str(), &st) == 0);
+    CHECK(static_cast<std::uint64_t>(st.st_blocks) * 512 <= busy.segment_bytes + (1 << 20));
+  }
 }
