@@ -44,12 +44,15 @@ class steady_producer {
   }
   ~steady_producer() { stop(); }
 
-  // Stops sending and waits for every outstanding record's outcome.
-  void stop() {
-    if (!thread_.joinable()) return;
+  // Stops sending and waits for every outstanding record's outcome; false
+  // if some are still outstanding after 90 s (their acks would come after
+  // a check, which would count them as lost).
+  bool stop() {
+    if (!thread_.joinable()) return flushed_;
     stopping_ = true;
     thread_.join();
-    (void)p_->flush(40s);
+    flushed_ = p_->flush(90s).has_value();
+    return flushed_;
   }
   [[nodiscard]] long acked() const { return acked_.load(); }
   [[nodiscard]] long failed() const { return failed_.load(); }
@@ -80,6 +83,7 @@ class steady_producer {
   ack_checker& chk_;
   std::unique_ptr<producer> p_;
   std::atomic<bool> stopping_{false};
+  bool flushed_ = true;
   std::atomic<long> acked_{0};
   std::atomic<long> failed_{0};
   std::thread thread_;
@@ -288,35 +292,14 @@ TEST_CASE("faults 6 (negative control): unclean election with acks=1 loses recor
     if (id != leader) followers.push_back(id);
   }
   ack_checker chk;
-  // First 100 records with acks=all: every replica holds them.
-  {
+  // `n` records to partition 0 through the leader, numbered from `first`.
+  auto send_n = [&](int acks, int first, int n) {
     producer_config pc;
     pc.bootstrap = c.address(leader);
-    pc.acks = -1;
+    pc.acks = acks;
     auto p = producer::connect(pc);
     REQUIRE(p.has_value());
-    for (int i = 0; i < 100; ++i) {
-      char payload[32];
-      std::snprintf(payload, sizeof payload, "s-%09d", i);
-      std::string v(payload);
-      (*p)->send_to("f6", 0, std::nullopt, v, {}, [&chk, v](const result<delivery>& r) {
-        if (r) chk.acked(0, r->offset, v);
-      });
-    }
-    REQUIRE((*p)->flush(10s).has_value());
-  }
-  REQUIRE(chk.acked_count() == 100);
-  // Followers frozen past their sessions: the ISR shrinks to the leader,
-  // which acknowledges acks=1 records nobody else has.
-  for (auto id : followers) c.pause(id);
-  std::this_thread::sleep_for(800ms);  // their pending long polls are answered: nothing more reaches them
-  {
-    producer_config pc;
-    pc.bootstrap = c.address(leader);
-    pc.acks = 1;
-    auto p = producer::connect(pc);
-    REQUIRE(p.has_value());
-    for (int i = 0; i < 200; ++i) {
+    for (int i = first; i < first + n; ++i) {
       char payload[32];
       std::snprintf(payload, sizeof payload, "r-%09d", i);
       std::string v(payload);
@@ -325,7 +308,15 @@ TEST_CASE("faults 6 (negative control): unclean election with acks=1 loses recor
       });
     }
     REQUIRE((*p)->flush(10s).has_value());
-  }
+  };
+  // First 100 records with acks=all: every replica holds them.
+  send_n(-1, 0, 100);
+  REQUIRE(chk.acked_count() == 100);
+  // Followers frozen past their sessions: the ISR shrinks to the leader,
+  // which acknowledges acks=1 records nobody else has.
+  for (auto id : followers) c.pause(id);
+  std::this_thread::sleep_for(800ms);  // their pending long polls are answered: nothing more reaches them
+  send_n(1, 100, 200);
   REQUIRE(chk.acked_count() == 300);
   std::this_thread::sleep_for(3000ms);
   c.kill9(leader);
@@ -364,11 +355,12 @@ namespace {
 
 // Kills the leader of partition 0 under a fast acks=all producer, twice,
 // restarting it each time; the checker's report after healing.
-ack_checker::report failover_under_load(const std::string& topic, bool idempotence, int partition_in_flight = 1) {
+ack_checker::report failover_under_load(const std::string& topic, bool idempotence, int partition_in_flight = 1,
+                                        int rate = 20'000) {
   cluster_harness c;
   create_topic(c, topic, 2, {{"min.insync.replicas", "2"}});
   ack_checker chk;
-  steady_producer prod(c, topic, 2, -1, chk, 20'000, idempotence, partition_in_flight);
+  steady_producer prod(c, topic, 2, -1, chk, rate, idempotence, partition_in_flight);
   for (int round = 0; round < 2; ++round) {
     std::this_thread::sleep_for(1500ms);
     const std::int32_t old = leader_of(c, topic, 0);
@@ -382,7 +374,9 @@ ack_checker::report failover_under_load(const std::string& topic, bool idempoten
     REQUIRE(c.wait_for(topic, full_isr, 30s).has_value());
   }
   std::this_thread::sleep_for(500ms);
-  prod.stop();
+  // Every outcome known before the check: an ack arriving after the read
+  // would be counted as lost (seen under load when the flush gave up).
+  REQUIRE_MESSAGE(prod.stop(), "records still outstanding 90 s after the producer stopped");
   REQUIRE(c.wait_for(topic, full_isr, 40s).has_value());
   auto report = chk.check(read_partitions(c.bootstrap(), topic, 2));
   MESSAGE("idempotence " << std::string(idempotence ? "on" : "off") << ": " << report.summary());
@@ -399,7 +393,7 @@ TEST_CASE("faults 7: an idempotent producer through two leader kills: every ackn
 }
 
 TEST_CASE("faults 7: the same with 5 batches of a partition in flight: exactly once, in order") {
-  auto report = failover_under_load("f7p", true, 5);
+  auto report = failover_under_load("f7p", true, 5, 10'000);
   CHECK(report.acked > 0);
   CHECK(report.ok());
   CHECK(report.duplicates == 0);
