@@ -386,6 +386,11 @@ std::error_code log::roll() {
                 segments_.back()->size());
   segments_.push_back(std::move(seg));
   snapshot_producers();
+  // The sealed segment is fsynced in the background (its indexes written,
+  // the recovery point moved past it) whatever the acks: without it acks=0/1
+  // traffic left every segment to be scanned again after a kill -9.
+  durable_waiters_.add(next_offset_, [](std::error_code) {});
+  maybe_start_sync();
   return {};
 }
 

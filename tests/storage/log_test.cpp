@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -626,4 +627,24 @@ TEST_CASE("log: quiet partitions reserve little disk: preallocation follows each
     REQUIRE(::stat(e.path().c_str(), &st) == 0);
     CHECK(static_cast<std::uint64_t>(st.st_blocks) * 512 <= busy.segment_bytes + (1 << 20));
   }
+}
+
+TEST_CASE("log: a roll fsyncs the sealed segment in the background and moves the recovery point, without any flush") {
+  log_fixture f;
+  f.cfg.segment_bytes = 4 * batch_size();
+  REQUIRE_FALSE(f.open());
+  f.append_n(10);  // segments 0, 4 and 8; no flush (acks=1 traffic)
+  for (int i = 0; i < 200 && f.l->recovery_point() < offset(8); ++i) {
+    f.io.restart();
+    f.io.run_for(std::chrono::milliseconds(10));
+  }
+  CHECK(f.l->recovery_point() == offset(8));
+  f.crash();
+  // The file says so too: a restart trusts everything below 8.
+  auto bytes = testing::read_file(f.dir / "recovery-point");
+  REQUIRE(bytes.size() == 16);
+  std::int64_t on_disk = 0;
+  std::memcpy(&on_disk, bytes.data() + 4, sizeof on_disk);
+  CHECK(on_disk == 8);
+  CHECK(f.reopen().log_end_offset() == offset(10));
 }
