@@ -244,10 +244,7 @@ void log::set_config(const log_config& cfg) {
   if (cfg_.dedup_window.count() <= 0) {
     msg_ids_.reset();
   } else if (!msg_ids_) {
-    // Turned on: the ids already in the log within the window are read
-    // back before the next append (here only the settings change).
     msg_ids_.emplace(cfg_.dedup_window, cfg_.dedup_max_ids);
-    msg_ids_rebuild_ = true;
   } else {
     msg_ids_->set_limits(cfg_.dedup_window, cfg_.dedup_max_ids);
   }
@@ -398,10 +395,6 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
                                                                               std::int32_t epoch) {
   if (auto ec = check_usable()) co_return std::unexpected(ec);
   RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
-  if (msg_ids_rebuild_) {
-    msg_ids_rebuild_ = false;
-    if (auto ec = co_await rebuild_msg_ids()) co_return std::unexpected(ec);
-  }
   auto h = schemas::decode_header(batch);
   if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
   // A producer's batch has every offset of its range (verify_batch accepts
@@ -531,10 +524,6 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
 asio::awaitable<std::expected<append_result, std::error_code>> log::append_replica(std::span<std::byte> batch) {
   if (auto ec = check_usable()) co_return std::unexpected(ec);
   RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
-  if (msg_ids_rebuild_) {
-    msg_ids_rebuild_ = false;
-    if (auto ec = co_await rebuild_msg_ids()) co_return std::unexpected(ec);
-  }
   auto h = schemas::decode_header(batch);
   if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
   if (h->base_offset < next_offset_) co_return std::unexpected(make_error_code(errc::offset_mismatch));

@@ -160,8 +160,8 @@ class log {
   [[nodiscard]] const log_config& config() const { return cfg_; }
   // New settings (an altered topic config): segment size and age apply at
   // the next roll, retention at the next pass; existing segments stay.
-  // Turning the message-id window on fills it from the log (the ids within
-  // the window) at the next append or replicated append.
+  // Turning the message-id window on starts it empty (it is rebuilt from
+  // the log at the next open).
   void set_config(const log_config& cfg);
   // First offset still in the log.
   [[nodiscard]] offset log_start_offset() const;
@@ -251,7 +251,6 @@ class log {
 
   producer_state producers_;
   std::optional<dedup_window> msg_ids_;
-  bool msg_ids_rebuild_ = false;  // the window was turned on: fill it from the log before the next append
   std::vector<std::uint32_t> batch_ids_;  // append(): the batch's new ids (scratch)
 
   offset cleaned_end_{0};  // the cleaner checkpoint (first dirty offset)

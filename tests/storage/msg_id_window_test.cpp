@@ -157,27 +157,3 @@ TEST_CASE("msg-id window: with the idempotent producer, a batch of repeats still
   CHECK(append(f, retry).duplicate);  // the idempotent retry of a rebuilt batch
   CHECK(records(f).size() == 3);
 }
-
-TEST_CASE("msg-id window: turned on for a log that has records, it knows their ids at the next append (leader and follower)") {
-  log_fixture f;
-  REQUIRE_FALSE(f.open());  // no window yet
-  append(f, batch_of({"early", "late"}));
-  auto on = f.cfg;
-  on.dedup_window = std::chrono::minutes(10);
-  on.dedup_max_ids = 1000;
-  f.l->set_config(on);
-  auto r = append(f, batch_of({"late", "new"}));
-  REQUIRE(r.dropped.size() == 1);
-  CHECK(r.dropped[0] == std::pair<std::int32_t, offset>{0, offset(1)});
-  CHECK(f.l->msg_ids()->size() == 3);
-  // A follower turned on copies the leader's next batch knowing the old ids.
-  log_fixture follower;
-  REQUIRE_FALSE(follower.open());
-  std::vector<std::vector<std::byte>> bytes;
-  f.read_all(offset(0), &bytes);
-  REQUIRE(run(follower.io, follower.l->append_replica(bytes[0])).has_value());
-  follower.l->set_config(on);
-  REQUIRE(run(follower.io, follower.l->append_replica(bytes[1])).has_value());
-  CHECK(follower.l->msg_ids()->size() == 3);
-  CHECK(append(follower, batch_of({"early"})).dropped.size() == 1);
-}
