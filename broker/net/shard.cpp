@@ -71,7 +71,9 @@ void shard::notify(const topic_partition& tp, offset log_end, std::uint64_t byte
         });
         continue;
       }
-      x.after = log_end;
+      // `after` stays: every later append past it counts its bytes too
+      // (appends written together notify with one log end), and a high
+      // watermark reaching the log end still wakes it.
     }
     list[kept++] = std::move(x);
   }

@@ -109,15 +109,16 @@ void dedup_window::erase_slot(std::size_t i) {
 }
 
 void dedup_window::grow() {
-  slot_array old = std::move(table_);
-  table_ = slot_array(old.empty() ? 16 : old.size() * 2);
-  const std::size_t mask = table_.size() - 1;
-  for (const auto& s : old) {
+  // The new table first: if its memory cannot be had, the old one stays.
+  slot_array next(table_.empty() ? 16 : table_.size() * 2);
+  const std::size_t mask = next.size() - 1;
+  for (const auto& s : table_) {
     if (s.tag == 0) continue;
     std::size_t i = home_of(s.tag, mask);
-    while (table_[i].tag != 0) i = (i + 1) & mask;
-    table_[i] = s;
+    while (next[i].tag != 0) i = (i + 1) & mask;
+    next[i] = s;
   }
+  table_ = std::move(next);
 }
 
 std::uint64_t dedup_window::store_id(std::string_view id) {
@@ -158,7 +159,9 @@ void dedup_window::add(std::string_view id, std::uint64_t hash, offset at, std::
     order_.push_back(entry{at, ts_ms, hash, store_id(id), static_cast<std::uint16_t>(id.size()), true});
     table_[i].seq = static_cast<std::uint32_t>(seq);
   } else {
-    if ((live_ + 1) * 2 > table_.size()) grow();
+    // At the bound the add evicts one at once: no growth for it (a
+    // power-of-two bound would otherwise get a table twice too large).
+    if (table_.empty() || ((live_ + 1) * 2 > table_.size() && live_ < max_ids_)) grow();
     if (!order_.empty() && at <= order_.back().at) in_offset_order_ = false;
     order_.push_back(entry{at, ts_ms, hash, store_id(id), static_cast<std::uint16_t>(id.size()), true});
     insert_slot(hash, seq);
@@ -169,12 +172,25 @@ void dedup_window::add(std::string_view id, std::uint64_t hash, offset at, std::
     pop_front();
     ++evicted_early_;
   }
-  // Slots name entries by the low 32 bits of their sequence: the FIFO
-  // (live ids and superseded ones not yet expired) stays below 2^31.
-  while (order_.size() >= (std::size_t{1} << 31)) {
-    if (order_.front().live) ++evicted_early_;
-    pop_front();
+  // Superseded entries (ids that expired and came back) wait in the FIFO
+  // for expiry; when they outnumber the live ones, the FIFO is rebuilt
+  // without them (amortized: at most once per live_ + 4096 adds). This also
+  // keeps it far below the 2^31 sequences a slot can name.
+  if (order_.size() > 2 * live_ + 4096) compact();
+}
+
+void dedup_window::compact() {
+  std::vector<std::pair<std::string, entry>> keep;
+  keep.reserve(live_);
+  for (const auto& e : order_) {
+    if (e.live) keep.emplace_back(std::string(id_of(e)), e);
   }
+  const auto evicted = evicted_early_;
+  const bool ordered = in_offset_order_;
+  clear();
+  for (const auto& [id, e] : keep) add(id, e.hash, e.at, e.ts);
+  evicted_early_ = evicted;
+  in_offset_order_ = in_offset_order_ && ordered;
 }
 
 void dedup_window::prefetch_oldest(std::size_t n) const {

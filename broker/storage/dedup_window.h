@@ -64,6 +64,9 @@ class dedup_window {
   void set_limits(std::chrono::milliseconds window, std::size_t max_ids);
 
   [[nodiscard]] std::size_t size() const { return live_; }
+  // Entries held, superseded ones (an id that expired and came back)
+  // included: at most about twice size() plus 4096.
+  [[nodiscard]] std::size_t entries() const { return order_.size(); }
   [[nodiscard]] std::uint64_t evicted_early() const { return evicted_early_; }
   [[nodiscard]] std::chrono::milliseconds window() const { return window_; }
 
@@ -131,6 +134,7 @@ class dedup_window {
   std::uint64_t store_id(std::string_view id);
   void pop_front();  // the oldest entry goes (and its slot, if live)
   void pop_back();   // the newest entry goes
+  void compact();    // the FIFO again, live entries only
   void release_blocks();
 
   std::chrono::milliseconds window_;

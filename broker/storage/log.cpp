@@ -251,6 +251,7 @@ void log::set_config(const log_config& cfg) {
 }
 
 void log::note_msg_ids(const schemas::batch_view& view) {
+  msg_ids_->expire(wall_clock_now().value());  // a follower frees expired ids as a leader does
   const std::uint64_t before = msg_ids_->evicted_early();
   for (std::size_t i = 0; i < view.record_count(); ++i) {
     auto r = view.record(i);
@@ -386,8 +387,10 @@ std::error_code log::roll() {
   // The sealed segment is fsynced in the background (its indexes written,
   // the recovery point moved past it) whatever the acks: without it acks=0/1
   // traffic left every segment to be scanned again after a kill -9.
-  durable_waiters_.add(next_offset_, [](std::error_code) {});
-  maybe_start_sync();
+  if (durable_end_ < next_offset_) {
+    durable_waiters_.add(next_offset_, [](std::error_code) {});
+    maybe_start_sync();
+  }
   return {};
 }
 

@@ -159,3 +159,16 @@ TEST_CASE("dedup window: ids added out of offset order still truncate exactly, a
   w.add(std::string(256, 'x'), offset(1), 1000);  // the longest id
   CHECK(w.find(std::string(256, 'x'), 2000) == offset(1));
 }
+
+TEST_CASE("dedup window: ids that expire and come back, with no expire() call, keep the entries bounded") {
+  dedup_window w(std::chrono::milliseconds(10), 1000);
+  std::int64_t ts = 0;
+  for (int i = 0; i < 200'000; ++i) {
+    ts += 20;  // past the window every time: a new first copy
+    w.add("id-" + std::to_string(i % 10), offset(i), ts);
+  }
+  CHECK(w.size() == 10);
+  CHECK(w.entries() <= 2 * w.size() + 4096 + 1);
+  CHECK(w.find("id-9", ts) == offset(199'999));
+  CHECK(w.evicted_early() == 0);
+}
