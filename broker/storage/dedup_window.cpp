@@ -6,6 +6,7 @@
 #include <new>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -150,47 +151,51 @@ std::optional<offset> dedup_window::find(std::string_view id, std::uint64_t hash
 
 void dedup_window::add(std::string_view id, std::uint64_t hash, offset at, std::int64_t ts_ms) {
   const std::size_t i = lookup(id, hash);
-  const std::uint64_t seq = first_seq_ + order_.size();
-  if (i != table_.size()) {
+  const bool known = i != table_.size();
+  if (known) {
     auto& old = order_[seq_of(table_[i]) - first_seq_];
     if (old.ts >= ts_ms - window_.count()) return;  // still in the window: the first copy stays
     old.live = false;                               // expired: this is a new first copy
-    if (at <= order_.back().at) in_offset_order_ = false;
-    order_.push_back(entry{at, ts_ms, hash, store_id(id), static_cast<std::uint16_t>(id.size()), true});
-    table_[i].seq = static_cast<std::uint32_t>(seq);
-  } else {
+  } else if (table_.empty() || ((live_ + 1) * 2 > table_.size() && live_ < max_ids_)) {
     // At the bound the add evicts one at once: no growth for it (a
     // power-of-two bound would otherwise get a table twice too large).
-    if (table_.empty() || ((live_ + 1) * 2 > table_.size() && live_ < max_ids_)) grow();
-    if (!order_.empty() && at <= order_.back().at) in_offset_order_ = false;
-    order_.push_back(entry{at, ts_ms, hash, store_id(id), static_cast<std::uint16_t>(id.size()), true});
+    grow();
+  }
+  const std::uint64_t seq = first_seq_ + order_.size();
+  if (!order_.empty() && at <= order_.back().at) in_offset_order_ = false;
+  order_.push_back(entry{at, ts_ms, hash, store_id(id), static_cast<std::uint16_t>(id.size()), true});
+  if (known) {
+    table_[i].seq = static_cast<std::uint32_t>(seq);
+  } else {
     insert_slot(hash, seq);
     ++live_;
   }
+  evict_to_bound();
+  // Superseded entries (ids that expired and came back) wait in the FIFO
+  // for expiry; when they outnumber the live ones, the FIFO is rebuilt
+  // without them (amortized: at most once per live_ + 4096 adds). This also
+  // keeps it far below the 2^31 sequences a slot can name.
+  if (order_.size() > 2 * live_ + 4096) keep_live_below(offset(std::numeric_limits<std::int64_t>::max()));
+}
+
+void dedup_window::evict_to_bound() {
   while (live_ > max_ids_) {
     while (!order_.front().live) pop_front();
     pop_front();
     ++evicted_early_;
   }
-  // Superseded entries (ids that expired and came back) wait in the FIFO
-  // for expiry; when they outnumber the live ones, the FIFO is rebuilt
-  // without them (amortized: at most once per live_ + 4096 adds). This also
-  // keeps it far below the 2^31 sequences a slot can name.
-  if (order_.size() > 2 * live_ + 4096) compact();
 }
 
-void dedup_window::compact() {
+void dedup_window::keep_live_below(offset from) {
   std::vector<std::pair<std::string, entry>> keep;
   keep.reserve(live_);
   for (const auto& e : order_) {
-    if (e.live) keep.emplace_back(std::string(id_of(e)), e);
+    if (e.live && e.at < from) keep.emplace_back(std::string(id_of(e)), e);
   }
   const auto evicted = evicted_early_;
-  const bool ordered = in_offset_order_;
   clear();
-  for (const auto& [id, e] : keep) add(id, e.hash, e.at, e.ts);
+  for (const auto& [id, e] : keep) add(id, e.hash, e.at, e.ts);  // re-derives in_offset_order_
   evicted_early_ = evicted;
-  in_offset_order_ = in_offset_order_ && ordered;
 }
 
 void dedup_window::prefetch_oldest(std::size_t n) const {
@@ -232,24 +237,13 @@ void dedup_window::truncate(offset from) {
   }
   // Added out of offset order (not seen from the log's own paths): keep
   // what is below `from`, in its order.
-  std::vector<std::pair<std::string, entry>> keep;
-  for (const auto& e : order_) {
-    if (e.live && e.at < from) keep.emplace_back(std::string(id_of(e)), e);
-  }
-  const auto evicted = evicted_early_;
-  clear();
-  for (const auto& [id, e] : keep) add(id, e.hash, e.at, e.ts);
-  evicted_early_ = evicted;
+  keep_live_below(from);
 }
 
 void dedup_window::set_limits(std::chrono::milliseconds window, std::size_t max_ids) {
   window_ = window;
   max_ids_ = max_ids;
-  while (live_ > max_ids_) {
-    while (!order_.front().live) pop_front();
-    pop_front();
-    ++evicted_early_;
-  }
+  evict_to_bound();
 }
 
 void dedup_window::clear() {

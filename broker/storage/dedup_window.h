@@ -134,7 +134,10 @@ class dedup_window {
   std::uint64_t store_id(std::string_view id);
   void pop_front();  // the oldest entry goes (and its slot, if live)
   void pop_back();   // the newest entry goes
-  void compact();    // the FIFO again, live entries only
+  void evict_to_bound();  // the oldest live ids go while there are more than max_ids_
+  // The FIFO again from its live entries below `from` (superseded ones and
+  // the rest dropped), in their order.
+  void keep_live_below(offset from);
   void release_blocks();
 
   std::chrono::milliseconds window_;
