@@ -8,7 +8,6 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
-#include <unordered_map>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -420,15 +419,18 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   // compaction leaves them), so its sequence range stays the producer's.
   std::vector<std::pair<std::int32_t, offset>> dropped;
   std::vector<std::byte> rebuilt;
-  // Ids of the records written, for the window once the base offset is
-  // known; they point into the caller's batch, which outlives the append.
-  struct new_id {
+  // The records' ids; they point into the caller's batch, which outlives
+  // the append. `fresh`: the indexes into `ids` of the ones written, for
+  // the window once the base offset is known.
+  struct record_id {
+    std::size_t index;  // in the batch
     std::string_view id;
     std::uint64_t hash;
     std::int32_t delta;
     std::int64_t ts;
   };
-  std::vector<new_id> new_ids;
+  std::vector<record_id> ids;
+  std::vector<std::uint32_t> fresh;
   if (msg_ids_) {
     auto v = schemas::batch_view::open(batch, schemas::verify_limits{h->length});
     if (!v) co_return std::unexpected(make_error_code(errc::bad_batch));
@@ -439,15 +441,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
     // window's table slot (the table is far larger than the caches; the
     // decoding in between hides the misses), and the slots of the oldest
     // ids, which this batch's new ones will evict.
-    struct candidate {
-      std::size_t index;
-      std::string_view id;
-      std::uint64_t hash;
-      std::int32_t delta;
-      std::int64_t ts;
-    };
-    std::vector<candidate> cands;
-    cands.reserve(v->record_count());
+    ids.reserve(v->record_count());
     for (std::size_t i = 0; i < v->record_count(); ++i) {
       auto r = v->record(i);
       auto id = msg_id_of(r);
@@ -456,35 +450,36 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
       const auto text = as_text(*id);
       const auto hash = dedup_window::hash_of(text);
       msg_ids_->prefetch(hash);
-      cands.push_back({i, text, hash, static_cast<std::int32_t>(r.off.value()), r.timestamp.value()});
+      ids.push_back({i, text, hash, static_cast<std::int32_t>(r.off.value()), r.timestamp.value()});
     }
-    msg_ids_->prefetch_oldest(cands.size());
+    msg_ids_->prefetch_oldest(ids.size());
     // Second pass: repeats of the window, then repeats within the batch
-    // (an open-addressed set of indices + 1 into new_ids, at most half
-    // full, reused).
+    // (an open-addressed set of indexes + 1 into `ids`, at most half full,
+    // reused).
     std::size_t cap = 16;
-    while (cap < 2 * cands.size()) cap *= 2;
+    while (cap < 2 * ids.size()) cap *= 2;
     batch_ids_.assign(cap, 0);
-    new_ids.reserve(cands.size());
-    std::size_t next_cand = 0;
+    fresh.reserve(ids.size());
+    std::size_t next_id = 0;
     for (std::size_t i = 0; i < v->record_count(); ++i) {
-      if (next_cand < cands.size() && cands[next_cand].index == i) {
-        const auto& c = cands[next_cand++];
+      if (next_id < ids.size() && ids[next_id].index == i) {
+        const auto k = static_cast<std::uint32_t>(next_id++);
+        const auto& c = ids[k];
         if (auto first = msg_ids_->find(c.id, c.hash, now)) {
           dropped.emplace_back(static_cast<std::int32_t>(i), *first);
           continue;
         }
         std::size_t s = c.hash & (cap - 1);
         for (; batch_ids_[s] != 0; s = (s + 1) & (cap - 1)) {
-          const auto& earlier = new_ids[batch_ids_[s] - 1];
+          const auto& earlier = ids[batch_ids_[s] - 1];
           if (earlier.hash == c.hash && earlier.id == c.id) break;
         }
         if (batch_ids_[s] != 0) {
-          dropped.emplace_back(static_cast<std::int32_t>(i), next_offset_ + new_ids[batch_ids_[s] - 1].delta);
+          dropped.emplace_back(static_cast<std::int32_t>(i), next_offset_ + ids[batch_ids_[s] - 1].delta);
           continue;
         }
-        new_ids.push_back({c.id, c.hash, c.delta, c.ts});
-        batch_ids_[s] = static_cast<std::uint32_t>(new_ids.size());
+        fresh.push_back(k);
+        batch_ids_[s] = k + 1;
       }
       keep.push_back(i);
     }
@@ -516,7 +511,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   if (msg_ids_) {
     // The kept records keep their offset deltas in a rebuilt batch.
     const std::uint64_t before = msg_ids_->evicted_early();
-    for (const auto& n : new_ids) msg_ids_->add(n.id, n.hash, h->base_offset + n.delta, n.ts);
+    for (auto k : fresh) msg_ids_->add(ids[k].id, ids[k].hash, h->base_offset + ids[k].delta, ids[k].ts);
     warn_if_evicted(before);
   }
   auto r = co_await enqueue(batch, *h, epoch >= 0);
