@@ -23,9 +23,9 @@ struct options {
   double rate = 0;  // records/s over all producers; 0 = as fast as possible
   int producers = 1;
   int acks = 1;
-  std::optional<bool> idempotence;
-  int partition_in_flight = 1;
-  bool unique_msg_ids = false;  // --msg-ids: every record carries a unique runnel.msg.id  // --partition-in-flight N: batches per partition on the wire (idempotence)  // --idempotence on|off; unset: the SDK's default (on with acks=all)
+  std::optional<bool> idempotence;  // --idempotence on|off; unset: the SDK's default (on with acks=all)
+  int partition_in_flight = 1;      // --partition-in-flight N: batches per partition on the wire (idempotence)
+  bool unique_msg_ids = false;      // --msg-ids unique: every record carries a unique runnel.msg.id
   std::size_t batch_bytes = 256 * 1024;
   int linger_ms = 5;
   int max_seconds = 300;

@@ -392,16 +392,16 @@ int dlq_replay(const args& a) {
     }
     auto records = reader.read(dlq, s.partition, lo, hi, -1);
     std::int64_t skipped = 0;
-    std::vector<const dlq_record*> todo;
+    std::vector<const dlq_record*> to_send;
     for (const auto& r : records) {
       if (replayed(done, r.offset)) {
         ++skipped;
       } else {
-        todo.push_back(&r);
+        to_send.push_back(&r);
       }
     }
     std::string targets;
-    for (const auto* r : todo) {
+    for (const auto* r : to_send) {
       const std::string t = to_original ? r->header(runnel::dlq_header::topic).value_or("") : to;
       if (t.empty()) {
         fail(runnel::error{runnel::errc::invalid_argument,
@@ -413,21 +413,21 @@ int dlq_replay(const args& a) {
     if (json) {
       json_rows += (json_rows.size() > 1 ? "," : "") + std::string("{\"partition\":") + std::to_string(s.partition) +
                    ",\"selected\":" + std::to_string(records.size()) + ",\"replayed\":" + std::to_string(skipped) +
-                   ",\"to_replay\":" + std::to_string(todo.size()) + ",\"targets\":\"" + json_escape(targets) + "\"}";
+                   ",\"to_replay\":" + std::to_string(to_send.size()) + ",\"targets\":\"" + json_escape(targets) + "\"}";
     } else {
       std::printf("%-9d %-9zu %-9lld %-9zu %s\n", s.partition, records.size(), static_cast<long long>(skipped),
-                  todo.size(), targets.empty() ? "-" : targets.c_str());
+                  to_send.size(), targets.empty() ? "-" : targets.c_str());
     }
-    if (!execute || todo.empty()) continue;
+    if (!execute || to_send.empty()) continue;
     // Chunks: sent, acknowledged, then checkpointed.
     constexpr std::size_t chunk = 1000;
-    for (std::size_t i = 0; i < todo.size(); i += chunk) {
+    for (std::size_t i = 0; i < to_send.size(); i += chunk) {
       std::vector<std::future<runnel::result<runnel::delivery>>> sent;
-      const std::size_t n = std::min(chunk, todo.size() - i);
+      const std::size_t n = std::min(chunk, to_send.size() - i);
       // Every offset from where the chunk starts to its last record is
       // either sent now or was replayed before (or is a gap): one range.
       ranges next = done;
-      next.emplace_back(i == 0 ? lo : todo[i]->offset, todo[i + n - 1]->offset);
+      next.emplace_back(i == 0 ? lo : to_send[i]->offset, to_send[i + n - 1]->offset);
       const auto text = ranges_text(next);
       if (text.size() > 4096) {
         fail(runnel::error{runnel::errc::invalid_argument,
@@ -436,7 +436,7 @@ int dlq_replay(const args& a) {
                                "): replay whole ranges"});
       }
       for (std::size_t k = 0; k < n; ++k) {
-        const auto& r = *todo[i + k];
+        const auto& r = *to_send[i + k];
         const std::string t = to_original ? *r.header(runnel::dlq_header::topic) : to;
         auto hs = source_headers(r);
         const std::string id = "dlq-replay/" + dlq + "/" + std::to_string(r.partition) + "/" + std::to_string(r.offset);
@@ -452,7 +452,7 @@ int dlq_replay(const args& a) {
       }
       for (auto& f : sent) check(f.get());
       check(admin->alter_group_offsets(
-          checkpoint_group, {{tp, runnel::offset_and_metadata{todo[i + n - 1]->offset + 1, text, -1, -1}}}));
+          checkpoint_group, {{tp, runnel::offset_and_metadata{to_send[i + n - 1]->offset + 1, text, -1, -1}}}));
       done = *parse_ranges(text);
       total_sent += static_cast<std::int64_t>(n);
     }
