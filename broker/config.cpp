@@ -37,6 +37,25 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
     listen_port = static_cast<std::uint16_t>(*port);
     return {};
   }
+  if (key == "advertised.listeners") {
+    // One plaintext listener; Kafka's PLAINTEXT:// prefix is accepted.
+    std::string_view v = value;
+    if (v.starts_with("PLAINTEXT://")) v.remove_prefix(12);
+    if (value.empty()) {
+      advertised_host.clear();
+      advertised_port = 0;
+      return {};
+    }
+    auto colon = v.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || v.find(',') != std::string_view::npos) {
+      return std::unexpected(fmt::format("advertised.listeners: '{}' is not one host:port", value));
+    }
+    auto port = parse_int(key, v.substr(colon + 1), 1, 65535);
+    if (!port) return std::unexpected(port.error());
+    advertised_host = std::string(v.substr(0, colon));
+    advertised_port = static_cast<std::uint16_t>(*port);
+    return {};
+  }
   if (key == "data.dir") {
     if (value.empty()) return std::unexpected(std::string("data.dir: must not be empty"));
     data_dir = std::string(value);

@@ -5,6 +5,7 @@
 //
 // Broker keys:
 //   listen                                host:port            127.0.0.1:9292
+//   advertised.listeners                  [PLAINTEXT://]host:port  (empty: the listen address)
 //   data.dir                              path                 ./data
 //   shards                                1..256               hardware threads
 //   broker.id                             int                  0
@@ -50,6 +51,13 @@ namespace runnel {
 struct broker_config {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 9292;
+  // What metadata, FindCoordinator and the ZooKeeper registration tell
+  // clients and other brokers to connect to (a proxy or NAT in front of
+  // the listener); empty host: the listen address itself.
+  std::string advertised_host;
+  std::uint16_t advertised_port = 0;
+  [[nodiscard]] const std::string& advertise_host() const { return advertised_host.empty() ? listen_host : advertised_host; }
+  [[nodiscard]] std::uint16_t advertise_port() const { return advertised_host.empty() ? listen_port : advertised_port; }
   std::filesystem::path data_dir = "./data";
   unsigned shards = 0;  // 0: one per hardware thread
   std::int32_t broker_id = 0;

@@ -214,7 +214,7 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
       s->set_replicas(std::make_unique<replica_manager>(st, *s));
       s->replicas()->start();
     }
-    cluster::broker_registration me{cfg.broker_id, cfg.listen_host, i->port, cfg.rack};
+    cluster::broker_registration me{cfg.broker_id, st.cfg.advertise_host(), st.cfg.advertise_port(), cfg.rack};
     cluster::membership::hooks hooks;
     hooks.topics_changed = [&st](const cluster::topics_view&) { publish_cluster(st); };
     hooks.check_cluster_id = [&st, checked = std::make_shared<bool>(false)](const std::string& id) {
@@ -237,8 +237,9 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
       co_return 0;
     }(st, std::move(*joined)));
   }
-  logger().info("{} broker {} on {}:{}, {} shards, {} partition logs in {}", st.cluster ? "cluster" : "standalone",
-                cfg.broker_id, cfg.listen_host, i->port, cfg.shards, opened, cfg.data_dir.string());
+  logger().info("{} broker {} on {}:{} (advertised as {}:{}), {} shards, {} partition logs in {}",
+                st.cluster ? "cluster" : "standalone", cfg.broker_id, cfg.listen_host, i->port, st.cfg.advertise_host(),
+                st.cfg.advertise_port(), cfg.shards, opened, cfg.data_dir.string());
   auto* raw = i.get();
   asio::co_spawn(st.shards[0]->io(), raw->accept_loop(), asio::detached);
   for (auto& s : st.shards) asio::co_spawn(s->io(), raw->retention_loop(*s), asio::detached);

@@ -23,10 +23,11 @@ std::string read_file(const std::filesystem::path& p) {
 
 }  // namespace
 
-cluster_harness::cluster_harness(int brokers, std::vector<std::string> extra_args)
+cluster_harness::cluster_harness(int brokers, std::vector<std::string> extra_args, bool proxied)
     : zk_(std::make_unique<zk_server>(dir_ / "zk")),
       connect_(zk_->connect_string() + "/runnel"),
-      extra_(std::move(extra_args)) {
+      extra_(std::move(extra_args)),
+      proxied_(proxied) {
   for (std::int32_t id = 1; id <= brokers; ++id) start(id);
   eventually([&] { return cluster().value_or(cluster_info{}).brokers.size() == static_cast<std::size_t>(brokers); },
              std::chrono::seconds(20));
@@ -45,16 +46,29 @@ std::string cluster_harness::bootstrap() const {
 }
 
 void cluster_harness::start(std::int32_t id) {
+  std::string zk = connect_;
+  if (proxied_) {
+    if (!proxies_.contains(id)) {
+      proxies_[id] = std::make_unique<fault_proxy>();
+      zk_proxies_[id] = std::make_unique<fault_proxy>(zk_->port());
+    }
+    zk = zk_proxies_[id]->address() + "/runnel";
+  }
   std::vector<std::string> args{"--zookeeper",
-                                connect_,
+                                zk,
                                 "--broker-id",
                                 std::to_string(id),
                                 "--set",
                                 "zookeeper.session.timeout.ms=2000",
                                 "--set",
                                 "replica.lag.time.max.ms=2000"};
+  if (proxied_) {
+    args.push_back("--set");
+    args.push_back("advertised.listeners=" + proxies_[id]->address());
+  }
   args.insert(args.end(), extra_.begin(), extra_.end());
   brokers_[id] = std::make_unique<broker_process>(data_dir(id), args);
+  if (proxied_) proxies_[id]->set_target(brokers_[id]->port());
 }
 
 void cluster_harness::kill9(std::int32_t id) {

@@ -1,7 +1,11 @@
 #pragma once
 // cluster_harness: a real ZooKeeper and N real runnel-broker processes (ids
 // 1..N) on 127.0.0.1 for fault tests, each with its own data directory;
-// every process is stopped by PID when the harness goes.
+// every process is stopped by PID when the harness goes. With `proxied`,
+// each broker advertises a fault proxy in front of its listener (so clients
+// and the other brokers' replica fetches pass through it) and reaches
+// ZooKeeper through a second one: proxy(id) and zk_proxy(id) make the
+// network faults.
 //
 // ack_checker: the fault tests' judge. It records every acknowledged
 // (partition, offset, payload) and, after the cluster healed, compares them
@@ -25,6 +29,7 @@
 
 #include "runnel/admin.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/fault_proxy.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/zk_server.h"
 
@@ -32,13 +37,17 @@ namespace runnel::testing {
 
 class cluster_harness {
  public:
-  explicit cluster_harness(int brokers = 3, std::vector<std::string> extra_args = {});
+  explicit cluster_harness(int brokers = 3, std::vector<std::string> extra_args = {}, bool proxied = false);
 
   zk_server& zk() { return *zk_; }
   [[nodiscard]] std::filesystem::path data_dir(std::int32_t id) const;
   [[nodiscard]] bool running(std::int32_t id) const { return brokers_.contains(id) && brokers_.at(id) != nullptr; }
   [[nodiscard]] std::string address(std::int32_t id) const { return brokers_.at(id)->bootstrap(); }
-  // Every running broker's address, comma-separated (a bootstrap list).
+  // In front of broker `id` (what it advertises) and between it and
+  // ZooKeeper; only with `proxied`.
+  fault_proxy& proxy(std::int32_t id) { return *proxies_.at(id); }
+  fault_proxy& zk_proxy(std::int32_t id) { return *zk_proxies_.at(id); }
+  // Every running broker's own address (not its proxy's), comma-separated.
   [[nodiscard]] std::string bootstrap() const;
 
   void start(std::int32_t id);
@@ -59,6 +68,9 @@ class cluster_harness {
   std::unique_ptr<zk_server> zk_;
   std::string connect_;
   std::vector<std::string> extra_;
+  bool proxied_ = false;
+  std::map<std::int32_t, std::unique_ptr<fault_proxy>> proxies_;
+  std::map<std::int32_t, std::unique_ptr<fault_proxy>> zk_proxies_;
   std::map<std::int32_t, std::unique_ptr<broker_process>> brokers_;
 };
 

@@ -11,6 +11,8 @@
 
 #include "runnel/producer.h"
 #include "tests/integration/cluster_harness.h"
+#include "tests/support/fault_proxy.h"
+#include "tests/support/temp_dir.h"
 
 using namespace runnel;
 using namespace runnel::testing;
@@ -26,9 +28,12 @@ class steady_producer {
  public:
   steady_producer(const cluster_harness& c, std::string topic, std::int32_t partitions, int acks, ack_checker& chk,
                   int rate = 1000, std::optional<bool> idempotence = std::nullopt, int partition_in_flight = 1)
+      : steady_producer(c.bootstrap(), std::move(topic), partitions, acks, chk, rate, idempotence, partition_in_flight) {}
+  steady_producer(const std::string& bootstrap, std::string topic, std::int32_t partitions, int acks, ack_checker& chk,
+                  int rate, std::optional<bool> idempotence, int partition_in_flight)
       : topic_(std::move(topic)), partitions_(partitions), chk_(chk) {
     producer_config cfg;
-    cfg.bootstrap = c.bootstrap();
+    cfg.bootstrap = bootstrap;
     cfg.acks = acks;
     cfg.enable_idempotence = idempotence;
     cfg.max_in_flight_per_partition = partition_in_flight;
@@ -399,8 +404,57 @@ TEST_CASE("faults 7: the same with 5 batches of a partition in flight: exactly o
   CHECK(report.duplicates == 0);
 }
 
-TEST_CASE("faults 7 (negative control): the same without idempotence stores retried batches twice") {
-  auto report = failover_under_load("f7n", false);
+namespace {
+
+// A fast acks=all producer whose answers from a standalone broker are lost
+// on the way back, three times for 800 ms (the broker advertises a fault
+// proxy in front of it and got every request): when the broken connections
+// close, the producer retries what was in flight. The checker's report.
+ack_checker::report answers_lost_under_load(const std::string& topic, bool idempotence) {
+  temp_dir dir;
+  fault_proxy proxy;
+  broker_process broker(dir / "data", {"--set", "advertised.listeners=" + proxy.address()});
+  proxy.set_target(broker.port());
+  {
+    admin_config ac;
+    ac.bootstrap = broker.bootstrap();
+    auto a = admin::connect(ac);
+    REQUIRE(a.has_value());
+    REQUIRE((*a)->create_topic(topic, 2, 1, {}).has_value());
+  }
+  ack_checker chk;
+  steady_producer prod(broker.bootstrap(), topic, 2, -1, chk, 20'000, idempotence, 1);
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(1000ms);
+    const auto before = proxy.stats();
+    proxy.set_fault(fault_proxy::fault::drop_responses);
+    std::this_thread::sleep_for(800ms);
+    proxy.heal();
+    const auto after = proxy.stats();
+    REQUIRE(after.dropped_down > before.dropped_down);  // answers were really lost
+  }
+  std::this_thread::sleep_for(500ms);
+  REQUIRE_MESSAGE(prod.stop(), "records still outstanding 90 s after the producer stopped");
+  CHECK(proxy.stats().connections > 1);  // the producer's traffic went through the proxy, and reconnected
+  auto report = chk.check(read_partitions(broker.bootstrap(), topic, 2));
+  MESSAGE("idempotence " << std::string(idempotence ? "on" : "off") << ": " << report.summary());
+  return report;
+}
+
+}  // namespace
+
+TEST_CASE("faults 8: answers lost between an idempotent producer and its broker: the retries are stored once") {
+  auto report = answers_lost_under_load("f8", true);
+  CHECK(report.acked > 0);
+  CHECK(report.ok());
+  CHECK(report.duplicates == 0);
+}
+
+// Replaces a negative control that killed the leader and hoped a batch was
+// replicated but not yet answered at that moment (one CI run in many saw
+// no duplicate): here the lost answers are certain.
+TEST_CASE("faults 8 (negative control): the same without idempotence stores retried batches twice") {
+  auto report = answers_lost_under_load("f8n", false);
   CHECK(report.acked > 0);
   CHECK(report.lost == 0);
   CHECK(report.duplicates > 0);

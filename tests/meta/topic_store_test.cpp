@@ -117,3 +117,24 @@ TEST_CASE("broker_config: keys, files and errors naming the key") {
   CHECK(bad.error().find("bad.conf:2") != std::string::npos);
   CHECK_FALSE(c.load_file(dir / "missing.conf").has_value());
 }
+
+TEST_CASE("broker_config: advertised.listeners is what clients are told, the listen address when unset") {
+  broker_config c;
+  REQUIRE(c.set("listen", "127.0.0.1:1234").has_value());
+  CHECK(c.advertise_host() == "127.0.0.1");
+  CHECK(c.advertise_port() == 1234);
+  REQUIRE(c.set("advertised.listeners", "PLAINTEXT://broker-1.example:9092").has_value());
+  CHECK(c.advertise_host() == "broker-1.example");
+  CHECK(c.advertise_port() == 9092);
+  REQUIRE(c.set("advertised.listeners", "10.0.0.7:7000").has_value());
+  CHECK(c.advertise_host() == "10.0.0.7");
+  CHECK(c.advertise_port() == 7000);
+  for (const char* bad : {"nope", ":7000", "a:0", "a:70000", "a:1,b:2", "PLAINTEXT://"}) {
+    auto r = c.set("advertised.listeners", bad);
+    CHECK_MESSAGE(!r.has_value(), bad);
+    if (!r) CHECK(r.error().find("advertised.listeners") != std::string::npos);
+  }
+  CHECK(c.advertise_port() == 7000);  // a refused value changes nothing
+  REQUIRE(c.set("advertised.listeners", "").has_value());
+  CHECK(c.advertise_port() == 1234);
+}

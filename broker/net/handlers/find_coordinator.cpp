@@ -39,8 +39,8 @@ asio::awaitable<handler_result> find_coordinator(request_context& ctx) {
       const topic_partition& tp = **where;
       if (!ctx.broker.cluster_mode()) {
         l.node = ctx.broker.cfg.broker_id;
-        l.host = ctx.broker.cfg.listen_host;
-        l.port = ctx.broker.cfg.listen_port;
+        l.host = ctx.broker.cfg.advertise_host();
+        l.port = ctx.broker.cfg.advertise_port();
         out.push_back(std::move(l));
         continue;
       }

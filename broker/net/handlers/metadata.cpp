@@ -58,7 +58,7 @@ asio::awaitable<handler_result> metadata(request_context& ctx) {
     }
     controller = view.controller;
   } else {
-    brokers.push_back(wire::CreateBrokerInfoDirect(fbb, cfg.broker_id, cfg.listen_host.c_str(), cfg.listen_port));
+    brokers.push_back(wire::CreateBrokerInfoDirect(fbb, cfg.broker_id, cfg.advertise_host().c_str(), cfg.advertise_port()));
   }
   auto body = wire::CreateMetadataResponseDirect(fbb, &brokers, controller, cluster_mode ? "cluster" : "standalone", &topics);
   co_return handler_result{wire::Response::MetadataResponse, body.Union()};
