@@ -38,7 +38,7 @@ std::filesystem::path cluster_harness::data_dir(std::int32_t id) const { return 
 std::string cluster_harness::bootstrap() const {
   std::string s;
   for (const auto& [id, b] : brokers_) {
-    if (!b) continue;
+    if (!b || paused_.contains(id)) continue;
     if (!s.empty()) s += ",";
     s += b->bootstrap();
   }
@@ -75,6 +75,7 @@ void cluster_harness::kill9(std::int32_t id) {
   if (!running(id)) return;
   brokers_[id]->kill9();
   brokers_[id].reset();
+  paused_.erase(id);
 }
 
 int cluster_harness::stop(std::int32_t id) {
@@ -84,8 +85,14 @@ int cluster_harness::stop(std::int32_t id) {
   return status;
 }
 
-void cluster_harness::pause(std::int32_t id) { ::kill(brokers_.at(id)->pid(), SIGSTOP); }
-void cluster_harness::resume(std::int32_t id) { ::kill(brokers_.at(id)->pid(), SIGCONT); }
+void cluster_harness::pause(std::int32_t id) {
+  ::kill(brokers_.at(id)->pid(), SIGSTOP);
+  paused_.insert(id);
+}
+void cluster_harness::resume(std::int32_t id) {
+  ::kill(brokers_.at(id)->pid(), SIGCONT);
+  paused_.erase(id);
+}
 
 result<topic_info> cluster_harness::describe(const std::string& topic) const {
   admin_config c;

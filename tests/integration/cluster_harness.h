@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,7 +48,8 @@ class cluster_harness {
   // ZooKeeper; only with `proxied`.
   fault_proxy& proxy(std::int32_t id) { return *proxies_.at(id); }
   fault_proxy& zk_proxy(std::int32_t id) { return *zk_proxies_.at(id); }
-  // Every running broker's own address (not its proxy's), comma-separated.
+  // Every running broker's own address (not its proxy's), comma-separated;
+  // a paused one is left out (it would hold every request to it).
   [[nodiscard]] std::string bootstrap() const;
 
   void start(std::int32_t id);
@@ -69,6 +71,7 @@ class cluster_harness {
   std::string connect_;
   std::vector<std::string> extra_;
   bool proxied_ = false;
+  std::set<std::int32_t> paused_;
   std::map<std::int32_t, std::unique_ptr<fault_proxy>> proxies_;
   std::map<std::int32_t, std::unique_ptr<fault_proxy>> zk_proxies_;
   std::map<std::int32_t, std::unique_ptr<broker_process>> brokers_;

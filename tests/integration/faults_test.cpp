@@ -459,3 +459,122 @@ TEST_CASE("faults 8 (negative control): the same without idempotence stores retr
   CHECK(report.lost == 0);
   CHECK(report.duplicates > 0);
 }
+
+// --- network partitions and pauses (proxied cluster: every broker's clients and
+// replica fetchers reach it through its fault proxy, and it reaches ZooKeeper
+// through another). tests/series/faults.sh runs each of these 20 times.
+
+TEST_CASE("partition 1: a leader cut off from its followers and clients, not from ZooKeeper: the ISR shrinks, nothing is acknowledged alone") {
+  cluster_harness c(3, {}, true);
+  create_topic(c, "p1", 2, {{"min.insync.replicas", "2"}});
+  ack_checker chk;
+  steady_producer prod(c, "p1", 2, -1, chk, 2'000);
+  std::this_thread::sleep_for(1000ms);
+  const std::int32_t leader = leader_of(c, "p1", 0);
+  REQUIRE(leader > 0);
+  c.proxy(leader).set_fault(fault_proxy::fault::blackhole);
+  // Its session is alive, so it stays leader; its followers stop fetching
+  // and leave the ISR (replica.lag.time.max.ms=2000): min.insync.replicas
+  // then refuses acks=all, so nothing is acknowledged on the leader alone.
+  auto shrunk = c.wait_for("p1", [&](const topic_info& t) {
+    return t.partitions[0].leader == leader && t.partitions[0].isr.size() == 1;
+  }, 15s);
+  CHECK_MESSAGE(shrunk.has_value(), "the ISR of p1/0 never shrank to its cut-off leader");
+  std::this_thread::sleep_for(1000ms);
+  c.proxy(leader).heal();
+  REQUIRE(c.wait_for("p1", full_isr, 40s).has_value());
+  std::this_thread::sleep_for(1000ms);
+  REQUIRE(prod.stop());
+  check_healed(c, "p1", 2, chk);
+}
+
+TEST_CASE("partition 2: a leader cut off from ZooKeeper, not from its followers: a new leader takes over and the old one acknowledges nothing it loses") {
+  cluster_harness c(3, {}, true);
+  create_topic(c, "p2", 2, {{"min.insync.replicas", "2"}});
+  ack_checker chk;
+  steady_producer prod(c, "p2", 2, -1, chk, 2'000);
+  std::this_thread::sleep_for(1000ms);
+  const std::int32_t old = leader_of(c, "p2", 0);
+  REQUIRE(old > 0);
+  const long before = prod.acked();
+  c.zk_proxy(old).set_fault(fault_proxy::fault::blackhole);
+  // Its session expires (2 s); the controller moves its partitions to
+  // followers, which follow the new leader, while clients can still reach
+  // the old one.
+  auto moved = c.wait_for("p2", [&](const topic_info& t) {
+    return t.partitions[0].leader > 0 && t.partitions[0].leader != old;
+  }, 20s);
+  REQUIRE_MESSAGE(moved.has_value(), "p2/0 kept its leader cut off from ZooKeeper");
+  std::this_thread::sleep_for(2000ms);
+  CHECK(prod.acked() > before);  // writes go on through the new leader
+  c.zk_proxy(old).heal();
+  REQUIRE(c.wait_for("p2", full_isr, 40s).has_value());
+  std::this_thread::sleep_for(1000ms);
+  REQUIRE(prod.stop());
+  check_healed(c, "p2", 2, chk);
+}
+
+TEST_CASE("partition 3: the controller paused like a long GC past its session: a new controller, and nothing acknowledged lost") {
+  cluster_harness c(3, {}, true);
+  create_topic(c, "p3", 3, {{"min.insync.replicas", "2"}});
+  ack_checker chk;
+  steady_producer prod(c, "p3", 3, -1, chk, 2'000);
+  std::this_thread::sleep_for(1000ms);
+  auto info = c.cluster();
+  REQUIRE(info.has_value());
+  const std::int32_t controller = info->controller;
+  REQUIRE(controller > 0);
+  c.pause(controller);
+  auto next = c.wait_for("p3", [&](const topic_info& t) {
+    return std::all_of(t.partitions.begin(), t.partitions.end(),
+                       [&](const partition_info& p) { return p.leader > 0 && p.leader != controller; });
+  }, 20s);
+  CHECK_MESSAGE(next.has_value(), "the paused controller's partitions kept it as leader");
+  auto elected = c.cluster();
+  CHECK((elected && elected->controller > 0 && elected->controller != controller));
+  std::this_thread::sleep_for(1000ms);
+  c.resume(controller);  // wakes up in a world that moved on
+  REQUIRE(c.wait_for("p3", full_isr, 40s).has_value());
+  std::this_thread::sleep_for(1000ms);
+  REQUIRE(prod.stop());
+  check_healed(c, "p3", 3, chk);
+}
+
+TEST_CASE("partition 4: a leader bounced twice in a row (kill -9, start, kill -9, start): one history per epoch") {
+  cluster_harness c(3, {}, true);
+  create_topic(c, "p4", 2, {{"min.insync.replicas", "2"}});
+  ack_checker chk;
+  steady_producer prod(c, "p4", 2, -1, chk, 2'000);
+  std::this_thread::sleep_for(1000ms);
+  const std::int32_t leader = leader_of(c, "p4", 0);
+  REQUIRE(leader > 0);
+  for (int bounce = 0; bounce < 2; ++bounce) {
+    c.kill9(leader);
+    c.start(leader);  // back before its old session expired
+  }
+  REQUIRE(c.wait_for("p4", full_isr, 40s).has_value());
+  std::this_thread::sleep_for(1000ms);
+  REQUIRE(prod.stop());
+  check_healed(c, "p4", 2, chk);
+}
+
+TEST_CASE("partition 5: the leader's links to everyone delayed 300 ms each way: slow, but nothing lost or doubled") {
+  cluster_harness c(3, {}, true);
+  create_topic(c, "p5", 2, {{"min.insync.replicas", "2"}});
+  ack_checker chk;
+  steady_producer prod(c, "p5", 2, -1, chk, 2'000);
+  std::this_thread::sleep_for(1000ms);
+  const std::int32_t leader = leader_of(c, "p5", 0);
+  REQUIRE(leader > 0);
+  const long before = prod.acked();
+  c.proxy(leader).set_delay(300ms);
+  c.zk_proxy(leader).set_delay(300ms);
+  std::this_thread::sleep_for(3000ms);
+  CHECK(prod.acked() > before);
+  c.proxy(leader).set_delay(0ms);
+  c.zk_proxy(leader).set_delay(0ms);
+  REQUIRE(c.wait_for("p5", full_isr, 40s).has_value());
+  std::this_thread::sleep_for(1000ms);
+  REQUIRE(prod.stop());
+  check_healed(c, "p5", 2, chk);
+}
