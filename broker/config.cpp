@@ -76,6 +76,16 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
     return num(1, 4096, [&](auto v) { max_inflight_requests_per_connection = static_cast<std::uint32_t>(v); });
   }
   if (key == "connections.max.idle.ms") return num(0, 1LL << 40, [&](auto v) { idle_timeout = std::chrono::milliseconds(v); });
+  if (key == "max.connections") return num(1, 10'000'000, [&](auto v) { max_connections = static_cast<std::uint32_t>(v); });
+  if (key == "max.connections.per.ip") {
+    return num(1, 10'000'000, [&](auto v) { max_connections_per_ip = static_cast<std::uint32_t>(v); });
+  }
+  if (key == "queued.max.request.bytes") {
+    return num(1 << 20, 1LL << 40, [&](auto v) { queued_max_request_bytes = static_cast<std::uint64_t>(v); });
+  }
+  if (key == "request.read.timeout.ms") {
+    return num(0, 1LL << 40, [&](auto v) { request_read_timeout = std::chrono::milliseconds(v); });
+  }
   if (key == "log.retention.check.interval.ms") {
     return num(10, 1LL << 40, [&](auto v) { retention_check_interval = std::chrono::milliseconds(v); });
   }

@@ -14,6 +14,12 @@
 //   max.inflight.produce.bytes.per.connection                  67108864
 //   max.inflight.requests.per.connection  1..4096              256
 //   connections.max.idle.ms               0 = never            600000
+//   max.connections                       1..10000000          100000
+//   max.connections.per.ip                1..10000000          100000
+//   queued.max.request.bytes              request bodies being read or handled, per broker
+//                                         (>= 1 MiB)           536870912
+//   request.read.timeout.ms               a started frame's bytes must all arrive within it
+//                                         (0 = never)          30000
 //   log.retention.check.interval.ms                            300000
 //   log.cleaner.enable                    true | false         true
 //   log.cleaner.dedupe.buffer.size        bytes (>= 4096)      33554432
@@ -66,6 +72,14 @@ struct broker_config {
   std::uint64_t max_inflight_produce_bytes_per_connection = 64ULL << 20;
   std::uint32_t max_inflight_requests_per_connection = 256;
   std::chrono::milliseconds idle_timeout{600'000};
+  // Refused at accept past these (the socket is closed at once).
+  std::uint32_t max_connections = 100'000;
+  std::uint32_t max_connections_per_ip = 100'000;
+  // Every request body being read or handled counts; past it, reading
+  // stops (a connection holding no request still reads one).
+  std::uint64_t queued_max_request_bytes = 512ULL << 20;
+  // A frame whose head arrived must be complete within this (slowloris).
+  std::chrono::milliseconds request_read_timeout{30'000};
   std::chrono::milliseconds retention_check_interval{300'000};
   storage::cleaner_config cleaner;  // log.cleaner.*: log compaction
   std::string zookeeper;  // empty: standalone mode

@@ -7,6 +7,8 @@
 // SIGTERM/SIGINT: stop accepting, answer requests already read, flush and
 // close every log, exit 0. Bad arguments or config: one line on stderr, exit 2.
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -95,6 +97,13 @@ int main(int argc, char** argv) {
   asio::io_context signals_io;
   asio::signal_set signals(signals_io, SIGTERM, SIGINT);
   std::signal(SIGPIPE, SIG_IGN);
+  // Every connection and log segment is a descriptor: take the hard limit
+  // (max.connections bounds the connections below it).
+  if (rlimit fds{}; ::getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+    const auto was = fds.rlim_cur;
+    fds.rlim_cur = fds.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &fds) == 0) spdlog::info("open files limit raised from {} to {}", was, fds.rlim_max);
+  }
 
   auto server = runnel::net::server::start(cfg);
   if (!server) return fail(server.error(), 1);

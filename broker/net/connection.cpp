@@ -25,6 +25,7 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::int32_t throttle_retry_ms = 100;
 constexpr std::size_t read_buffer_bytes = 16 * 1024;  // per connection: small requests in one recv
 constexpr std::size_t max_answers_per_write = 64;      // iovecs of one write
+constexpr std::size_t first_body_step = 64 * 1024;     // a request body's first allocation
 
 std::string peer_of(const asio::ip::tcp::socket& s) {
   std::error_code ec;
@@ -54,7 +55,9 @@ asio::awaitable<void> connection::run() {
   socket_.native_non_blocking(true, ec);  // sendfile must not block the shard
   const std::string peer = peer_of(socket_);
   logger().debug("shard {}: connection from {}", home_.id(), peer);
-  if (broker_.cfg.idle_timeout.count() > 0) asio::co_spawn(socket_.get_executor(), idle_watch(), asio::detached);
+  if (broker_.cfg.idle_timeout.count() > 0 || broker_.cfg.request_read_timeout.count() > 0) {
+    asio::co_spawn(socket_.get_executor(), idle_watch(), asio::detached);
+  }
   // The writer outlives the reader: requests already read get answered.
   auto writer_done = std::make_shared<asio::steady_timer>(socket_.get_executor(), asio::steady_timer::time_point::max());
   asio::co_spawn(socket_.get_executor(), write_loop(), [this, self, writer_done](std::exception_ptr) {
@@ -81,6 +84,7 @@ void connection::force_close() {
 
 void connection::drain() {
   if (closed_ || reading_done_) return;
+  draining_ = true;
   // The pending read returns end-of-stream; the writer finishes the queue.
   ::shutdown(socket_.native_handle(), SHUT_RD);
   reader_wakeup_.cancel();
@@ -88,11 +92,22 @@ void connection::drain() {
 
 asio::awaitable<void> connection::idle_watch() {
   auto self = shared_from_this();
+  const auto& cfg = broker_.cfg;
+  std::chrono::milliseconds tick{1000};
+  if (cfg.idle_timeout.count() > 0) tick = std::min(tick, cfg.idle_timeout);
+  if (cfg.request_read_timeout.count() > 0) tick = std::min(tick, cfg.request_read_timeout);
   while (!closed_) {
-    idle_timer_.expires_after(std::min<std::chrono::milliseconds>(broker_.cfg.idle_timeout, std::chrono::seconds(1)));
+    idle_timer_.expires_after(tick);
     co_await idle_timer_.async_wait(use_tuple);
     if (closed_ || reading_done_) co_return;
-    if (queue_.empty() && std::chrono::steady_clock::now() - last_activity_ > broker_.cfg.idle_timeout) {
+    const auto now = std::chrono::steady_clock::now();
+    if (cfg.request_read_timeout.count() > 0 && reading_frame_ && now - frame_started_ > cfg.request_read_timeout) {
+      logger().warn("shard {}: closing connection from {}: a frame not complete after {} ms (request.read.timeout.ms)",
+                    home_.id(), peer_of(socket_), cfg.request_read_timeout.count());
+      drain();
+      co_return;
+    }
+    if (cfg.idle_timeout.count() > 0 && queue_.empty() && now - last_activity_ > cfg.idle_timeout) {
       logger().info("shard {}: closing connection from {} idle for {} ms", home_.id(), peer_of(socket_),
                     broker_.cfg.idle_timeout.count());
       drain();
@@ -123,11 +138,45 @@ asio::awaitable<void> connection::read_loop() {
       co_return;
     }
     last_activity_ = std::chrono::steady_clock::now();
-    std::vector<std::byte> body(head->body_size());
-    if (auto ec = co_await reader.read_body(body)) co_return;
+    // The body grows as its bytes arrive (doubling from 64 KiB), so a peer
+    // that announces a large frame and sends little holds little; each
+    // step is counted in the broker's queued.max.request.bytes, and past
+    // it reading waits, except for a connection holding no request.
+    const std::size_t want = head->body_size();
+    const bool exempt = queue_.empty();
+    std::vector<std::byte> body;
+    std::uint64_t held = 0;  // of broker_.request_bytes
+    auto give_back = [&] { broker_.request_bytes.fetch_sub(held, std::memory_order_relaxed); };
+    frame_started_ = std::chrono::steady_clock::now();
+    reading_frame_ = true;
+    while (body.size() < want) {
+      const std::size_t got = body.size();
+      const std::size_t step = std::min(want - got, std::max<std::size_t>(first_body_step, got));
+      while (!exempt && broker_.request_bytes.load(std::memory_order_relaxed) + step > broker_.cfg.queued_max_request_bytes) {
+        reading_frame_ = false;  // waiting on the broker, not on the peer
+        reader_wakeup_.expires_after(std::chrono::milliseconds(5));
+        co_await reader_wakeup_.async_wait(use_tuple);
+        if (draining_ || closed_ || broker_.stopping.load(std::memory_order_relaxed)) {
+          give_back();
+          co_return;
+        }
+        frame_started_ = std::chrono::steady_clock::now();
+        reading_frame_ = true;
+      }
+      broker_.request_bytes.fetch_add(step, std::memory_order_relaxed);
+      held += step;
+      body.resize(got + step);
+      if (auto ec = co_await reader.read_body(std::span(body).subspan(got, step))) {
+        reading_frame_ = false;
+        give_back();
+        co_return;
+      }
+    }
+    reading_frame_ = false;
     auto env = schemas::verify_request(body, *head);
     if (!env) {
       logger().warn("shard {}: closing connection from {}: {}", home_.id(), peer_of(socket_), env.error().message());
+      give_back();
       co_return;
     }
     std::uint64_t produce_bytes = 0;
@@ -202,6 +251,7 @@ asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, std::vector<st
     co_await t.async_wait(use_tuple);
   }
   inflight_request_bytes_ -= body.size();
+  broker_.request_bytes.fetch_sub(body.size(), std::memory_order_relaxed);
   if (result.no_response || never_answer) {
     s->silent = true;
   } else {

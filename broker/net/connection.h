@@ -8,7 +8,10 @@
 //
 // Bounds: max.inflight.requests.per.connection (the read loop stops
 // reading: TCP pushes back), in-flight produce bytes per connection and
-// per broker (past them: THROTTLED with throttle_ms), connections.max.idle.ms.
+// per broker (past them: THROTTLED with throttle_ms), connections.max.idle.ms,
+// request bodies that grow as their bytes arrive, counted in the broker's
+// queued.max.request.bytes (past it: reading waits), and
+// request.read.timeout.ms for a frame started and not finished.
 
 #include <chrono>
 #include <deque>
@@ -63,6 +66,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t inflight_produce_bytes_ = 0;
   std::uint64_t inflight_request_bytes_ = 0;  // every request body read and not yet answered
   std::chrono::steady_clock::time_point last_activity_;
+  std::chrono::steady_clock::time_point frame_started_;  // when reading_frame_: its head's arrival
+  bool reading_frame_ = false;  // a body is being read (request.read.timeout.ms applies)
+  bool draining_ = false;
   std::string peer_host_;  // the client's address, for group member descriptions
   bool reading_done_ = false;
   bool writer_finished_ = false;

@@ -5,9 +5,12 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -31,6 +34,16 @@ struct broker_state {
   bool publishing = false;                       // publish_cluster in progress (shard 0)
   bool publish_again = false;                    // ... and asked again meanwhile (shard 0)
   std::atomic<std::uint64_t> inflight_produce_bytes{0};
+  // Request bodies being read or handled, every connection (bounded by
+  // queued.max.request.bytes).
+  std::atomic<std::uint64_t> request_bytes{0};
+  // Connections open, and refused at accept (max.connections[.per.ip]);
+  // the per-IP counts are kept by the accept loop (shard 0) under a lock
+  // because connections end on their own shards.
+  std::atomic<std::uint64_t> connections_open{0};
+  std::atomic<std::uint64_t> connections_refused{0};
+  std::mutex per_ip_mu;
+  std::unordered_map<std::string, std::uint32_t> connections_per_ip;
   std::atomic<bool> stopping{false};
   // Cluster mode: local logs of partitions this broker is not a replica of
   // (topics deleted or re-created while it was down) are removed. Set once

@@ -83,6 +83,7 @@ struct server::impl {
   std::vector<std::unique_ptr<asio::steady_timer>> retention_timers;
   std::unique_ptr<storage::log_cleaner> cleaner;  // log compaction: its thread, a loop per shard
   bool stopped = false;
+  std::chrono::steady_clock::time_point last_refusal_log;  // accept loop (shard 0)
 
   // Runs `task` on shard `s` and blocks the calling (non-shard) thread.
   template <class T>
@@ -98,22 +99,60 @@ struct server::impl {
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
         logger().warn("accept: {}", ec.message());
+        // Out of descriptors (EMFILE/ENFILE) or memory: the pending
+        // connection stays queued and would fail again at once, so wait.
+        asio::steady_timer pause(acceptor->get_executor(), std::chrono::milliseconds(100));
+        co_await pause.async_wait(use_tuple);
         continue;
       }
-      asio::co_spawn(target.io(), serve(target, std::move(socket)), asio::detached);
+      std::error_code peer_ec;
+      std::string ip = socket.remote_endpoint(peer_ec).address().to_string();
+      if (peer_ec) continue;  // already gone
+      if (const char* why = admit(ip)) {
+        const auto refused = state.connections_refused.fetch_add(1, std::memory_order_relaxed) + 1;
+        // One line per second at most: a flood must not flood the log.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_refusal_log >= std::chrono::seconds(1)) {
+          last_refusal_log = now;
+          logger().warn("refused a connection from {}: {} ({} refused so far)", ip, why, refused);
+        }
+        socket.close(peer_ec);
+        continue;
+      }
+      asio::co_spawn(target.io(), serve(target, std::move(socket), std::move(ip)), asio::detached);
     }
   }
 
-  asio::awaitable<void> serve(shard& s, asio::ip::tcp::socket socket) {
-    if (state.stopping.load()) co_return;
-    auto c = std::make_shared<connection>(state, s, std::move(socket));
-    connections[s.id()].insert(c);
-    try {
-      co_await c->run();
-    } catch (const std::exception& e) {
-      logger().error("shard {}: connection failed: {}", s.id(), e.what());
+  // Counts a new connection from `ip`, or says which limit refuses it.
+  const char* admit(const std::string& ip) {
+    if (state.connections_open.load(std::memory_order_relaxed) >= state.cfg.max_connections) return "max.connections reached";
+    std::lock_guard g(state.per_ip_mu);
+    auto& n = state.connections_per_ip[ip];
+    if (n >= state.cfg.max_connections_per_ip) return "max.connections.per.ip reached";
+    ++n;
+    state.connections_open.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+
+  void release(const std::string& ip) {
+    state.connections_open.fetch_sub(1, std::memory_order_relaxed);
+    std::lock_guard g(state.per_ip_mu);
+    auto it = state.connections_per_ip.find(ip);
+    if (it != state.connections_per_ip.end() && --it->second == 0) state.connections_per_ip.erase(it);
+  }
+
+  asio::awaitable<void> serve(shard& s, asio::ip::tcp::socket socket, std::string ip) {
+    if (!state.stopping.load()) {
+      auto c = std::make_shared<connection>(state, s, std::move(socket));
+      connections[s.id()].insert(c);
+      try {
+        co_await c->run();
+      } catch (const std::exception& e) {
+        logger().error("shard {}: connection failed: {}", s.id(), e.what());
+      }
+      connections[s.id()].erase(c);
     }
-    connections[s.id()].erase(c);
+    release(ip);
   }
 
   asio::awaitable<void> retention_loop(shard& s) {

@@ -6,6 +6,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <cstdio>
 #include <thread>
 
@@ -177,6 +180,19 @@ TEST_CASE("faults 2: a leader frozen past its session acknowledges nothing in it
     REQUIRE((*p)->flush(10s).has_value());
   }
   c.pause(old);
+  // The scenario's premise, from the files: the tail is the old leader's
+  // alone (a series once saw it kept everywhere; this says which side).
+  auto holds_tail = [&](std::int32_t id) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(c.data_dir(id) / "f2-0", ec)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+      if (e.path().extension() == ".log" && bytes.find("tail-") != std::string::npos) return true;
+    }
+    return false;
+  };
+  CHECK_MESSAGE(holds_tail(old), "the old leader " << old << " lacks the acks=1 tail it acknowledged");
+  for (auto id : followers) REQUIRE_MESSAGE(!holds_tail(id), "follower " << id << " got the tail while frozen");
   for (auto id : followers) c.resume(id);
   // The old leader's session expires; a follower takes over in a new epoch.
   ack_checker chk;
