@@ -47,8 +47,9 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
       return {};
     }
     auto colon = v.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || v.find(',') != std::string_view::npos) {
-      return std::unexpected(fmt::format("advertised.listeners: '{}' is not one host:port", value));
+    if (colon == std::string_view::npos || colon == 0 || v.find(',') != std::string_view::npos ||
+        v.find("://") != std::string_view::npos) {
+      return std::unexpected(fmt::format("advertised.listeners: '{}' is not one host:port (PLAINTEXT:// only)", value));
     }
     auto port = parse_int(key, v.substr(colon + 1), 1, 65535);
     if (!port) return std::unexpected(port.error());

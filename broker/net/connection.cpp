@@ -138,34 +138,37 @@ asio::awaitable<void> connection::read_loop() {
       co_return;
     }
     last_activity_ = std::chrono::steady_clock::now();
-    // The body grows as its bytes arrive (doubling from 64 KiB), so a peer
-    // that announces a large frame and sends little holds little; each
-    // step is counted in the broker's queued.max.request.bytes, and past
-    // it reading waits, except for a connection holding no request.
+    // Admission: the whole announced body counts in the broker's
+    // queued.max.request.bytes before any of it is read; past the bound
+    // reading waits, except on a connection holding no request (so one
+    // request per connection, and every replica fetch, always proceeds).
+    // Counting it whole means bodies being read never wait on each other.
     const std::size_t want = head->body_size();
-    const bool exempt = queue_.empty();
+    while (!queue_.empty() &&
+           broker_.request_bytes.load(std::memory_order_relaxed) >= broker_.cfg.queued_max_request_bytes) {
+      reader_wakeup_.expires_after(std::chrono::milliseconds(5));
+      co_await reader_wakeup_.async_wait(use_tuple);
+      if (draining_ || closed_ || broker_.stopping.load(std::memory_order_relaxed)) co_return;
+    }
+    broker_.request_bytes.fetch_add(want, std::memory_order_relaxed);
+    auto give_back = [&] { broker_.request_bytes.fetch_sub(want, std::memory_order_relaxed); };
+    // The body's memory grows as its bytes arrive (doubling from 64 KiB),
+    // so a peer that announces a large frame and sends little holds little.
     std::vector<std::byte> body;
-    std::uint64_t held = 0;  // of broker_.request_bytes
-    auto give_back = [&] { broker_.request_bytes.fetch_sub(held, std::memory_order_relaxed); };
     frame_started_ = std::chrono::steady_clock::now();
     reading_frame_ = true;
     while (body.size() < want) {
       const std::size_t got = body.size();
       const std::size_t step = std::min(want - got, std::max<std::size_t>(first_body_step, got));
-      while (!exempt && broker_.request_bytes.load(std::memory_order_relaxed) + step > broker_.cfg.queued_max_request_bytes) {
-        reading_frame_ = false;  // waiting on the broker, not on the peer
-        reader_wakeup_.expires_after(std::chrono::milliseconds(5));
-        co_await reader_wakeup_.async_wait(use_tuple);
-        if (draining_ || closed_ || broker_.stopping.load(std::memory_order_relaxed)) {
-          give_back();
-          co_return;
-        }
-        frame_started_ = std::chrono::steady_clock::now();
-        reading_frame_ = true;
+      try {
+        body.resize(got + step);
+      } catch (const std::bad_alloc&) {
+        logger().error("shard {}: closing connection from {}: out of memory for a {} byte request", home_.id(),
+                       peer_of(socket_), want);
+        reading_frame_ = false;
+        give_back();
+        co_return;
       }
-      broker_.request_bytes.fetch_add(step, std::memory_order_relaxed);
-      held += step;
-      body.resize(got + step);
       if (auto ec = co_await reader.read_body(std::span(body).subspan(got, step))) {
         reading_frame_ = false;
         give_back();

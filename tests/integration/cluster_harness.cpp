@@ -86,8 +86,21 @@ int cluster_harness::stop(std::int32_t id) {
 }
 
 void cluster_harness::pause(std::int32_t id) {
-  ::kill(brokers_.at(id)->pid(), SIGSTOP);
+  const pid_t pid = brokers_.at(id)->pid();
+  ::kill(pid, SIGSTOP);
   paused_.insert(id);
+  // SIGSTOP lands asynchronously: wait (bounded) until every thread shows
+  // state T, so nothing the test does next can reach a running broker.
+  auto all_stopped = [pid] {
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+      const std::string stat = read_file(t.path() / "stat");
+      const auto close = stat.rfind(')');
+      if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'T') return false;
+    }
+    return !ec;
+  };
+  eventually(all_stopped, std::chrono::seconds(2));
 }
 void cluster_harness::resume(std::int32_t id) {
   ::kill(brokers_.at(id)->pid(), SIGCONT);

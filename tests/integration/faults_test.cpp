@@ -14,7 +14,10 @@
 
 #include "runnel/producer.h"
 #include "tests/integration/cluster_harness.h"
+#include "tests/support/batches.h"
+#include "tests/support/eventually.h"
 #include "tests/support/fault_proxy.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/temp_dir.h"
 
 using namespace runnel;
@@ -495,7 +498,19 @@ TEST_CASE("partition 1: a leader cut off from its followers and clients, not fro
   auto shrunk = c.wait_for("p1", [&](const topic_info& t) {
     return t.partitions[0].leader == leader && t.partitions[0].isr.size() == 1;
   }, 15s);
-  CHECK_MESSAGE(shrunk.has_value(), "the ISR of p1/0 never shrank to its cut-off leader");
+  REQUIRE_MESSAGE(shrunk.has_value(), "the ISR of p1/0 never shrank to its cut-off leader");
+  // Straight to its listener, past the proxy: acks=all is refused now.
+  {
+    const std::string addr = c.address(leader);
+    raw_client direct(static_cast<std::uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1))));
+    auto batch = make_batch();
+    direct.send(produce_frame("p1", 0, batch, -1));
+    auto r = direct.read();
+    REQUIRE(r.has_value());
+    const auto* resp = r->envelope().body_as_ProduceResponse();
+    REQUIRE(resp != nullptr);
+    CHECK(resp->topics()->Get(0)->partitions()->Get(0)->error() == wire::ErrorCode::NOT_ENOUGH_REPLICAS);
+  }
   std::this_thread::sleep_for(1000ms);
   c.proxy(leader).heal();
   REQUIRE(c.wait_for("p1", full_isr, 40s).has_value());
@@ -540,14 +555,23 @@ TEST_CASE("partition 3: the controller paused like a long GC past its session: a
   REQUIRE(info.has_value());
   const std::int32_t controller = info->controller;
   REQUIRE(controller > 0);
+  auto before = c.describe("p3");
+  REQUIRE(before.has_value());
+  const bool leads = std::any_of(before->partitions.begin(), before->partitions.end(),
+                                 [&](const partition_info& p) { return p.leader == controller; });
+  MESSAGE("the controller " << controller << std::string(leads ? " leads" : " leads none") << " of p3's partitions");
   c.pause(controller);
   auto next = c.wait_for("p3", [&](const topic_info& t) {
     return std::all_of(t.partitions.begin(), t.partitions.end(),
                        [&](const partition_info& p) { return p.leader > 0 && p.leader != controller; });
   }, 20s);
   CHECK_MESSAGE(next.has_value(), "the paused controller's partitions kept it as leader");
-  auto elected = c.cluster();
-  CHECK((elected && elected->controller > 0 && elected->controller != controller));
+  CHECK(eventually(
+      [&] {
+        auto now = c.cluster();
+        return now && now->controller > 0 && now->controller != controller;
+      },
+      10s));
   std::this_thread::sleep_for(1000ms);
   c.resume(controller);  // wakes up in a world that moved on
   REQUIRE(c.wait_for("p3", full_isr, 40s).has_value());

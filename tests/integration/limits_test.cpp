@@ -107,7 +107,7 @@ TEST_CASE("limits: max.connections refuses at accept with a log line, the broker
   broker_process b(dir / "data", {"--set", "max.connections=20"});
   fds held;
   for (int i = 0; i < 20; ++i) held.v.push_back(open_from("127.0.0.1", b.port()));
-  for (int fd : held.v) CHECK_FALSE(closed_within(fd, 0ms));
+  for (int fd : held.v) CHECK_FALSE(closed_within(fd, 200ms));
   const int over = open_from("127.0.0.1", b.port());  // the kernel accepts it; the broker closes it
   CHECK(closed_within(over, 5s));
   ::close(over);
@@ -138,7 +138,7 @@ TEST_CASE("limits: max.connections.per.ip counts each client address on its own"
   CHECK_FALSE(closed_within(other, 500ms));
   ::close(other);
   CHECK(serves(b));  // from 127.0.0.1
-  for (int fd : held.v) CHECK_FALSE(closed_within(fd, 0ms));
+  for (int fd : held.v) CHECK_FALSE(closed_within(fd, 200ms));
 }
 
 TEST_CASE("limits: 10,000 idle connections, and the broker still serves (its memory reported)") {
@@ -163,7 +163,8 @@ TEST_CASE("limits: 10,000 idle connections, and the broker still serves (its mem
   const long with = rss_kib(b.pid());
   MESSAGE(want << " idle connections: broker RSS " << before / 1024 << " MiB -> " << with / 1024 << " MiB ("
                << (with - before) * 1024 / want << " bytes per connection)");
-  CHECK(closed_within(held.v.back(), 0ms) == false);
+  CHECK_FALSE(closed_within(held.v.back(), 200ms));
+  CHECK_FALSE(closed_within(held.v.front(), 200ms));
   // Still serving: records produced and read back through the SDK.
   producer_config pc;
   pc.bootstrap = b.bootstrap();
@@ -263,8 +264,11 @@ TEST_CASE("limits: a client that sends requests and reads no answers: the broker
   const auto frame = request_frame(fbb, wire::Request::FetchRequest, body.Union());
   const int fd = open_from("127.0.0.1", b.port());
   fds held{{fd}};
+  // Small buffers both ways, so back pressure shows within the bound
+  // whatever the kernel's autotuning would have given.
   int bufsize = 64 * 1024;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);  // the answers back up early
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize);
   long sent = 0;
   const auto start = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() - start < 3s && sent < 1'000'000) {
@@ -288,7 +292,9 @@ TEST_CASE("limits: a client that sends requests and reads no answers: the broker
   const long with = rss_kib(b.pid());
   MESSAGE(sent << " fetch requests sent, none of their answers read: broker RSS " << before / 1024 << " MiB -> "
                << with / 1024 << " MiB");
-  CHECK(sent < 100'000);  // back pressure stopped the sender long before its bound
+  // At most max.inflight.requests.per.connection (256) in the broker, the
+  // rest in the two small socket buffers: back pressure, not a 3 s stream.
+  CHECK(sent < 20'000);
   CHECK(with - before < 256L * 1024);
   CHECK(serves(b));
 }

@@ -129,7 +129,7 @@ TEST_CASE("broker_config: advertised.listeners is what clients are told, the lis
   REQUIRE(c.set("advertised.listeners", "10.0.0.7:7000").has_value());
   CHECK(c.advertise_host() == "10.0.0.7");
   CHECK(c.advertise_port() == 7000);
-  for (const char* bad : {"nope", ":7000", "a:0", "a:70000", "a:1,b:2", "PLAINTEXT://"}) {
+  for (const char* bad : {"nope", ":7000", "a:0", "a:70000", "a:1,b:2", "PLAINTEXT://", "SSL://a:1"}) {
     auto r = c.set("advertised.listeners", bad);
     CHECK_MESSAGE(!r.has_value(), bad);
     if (!r) CHECK(r.error().find("advertised.listeners") != std::string::npos);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <stdexcept>
@@ -74,6 +75,9 @@ int connect_local(std::uint16_t port) {
 
 struct fault_proxy::state {
   std::mutex mu;
+  std::condition_variable applied;  // a pass started with generation `gen`
+  std::uint64_t gen = 0;            // bumped by every change
+  std::uint64_t seen = 0;           // the generation the thread's current pass uses
   fault f = fault::pass;
   std::chrono::milliseconds delay{0};
   std::uint16_t target = 0;
@@ -137,7 +141,9 @@ struct fault_proxy::state {
         now_fault = f;
         d = delay;
         tgt = target;
+        seen = gen;
       }
+      applied.notify_all();
       const bool flowing = now_fault == fault::pass || now_fault == fault::drop_responses;
       for (auto& l : links) {
         if (now_fault == fault::refuse) {
@@ -169,8 +175,11 @@ struct fault_proxy::state {
           if (!l.ended && l.down.bytes < max_queued) se |= POLLIN;
           if (l.down.ready(now)) ce |= POLLOUT;
           if (l.up.ready(now)) se |= POLLOUT;
-          if (!l.up.q.empty()) next_due = std::min(next_due, l.up.q.front().due);
-          if (!l.down.q.empty()) next_due = std::min(next_due, l.down.q.front().due);
+          // A chunk already due waits for POLLOUT, not for the clock (a
+          // peer that cannot take it would spin this loop otherwise).
+          for (const pipe_queue* q : {&l.up, &l.down}) {
+            if (!q->q.empty() && q->q.front().due > now) next_due = std::min(next_due, q->q.front().due);
+          }
         }
         // A negative fd is skipped: with no events poll would still report
         // a hang-up, and a held connection would spin this loop.
@@ -190,7 +199,7 @@ struct fault_proxy::state {
         if (fd >= 0) {
           std::lock_guard g(mu);
           ++c.connections;
-          if (now_fault == fault::refuse) {
+          if (f == fault::refuse) {  // the fault now, not at the top of this pass
             reset_close(fd);
             ++c.reset;
           } else {
@@ -200,7 +209,6 @@ struct fault_proxy::state {
           }
         }
       }
-      const auto after = clock::now();
       std::uint64_t up = 0;
       std::uint64_t down = 0;
       std::uint64_t dropped = 0;
@@ -218,8 +226,12 @@ struct fault_proxy::state {
           if (!pull(l.server, l.down, d, discard, dropped)) l.ended = true;
         }
         if (l.server >= 0 && flowing) {
-          if (!push(l.server, l.up, after, up)) l.ended = true;
-          if (!push(l.client, l.down, after, down)) l.ended = true;
+          const auto at = clock::now();
+          // A failed write: that peer is gone, what is queued for it too.
+          if (!push(l.server, l.up, at, up) || !push(l.client, l.down, at, down)) {
+            close_link(l);
+            continue;
+          }
         }
         if (l.ended && l.up.q.empty() && l.down.q.empty()) close_link(l);
       }
@@ -229,6 +241,17 @@ struct fault_proxy::state {
       c.dropped_down += dropped;
     }
     for (auto& l : links) close_link(l);
+  }
+
+  // Applies a change and returns once the thread's passes use it: bytes
+  // sent after that are handled under the new fault.
+  template <class F>
+  void change(F&& how) {
+    std::unique_lock g(mu);
+    how();
+    const std::uint64_t mine = ++gen;
+    poke();
+    applied.wait(g, [&] { return seen >= mine || stopping.load(); });
   }
 };
 
@@ -260,27 +283,15 @@ fault_proxy::~fault_proxy() {
 }
 
 void fault_proxy::set_target(std::uint16_t port) {
-  {
-    std::lock_guard g(st_->mu);
-    st_->target = port;
-  }
-  st_->poke();
+  st_->change([&] { st_->target = port; });
 }
 
 void fault_proxy::set_fault(fault f) {
-  {
-    std::lock_guard g(st_->mu);
-    st_->f = f;
-  }
-  st_->poke();
+  st_->change([&] { st_->f = f; });
 }
 
 void fault_proxy::set_delay(std::chrono::milliseconds d) {
-  {
-    std::lock_guard g(st_->mu);
-    st_->delay = d;
-  }
-  st_->poke();
+  st_->change([&] { st_->delay = d; });
 }
 
 fault_proxy::counters fault_proxy::stats() const {

@@ -14,6 +14,8 @@
 //                   the fault ends (its byte stream is broken)
 //   refuse          reset every connection and every new one at once (the
 //                   target unreachable, the RST kind)
+// A side that closes ends the connection once what is queued for the other
+// side is delivered (no half-close); a failed write ends it at once.
 // Used between clients and a broker (the broker advertises the proxy) and
 // between a broker and ZooKeeper.
 
@@ -39,6 +41,7 @@ class fault_proxy {
   [[nodiscard]] std::uint16_t port() const { return port_; }
   [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
+  // Each change is in force when the call returns.
   // Where connections made from now on go (a restarted broker's new port).
   void set_target(std::uint16_t port);
   void set_fault(fault f);

@@ -2,6 +2,7 @@
 // its comment says, judged by what an echo server received and what the
 // client read back.
 #include "tests/support/fault_proxy.h"
+#include "tests/support/eventually.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -108,6 +109,8 @@ TEST_CASE("fault proxy: pass forwards both ways and counts the bytes") {
   const int fd = connect_to(proxy.port());
   say(fd, "hello");
   CHECK(read_within(fd, 2s) == "hello");
+  // The counters are updated after the write the client already read.
+  CHECK(runnel::testing::eventually([&] { return proxy.stats().bytes_down == 5; }, 2s));
   auto st = proxy.stats();
   CHECK(st.connections == 1);
   CHECK(st.bytes_up == 5);
@@ -125,7 +128,7 @@ TEST_CASE("fault proxy: drop_responses delivers the request, loses the answer, a
   say(fd, "request");
   CHECK(read_within(fd, 400ms).empty());  // the answer never comes
   CHECK(echo.received() == 11);           // but the server got the request
-  CHECK(proxy.stats().dropped_down == 7);
+  CHECK(runnel::testing::eventually([&] { return proxy.stats().dropped_down == 7; }, 2s));
   proxy.heal();
   CHECK(read_within(fd, 2s) == "<eof>");  // its byte stream is broken: closed
   ::close(fd);
@@ -167,7 +170,7 @@ TEST_CASE("fault proxy: refuse resets open and new connections") {
   const int fresh = connect_to(proxy.port());  // the kernel accepts; the proxy resets it
   CHECK(read_within(fresh, 2s) == "<reset>");
   ::close(fresh);
-  CHECK(proxy.stats().reset == 2);
+  CHECK(runnel::testing::eventually([&] { return proxy.stats().reset == 2; }, 2s));
   proxy.heal();
   const int healed = connect_to(proxy.port());
   say(healed, "y");
