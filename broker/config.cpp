@@ -84,6 +84,7 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
   if (key == "queued.max.request.bytes") {
     return num(1 << 20, 1LL << 40, [&](auto v) { queued_max_request_bytes = static_cast<std::uint64_t>(v); });
   }
+  if (key == "storage.min.free.bytes") return num(-1, 1LL << 50, [&](auto v) { storage_min_free_bytes = v; });
   if (key == "request.read.timeout.ms") {
     return num(0, 1LL << 40, [&](auto v) { request_read_timeout = std::chrono::milliseconds(v); });
   }

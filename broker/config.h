@@ -20,6 +20,8 @@
 //                                         (>= 1 MiB)           536870912
 //   request.read.timeout.ms               a started frame's bytes must all arrive within it
 //                                         (0 = never)          30000
+//   storage.min.free.bytes                below it produce answers STORAGE_FULL
+//                                         (-1: min(1 GiB, 5 % of the volume))   -1
 //   log.retention.check.interval.ms                            300000
 //   log.cleaner.enable                    true | false         true
 //   log.cleaner.dedupe.buffer.size        bytes (>= 4096)      33554432
@@ -80,6 +82,9 @@ struct broker_config {
   std::uint64_t queued_max_request_bytes = 512ULL << 20;
   // A frame whose head arrived must be complete within this (slowloris).
   std::chrono::milliseconds request_read_timeout{30'000};
+  // Free bytes the data directory's volume keeps for reads, deletes,
+  // retention and metadata: produce stops below it. -1: min(1 GiB, 5 %).
+  std::int64_t storage_min_free_bytes = -1;
   std::chrono::milliseconds retention_check_interval{300'000};
   storage::cleaner_config cleaner;  // log.cleaner.*: log compaction
   std::string zookeeper;  // empty: standalone mode

@@ -4,6 +4,7 @@
 // build the response body into `fbb`, and never touch the socket.
 
 #include <atomic>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,6 +41,13 @@ struct broker_state {
   // Connections open, and refused at accept (max.connections[.per.ip]);
   // the per-IP counts are kept by the accept loop (shard 0) under a lock
   // because connections end on their own shards.
+  // Disk space (storage.min.free.bytes): the data directory's free bytes
+  // as last measured (statvfs, every 100 ms on shard 0) less what produce
+  // queued since; below min_free_bytes produce answers STORAGE_FULL and
+  // followers stop fetching, until space is back.
+  std::atomic<std::int64_t> free_bytes{std::numeric_limits<std::int64_t>::max()};
+  std::int64_t min_free_bytes = 0;  // resolved at start
+  [[nodiscard]] bool storage_full() const { return free_bytes.load(std::memory_order_relaxed) < min_free_bytes; }
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> connections_refused{0};
   std::mutex per_ip_mu;

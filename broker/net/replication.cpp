@@ -478,6 +478,13 @@ asio::awaitable<void> replica_manager::fetch_once(fetcher& f) {
     co_await sleep_for(std::chrono::milliseconds(50));
     co_return;
   }
+  if (b_.storage_full()) {
+    // No room below storage.min.free.bytes: fetch nothing until there is
+    // (past replica.lag.time.max.ms the leader drops this broker from the
+    // ISR; it catches up when space is back).
+    co_await sleep_for(std::chrono::milliseconds(500));
+    co_return;
+  }
   std::vector<flatbuffers::Offset<wire::FetchTopic>> topics;
   for (auto& [name, parts] : by_topic) topics.push_back(wire::CreateFetchTopicDirect(fbb, name.c_str(), &parts));
   auto body = wire::CreateFetchRequestDirect(fbb, static_cast<std::int32_t>(replica_fetch_wait.count()), 1,

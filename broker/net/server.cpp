@@ -1,5 +1,7 @@
 #include "broker/net/server.h"
 
+#include <sys/statvfs.h>
+
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -123,6 +125,35 @@ struct server::impl {
     }
   }
 
+  // storage.min.free.bytes: measures the data directory's free space every
+  // 100 ms (shard 0); produce stops below the bound and resumes above it.
+  asio::awaitable<void> disk_watch() {
+    asio::steady_timer t(state.shards[0]->io());
+    bool was_full = false;
+    while (!state.stopping.load()) {
+      struct statvfs v {};
+      if (::statvfs(state.cfg.data_dir.c_str(), &v) == 0) {
+        const auto free = static_cast<std::int64_t>(v.f_bavail) * static_cast<std::int64_t>(v.f_frsize);
+        state.free_bytes.store(free, std::memory_order_relaxed);
+        // Blocks reserved ahead of the tails would come out of the reserve.
+        storage::set_preallocation_allowed(free >= 2 * state.min_free_bytes);
+        if (const bool full = free < state.min_free_bytes; full != was_full) {
+          was_full = full;
+          if (full) {
+            logger().warn("data directory {}: {} bytes free, below storage.min.free.bytes ({}): produce answers "
+                          "STORAGE_FULL until space is back",
+                          state.cfg.data_dir.string(), free, state.min_free_bytes);
+          } else {
+            logger().info("data directory {}: {} bytes free again: produce resumes", state.cfg.data_dir.string(), free);
+          }
+        }
+      }
+      t.expires_after(std::chrono::milliseconds(100));
+      auto [ec] = co_await t.async_wait(use_tuple);
+      if (ec) co_return;
+    }
+  }
+
   // Counts a new connection from `ip`, or says which limit refuses it.
   const char* admit(const std::string& ip) {
     if (state.connections_open.load(std::memory_order_relaxed) >= state.cfg.max_connections) return "max.connections reached";
@@ -204,6 +235,13 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
   if (!store) return std::unexpected(store.error());
   st.cfg = cfg;
   st.store.emplace(std::move(*store));
+  st.min_free_bytes = cfg.storage_min_free_bytes;
+  if (struct statvfs v {}; st.min_free_bytes < 0) {
+    const std::int64_t volume = ::statvfs(cfg.data_dir.c_str(), &v) == 0
+                                    ? static_cast<std::int64_t>(v.f_blocks) * static_cast<std::int64_t>(v.f_frsize)
+                                    : 0;
+    st.min_free_bytes = std::min<std::int64_t>(1LL << 30, volume / 20);
+  }
   for (unsigned s = 0; s < cfg.shards; ++s) {
     st.shards.push_back(std::make_unique<shard>(s, cfg.shards, cfg.data_dir));
     st.shards.back()->set_topics(st.store->snapshot());  // before its thread starts
@@ -281,6 +319,7 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
                 st.cfg.advertise_port(), cfg.shards, opened, cfg.data_dir.string());
   auto* raw = i.get();
   asio::co_spawn(st.shards[0]->io(), raw->accept_loop(), asio::detached);
+  asio::co_spawn(st.shards[0]->io(), raw->disk_watch(), asio::detached);
   for (auto& s : st.shards) asio::co_spawn(s->io(), raw->retention_loop(*s), asio::detached);
   if (cfg.cleaner.enable) {
     raw->cleaner = std::make_unique<storage::log_cleaner>(cfg.cleaner);

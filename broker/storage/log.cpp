@@ -53,6 +53,12 @@ struct log::pending_write {
   completion done;
 };
 
+namespace {
+std::atomic<bool> preallocation_allowed{true};
+}  // namespace
+
+void set_preallocation_allowed(bool allowed) noexcept { preallocation_allowed.store(allowed, std::memory_order_relaxed); }
+
 log::log(io_ring& ring, asio::any_io_executor ex, std::filesystem::path dir, topic_partition tp, log_config cfg)
     : ring_(ring), ex_(std::move(ex)), dir_(std::move(dir)), tp_(std::move(tp)), cfg_(cfg), preallocate_(cfg.preallocate_bytes > 0) {}
 
@@ -628,7 +634,7 @@ asio::awaitable<std::error_code> log::write_group(std::vector<pending_write*>& g
   // segment.preallocate.bytes, never past segment.bytes; so a partition
   // that holds little reserves little (2,000 quiet partitions reserved
   // 16 MiB each before).
-  if (preallocate_ && pos + total > seg.allocated()) {
+  if (preallocate_ && preallocation_allowed.load(std::memory_order_relaxed) && pos + total > seg.allocated()) {
     const std::uint64_t need = pos + total - seg.allocated();
     const std::uint64_t grown = std::max<std::uint64_t>(16 * 1024, pos.value() + total);
     const std::uint64_t room =

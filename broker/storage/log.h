@@ -52,6 +52,11 @@ namespace runnel::storage {
 class io_ring;
 class segment;
 
+// Process-wide: while false, appends reserve no blocks ahead of the tail
+// (segment.preallocate.bytes), so preallocation cannot eat the space the
+// broker keeps free (storage.min.free.bytes); set by the broker's disk watch.
+void set_preallocation_allowed(bool allowed) noexcept;
+
 class log {
  public:
   // Opens (recovering) the log in `dir`, or creates an empty one there when

@@ -44,6 +44,7 @@ class category final : public std::error_category {
       case errc::producer_fenced: return "producer fenced";
       case errc::unknown_producer_id: return "unknown producer id";
       case errc::invalid_record: return "invalid record";
+      case errc::storage_full: return "storage full";
       case errc::connection_failed: return "connection failed";
       case errc::disconnected: return "disconnected";
       case errc::timed_out: return "timed out";
@@ -77,6 +78,7 @@ bool retriable(std::error_code ec) noexcept {
     case errc::coordinator_not_available:
     case errc::not_coordinator:
     case errc::coordinator_load_in_progress:
+    case errc::storage_full:
       return true;
     default:
       return false;

@@ -100,6 +100,16 @@ asio::awaitable<handler_result> produce(request_context& ctx) {
             slots.outcomes.emplace_back(p, wire::ErrorCode::INVALID_REQUEST, "records outside the frame payload");
             continue;
           }
+          if (ctx.broker.storage_full()) {
+            slots.outcomes.emplace_back(
+                p, wire::ErrorCode::STORAGE_FULL,
+                fmt::format("the data directory has {} bytes free, below storage.min.free.bytes ({}); retry later",
+                            std::max<std::int64_t>(0, ctx.broker.free_bytes.load(std::memory_order_relaxed)),
+                            ctx.broker.min_free_bytes));
+            continue;
+          }
+          // Counted now, so a burst between two measurements stops in time.
+          ctx.broker.free_bytes.fetch_sub(ref->length(), std::memory_order_relaxed);
           auto batches = verify_record_set(ctx.payload.subspan(ref->offset(), ref->length()), *t, p);
           if (!batches) {
             slots.outcomes.push_back(batches.error());

@@ -47,6 +47,7 @@ enum class errc {
   producer_fenced = 33,        // a newer epoch of this producer id wrote the partition
   unknown_producer_id = 34,    // the partition forgot the producer (the SDK bumps its epoch and resends)
   invalid_record = 35,         // a record the broker refuses (a runnel.msg.id over 256 bytes)
+  storage_full = 36,           // the broker's disk is (nearly) full; retried with backoff until space is back
   // client side
   connection_failed = 100,  // could not connect to a broker (at connect(): to any of the bootstrap list)
   disconnected,             // the connection dropped with the request in flight
