@@ -10,11 +10,12 @@ namespace runnel::meta {
 
 namespace {
 
-constexpr std::array<std::string_view, 16> keys{
+constexpr std::array<std::string_view, 18> keys{
     "segment.bytes",        "segment.ms",          "retention.bytes",        "retention.ms",
     "index.interval.bytes", "max.message.bytes",   "segment.preallocate.bytes", "min.insync.replicas",
     "unclean.leader.election", "cleanup.policy",   "delete.retention.ms",    "min.cleanable.dirty.ratio",
     "min.compaction.lag.ms", "dedup.window.ms",  "dedup.window.max.ids",   "dead.letter.topic",
+    "flush.messages",       "flush.ms",
 };
 
 constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
@@ -48,6 +49,8 @@ std::expected<void, std::string> apply_topic_config(topic_config& cfg, std::stri
   // At most 4 GiB - 1: the offset and time indexes hold 32-bit positions.
   if (key == "segment.bytes") return set(1 << 20, u32_max, [&](auto v) { cfg.log.segment_bytes = static_cast<std::uint64_t>(v); });
   if (key == "segment.ms") return set(1, i64_max, [&](auto v) { cfg.log.segment_ms = std::chrono::milliseconds(v); });
+  if (key == "flush.messages") return set(0, i64_max, [&](auto v) { cfg.log.flush_messages = static_cast<std::uint64_t>(v); });
+  if (key == "flush.ms") return set(0, i64_max, [&](auto v) { cfg.log.flush_ms = std::chrono::milliseconds(v); });
   if (key == "retention.bytes") return set(-1, i64_max, [&](auto v) { cfg.log.retention_bytes = v; });
   if (key == "retention.ms") return set(-1, i64_max, [&](auto v) { cfg.log.retention_ms = std::chrono::milliseconds(v); });
   if (key == "index.interval.bytes") {
@@ -138,6 +141,8 @@ std::vector<std::pair<std::string, std::string>> describe(const topic_config& cf
       {"min.cleanable.dirty.ratio", fmt::format("{}", cfg.log.min_cleanable_dirty_ratio)},
       {"min.compaction.lag.ms", std::to_string(cfg.log.min_compaction_lag_ms.count())},
       {"dedup.window.ms", std::to_string(cfg.log.dedup_window.count())},
+      {"flush.messages", std::to_string(cfg.log.flush_messages)},
+      {"flush.ms", std::to_string(cfg.log.flush_ms.count())},
       {"dedup.window.max.ids", std::to_string(cfg.log.dedup_max_ids)},
       {"dead.letter.topic", cfg.dead_letter_topic ? "true" : "false"},
   };

@@ -6,6 +6,7 @@
 //   min.insync.replicas  unclean.leader.election (cluster mode)
 //   cleanup.policy (delete | compact | compact,delete)  delete.retention.ms
 //   min.cleanable.dirty.ratio (0..1)  min.compaction.lag.ms
+//   flush.messages  flush.ms (0: never, the default)
 //   dedup.window.ms  dedup.window.max.ids  dead.letter.topic (a marker:
 //   runnelctl dlq list lists such topics; the broker treats them as any)
 //

@@ -125,6 +125,17 @@ struct server::impl {
     }
   }
 
+  // flush.ms: every 100 ms each shard starts the background flushes due.
+  asio::awaitable<void> flush_loop(shard& s) {
+    asio::steady_timer t(s.io());
+    while (!state.stopping.load()) {
+      t.expires_after(std::chrono::milliseconds(100));
+      auto [ec] = co_await t.async_wait(use_tuple);
+      if (ec || state.stopping.load()) co_return;
+      s.logs().flush_due(std::chrono::steady_clock::now());
+    }
+  }
+
   // storage.min.free.bytes: measures the data directory's free space every
   // 100 ms (shard 0); produce stops below the bound and resumes above it.
   asio::awaitable<void> disk_watch() {
@@ -320,6 +331,7 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
   auto* raw = i.get();
   asio::co_spawn(st.shards[0]->io(), raw->accept_loop(), asio::detached);
   asio::co_spawn(st.shards[0]->io(), raw->disk_watch(), asio::detached);
+  for (auto& s : st.shards) asio::co_spawn(s->io(), raw->flush_loop(*s), asio::detached);
   for (auto& s : st.shards) asio::co_spawn(s->io(), raw->retention_loop(*s), asio::detached);
   if (cfg.cleaner.enable) {
     raw->cleaner = std::make_unique<storage::log_cleaner>(cfg.cleaner);

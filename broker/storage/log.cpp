@@ -606,6 +606,11 @@ asio::awaitable<void> log::write_loop() {
     for (auto* pw : group) pw->done({});
     written_waiters_.advance(written_end_);
     maybe_start_sync();
+    if (cfg_.flush_messages > 0 || cfg_.flush_ms.count() > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!unflushed_since_) unflushed_since_ = now;
+      flush_if_due(now);
+    }
   }
   if (failure_) {
     while (!queue_.empty()) {
@@ -679,14 +684,25 @@ asio::awaitable<std::error_code> log::flush() {
   });
 }
 
+void log::flush_if_due(std::chrono::steady_clock::time_point now) {
+  if (closed_ || failure_ || truncating_ || written_end_ <= durable_end_) return;
+  const bool by_count = cfg_.flush_messages > 0 &&
+                        static_cast<std::uint64_t>(written_end_ - durable_end_) >= cfg_.flush_messages;
+  const bool by_age = cfg_.flush_ms.count() > 0 && unflushed_since_ && now - *unflushed_since_ >= cfg_.flush_ms;
+  if (!by_count && !by_age) return;
+  sync_wanted_ = true;
+  maybe_start_sync();
+}
+
 void log::maybe_start_sync() {
-  if (syncing_ || durable_waiters_.empty() || written_end_ <= durable_end_) return;
+  if (syncing_ || (durable_waiters_.empty() && !sync_wanted_) || written_end_ <= durable_end_) return;
   syncing_ = true;
   asio::co_spawn(ex_, sync_loop(), asio::detached);
 }
 
 asio::awaitable<void> log::sync_loop() {
-  while (!failure_ && !durable_waiters_.empty() && written_end_ > durable_end_) {
+  while (!failure_ && (!durable_waiters_.empty() || sync_wanted_) && written_end_ > durable_end_) {
+    sync_wanted_ = false;
     // One fdatasync per dirty segment covers every batch written so far;
     // every flush waiting for an offset below `covered` shares it.
     offset covered = written_end_;
@@ -705,6 +721,12 @@ asio::awaitable<void> log::sync_loop() {
     for (auto& [s, upto] : dirty) s->mark_synced(std::max(s->synced(), upto));
     durable_end_ = std::max(durable_end_, covered);
     durable_waiters_.advance(durable_end_);
+    // What was written during this pass is the oldest unflushed data now.
+    if (written_end_ <= durable_end_) {
+      unflushed_since_.reset();
+    } else if (unflushed_since_) {
+      unflushed_since_ = std::chrono::steady_clock::now();
+    }
 
     for (auto& [s, upto] : dirty) {
       if ((ec = co_await s->persist_indexes(ring_, durable_end_))) break;

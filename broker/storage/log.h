@@ -168,6 +168,9 @@ class log {
   // Turning the message-id window on starts it empty (it is rebuilt from
   // the log at the next open).
   void set_config(const log_config& cfg);
+  // flush.messages / flush.ms: starts a background fdatasync when either
+  // is due; called after every write and by the shard's flush tick.
+  void flush_if_due(std::chrono::steady_clock::time_point now);
   // First offset still in the log.
   [[nodiscard]] offset log_start_offset() const;
   // Next offset to be written: everything below it is in the file (readable).
@@ -245,6 +248,9 @@ class log {
   std::deque<pending_write*> queue_;
   bool writing_ = false;
   bool syncing_ = false;
+  bool sync_wanted_ = false;  // flush_if_due asked for a sync nobody waits on
+  // When the oldest unflushed write landed (nullopt: everything written is durable).
+  std::optional<std::chrono::steady_clock::time_point> unflushed_since_;
   bool closed_ = false;
   bool truncating_ = false;
   std::error_code failure_;

@@ -142,6 +142,10 @@ asio::awaitable<std::error_code> log_manager::remove(const topic_partition& tp) 
   co_return ec;
 }
 
+void log_manager::flush_due(std::chrono::steady_clock::time_point now) {
+  for (auto& [tp, l] : logs_) l->flush_if_due(now);
+}
+
 asio::awaitable<std::size_t> log_manager::apply_retention(timestamp_ms now) {
   std::size_t deleted = 0;
   for (auto& [tp, l] : logs_) {

@@ -54,6 +54,8 @@ class log_manager {
   asio::awaitable<std::error_code> remove(const topic_partition& tp);
   // Applies retention to every log; returns segments deleted.
   asio::awaitable<std::size_t> apply_retention(timestamp_ms now);
+  // flush.ms: starts the background flushes that are due (log::flush_if_due).
+  void flush_due(std::chrono::steady_clock::time_point now);
   // Clean close of every log (flush, index sync, recovery point).
   asio::awaitable<std::error_code> close_all();
 

@@ -22,6 +22,11 @@ struct log_config {
   std::chrono::milliseconds retention_ms{7LL * 24 * 3600 * 1000};    // retention.ms, <0 = none
   std::uint64_t preallocate_bytes = 16ULL << 20;                     // segment.preallocate.bytes, 0 = off
   std::uint32_t max_write_bytes = 4U << 20;                          // coalesce appends up to this per write
+  // Background fdatasync (also persisting the indexes, so a restart after
+  // a crash scans only what came after) when this many records or this
+  // much time are unflushed; 0 = never (a roll and acks=all still flush).
+  std::uint64_t flush_messages = 0;                                  // flush.messages
+  std::chrono::milliseconds flush_ms{0};                             // flush.ms
   bool verify_on_open = false;                                       // log.verify.on.open: CRC-scan everything
   // Log compaction (cleanup.policy = delete | compact | compact,delete).
   bool cleanup_delete = true;                                        // retention deletes old segments

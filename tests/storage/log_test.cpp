@@ -648,3 +648,55 @@ TEST_CASE("log: a roll fsyncs the sealed segment in the background and moves the
   CHECK(on_disk == 8);
   CHECK(f.reopen().log_end_offset() == offset(10));
 }
+
+namespace {
+
+// Runs the fixture's io until `done` holds (bounded: 2 s).
+template <class F>
+void run_until(log_fixture& f, F done) {
+  for (int i = 0; i < 200 && !done(); ++i) {
+    f.io.restart();
+    f.io.run_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("log: flush.messages starts a background flush every that many records, and the indexes reach the disk") {
+  log_fixture f;
+  f.cfg.flush_messages = 10;
+  f.cfg.index_interval_bytes = 1;  // an index entry per batch
+  REQUIRE_FALSE(f.open());
+  f.append_n(25);  // no flush() (acks=1 traffic)
+  run_until(f, [&] { return f.l->flushed_offset() >= offset(20); });
+  CHECK(f.l->flushed_offset() >= offset(20));
+  CHECK(f.l->flushed_offset() < offset(25));  // by count: the last 5 wait for the next 10
+  CHECK(std::filesystem::file_size(f.seg(offset(0), ".index")) > 0);
+  // Without it nothing moves (today's default): the control.
+  log_fixture off;
+  REQUIRE_FALSE(off.open());
+  off.append_n(25);
+  off.io.restart();
+  off.io.run_for(std::chrono::milliseconds(200));
+  CHECK(off.l->flushed_offset() == offset(0));
+}
+
+TEST_CASE("log: flush.ms flushes data once its oldest unflushed write is that old, and not before") {
+  log_fixture f;
+  f.cfg.flush_ms = std::chrono::milliseconds(60'000);
+  REQUIRE_FALSE(f.open());
+  f.append_n(5);
+  const auto now = std::chrono::steady_clock::now();
+  f.l->flush_if_due(now);  // a minute early
+  f.io.restart();
+  f.io.run_for(std::chrono::milliseconds(200));
+  CHECK(f.l->flushed_offset() == offset(0));
+  f.l->flush_if_due(now + std::chrono::milliseconds(61'000));
+  run_until(f, [&] { return f.l->flushed_offset() == offset(5); });
+  CHECK(f.l->flushed_offset() == offset(5));
+  f.append_n(3);  // the clock starts again with the next write
+  f.l->flush_if_due(std::chrono::steady_clock::now() + std::chrono::milliseconds(1'000));
+  f.io.restart();
+  f.io.run_for(std::chrono::milliseconds(200));
+  CHECK(f.l->flushed_offset() == offset(5));
+}
