@@ -5,6 +5,7 @@
 #   ./dev.sh test    deps + build + the whole ctest suite, then the unit tests under ASan+UBSan
 #   ./dev.sh run     deps + build + start a standalone broker on 127.0.0.1:9292, data in ./data
 #   ./dev.sh asan    build + run the unit tests under ASan+UBSan only (build-asan/)
+#   ./dev.sh fuzz [SECONDS]  clang-16 libFuzzer targets (build-fuzz/), each run SECONDS (60) over its seed corpus
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,6 +16,9 @@ PACKAGES=(
   libzookeeper-mt-dev zookeeper
   liburing-dev libspdlog-dev doctest-dev
 )
+# ./dev.sh fuzz only: clang-16 and its libFuzzer/sanitizer runtimes.
+FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev)
+FUZZ_TARGETS=(request_decoder batch response_decoder log_recovery zk_state)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -22,9 +26,11 @@ as_root() {
   fi
 }
 
-deps() {
+deps() { install_missing "${PACKAGES[@]}"; }
+
+install_missing() {  # install_missing <package>...
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then return 0; fi
@@ -55,6 +61,44 @@ unit_tests_asan() {
     ctest --test-dir build-asan -L unit --output-on-failure -j "$JOBS"
 }
 
+build_fuzz() {
+  configure build-fuzz -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNNEL_BUILD_PERF=OFF \
+    -DRUNNEL_FUZZ=ON
+  cmake --build build-fuzz -j "$JOBS" --target fuzz_targets
+}
+
+# Each target for $1 seconds over a copy of tests/fuzz/corpus/<target>/
+# (the seeds stay as committed); crash files land in build-fuzz/fuzz-run/<target>/.
+run_fuzz() {
+  local seconds=$1 failed=() t dir log rc execs cov
+  build_fuzz
+  echo "== fuzzing each target for ${seconds}s"
+  printf '%-18s %14s %8s  %s\n' target executions cov result
+  for t in "${FUZZ_TARGETS[@]}"; do
+    dir=build-fuzz/fuzz-run/$t
+    rm -rf "$dir"
+    mkdir -p "$dir/corpus" "$dir/artifacts"
+    cp tests/fuzz/corpus/"$t"/* "$dir/corpus/"
+    log=$dir/fuzz.log
+    rc=0
+    "build-fuzz/bin/${t}_fuzz" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 \
+      -artifact_prefix="$dir/artifacts/" "$dir/corpus" >"$log" 2>&1 || rc=$?
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+    if [ "$rc" -eq 0 ]; then
+      printf '%-18s %14s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" ok
+    else
+      failed+=("$t")
+      printf '%-18s %14s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "CRASHED (exit $rc), log $log"
+      grep -E 'ERROR: |SUMMARY: |runtime error|property broken|Test unit written to' "$log" | sed 's/^/    /' || true
+    fi
+  done
+  if [ ${#failed[@]} -gt 0 ]; then
+    echo "dev.sh fuzz: crashed: ${failed[*]} (reproduce: build-fuzz/bin/<target>_fuzz <crash file>)" >&2
+    exit 1
+  fi
+}
+
 run_tests() {
   echo "== test suite (Release)"
   ctest --test-dir build --output-on-failure -j "$JOBS"
@@ -70,6 +114,12 @@ case "$cmd" in
     if [ "${RUNNEL_SKIP_ASAN:-0}" != 1 ]; then unit_tests_asan; fi
     ;;
   asan) deps; unit_tests_asan ;;
+  fuzz)
+    seconds=${2:-60}
+    [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "dev.sh fuzz: SECONDS must be a number, not '$seconds'" >&2; exit 2; }
+    deps; install_missing "${FUZZ_PACKAGES[@]}"
+    run_fuzz "$seconds"
+    ;;
   run)
     deps; build
     mkdir -p data

@@ -137,6 +137,23 @@ std::int32_t leader_of(const cluster_harness& c, const std::string& topic, std::
   return t && partition < static_cast<std::int32_t>(t->partitions.size()) ? t->partitions[partition].leader : -1;
 }
 
+// Once the producer stopped (every outcome known: an ack arriving after the
+// read would count as lost), what `bootstrap` reads back against the acks.
+ack_checker::report settle_and_check(steady_producer& prod, const ack_checker& chk, const std::string& bootstrap,
+                                     const std::string& topic, bool idempotence) {
+  REQUIRE_MESSAGE(prod.stop(), "records still outstanding 90 s after the producer stopped");
+  auto report = chk.check(read_partitions(bootstrap, topic, 2));
+  MESSAGE("idempotence " << std::string(idempotence ? "on" : "off") << ": " << report.summary());
+  return report;
+}
+
+// Every acknowledged record there exactly once, in order.
+void check_exactly_once(const ack_checker::report& r) {
+  CHECK(r.acked > 0);
+  CHECK(r.ok());
+  CHECK(r.duplicates == 0);
+}
+
 }  // namespace
 
 TEST_CASE("faults 1: kill -9 the leader mid-stream, restart it: nothing acknowledged lost, replicas identical") {
@@ -398,29 +415,18 @@ ack_checker::report failover_under_load(const std::string& topic, bool idempoten
     REQUIRE(c.wait_for(topic, full_isr, 30s).has_value());
   }
   std::this_thread::sleep_for(500ms);
-  // Every outcome known before the check: an ack arriving after the read
-  // would be counted as lost (seen under load when the flush gave up).
-  REQUIRE_MESSAGE(prod.stop(), "records still outstanding 90 s after the producer stopped");
   REQUIRE(c.wait_for(topic, full_isr, 40s).has_value());
-  auto report = chk.check(read_partitions(c.bootstrap(), topic, 2));
-  MESSAGE("idempotence " << std::string(idempotence ? "on" : "off") << ": " << report.summary());
-  return report;
+  return settle_and_check(prod, chk, c.bootstrap(), topic, idempotence);
 }
 
 }  // namespace
 
 TEST_CASE("faults 7: an idempotent producer through two leader kills: every acknowledged record exactly once, in order") {
-  auto report = failover_under_load("f7", true);
-  CHECK(report.acked > 0);
-  CHECK(report.ok());
-  CHECK(report.duplicates == 0);
+  check_exactly_once(failover_under_load("f7", true));
 }
 
 TEST_CASE("faults 7: the same with 5 batches of a partition in flight: exactly once, in order") {
-  auto report = failover_under_load("f7p", true, 5, 10'000);
-  CHECK(report.acked > 0);
-  CHECK(report.ok());
-  CHECK(report.duplicates == 0);
+  check_exactly_once(failover_under_load("f7p", true, 5, 10'000));
 }
 
 namespace {
@@ -453,20 +459,15 @@ ack_checker::report answers_lost_under_load(const std::string& topic, bool idemp
     REQUIRE(after.dropped_down > before.dropped_down);  // answers were really lost
   }
   std::this_thread::sleep_for(500ms);
-  REQUIRE_MESSAGE(prod.stop(), "records still outstanding 90 s after the producer stopped");
+  auto report = settle_and_check(prod, chk, broker.bootstrap(), topic, idempotence);
   CHECK(proxy.stats().connections > 1);  // the producer's traffic went through the proxy, and reconnected
-  auto report = chk.check(read_partitions(broker.bootstrap(), topic, 2));
-  MESSAGE("idempotence " << std::string(idempotence ? "on" : "off") << ": " << report.summary());
   return report;
 }
 
 }  // namespace
 
 TEST_CASE("faults 8: answers lost between an idempotent producer and its broker: the retries are stored once") {
-  auto report = answers_lost_under_load("f8", true);
-  CHECK(report.acked > 0);
-  CHECK(report.ok());
-  CHECK(report.duplicates == 0);
+  check_exactly_once(answers_lost_under_load("f8", true));
 }
 
 // Replaces a negative control that killed the leader and hoped a batch was
