@@ -43,11 +43,13 @@ struct producer::impl {
     schemas::batch_builder builder;
     std::vector<callback> callbacks;
     clock_type::time_point first;
+    std::size_t reserved = 0;  // of buffer.memory
   };
   struct sealed {
     tp_key tp;
     std::vector<std::byte> bytes;
     std::vector<callback> callbacks;
+    std::size_t reserved = 0;  // of buffer.memory, given back when its outcome is known
     clock_type::time_point deadline;
     clock_type::time_point retry_at;
     int attempts = 0;
@@ -75,6 +77,8 @@ struct producer::impl {
 
   std::mutex mu;  // guards everything below (user threads and the I/O thread)
   std::condition_variable idle;
+  std::condition_variable space;  // buffer.memory: `buffered` went down
+  std::size_t buffered = 0;       // reserved by records not yet completed
   std::map<tp_key, accumulator> accumulators;
   std::map<std::string, std::int32_t, std::less<>> sticky;
   std::deque<sealed> ready;
@@ -120,9 +124,10 @@ struct producer::impl {
 
   void seal_locked(const tp_key& tp, accumulator& a) {
     // delivery.timeout counts from the batch's first record, as Kafka counts from send().
-    sealed s{tp, a.builder.finish(), std::move(a.callbacks), a.first + cfg.delivery_timeout, {}, 0, std::nullopt};
+    sealed s{tp, a.builder.finish(), std::move(a.callbacks), a.reserved, a.first + cfg.delivery_timeout, {}, 0, std::nullopt};
     s.order = next_order++;
     a.callbacks.clear();
+    a.reserved = 0;
     ready.push_back(std::move(s));
     unstick_locked(tp);
   }
@@ -234,8 +239,13 @@ struct producer::impl {
 
   // `dropped`: records the message-id window dropped (index -> the first
   // copy's offset); the others keep their offset in the batch.
-  void complete(std::vector<callback>& cbs, const result<delivery>& first, bool success,
+  void complete(std::vector<callback>& cbs, std::size_t reserved, const result<delivery>& first, bool success,
                 const std::map<std::int32_t, std::int64_t>& dropped = {}) {
+    {
+      std::lock_guard lock(mu);
+      buffered -= reserved;
+    }
+    space.notify_all();
     for (std::size_t i = 0; i < cbs.size(); ++i) {
       if (success) {
         delivery d = *first;
@@ -347,7 +357,7 @@ struct producer::impl {
     for (auto& b : expired) {
       auto e = b.last_error.value_or(error{errc::timed_out, b.tp.first + "/" + std::to_string(b.tp.second) +
                                                                 ": delivery.timeout passed before it could be sent"});
-      complete(b.callbacks, std::unexpected(std::move(e)), false);
+      complete(b.callbacks, b.reserved, std::unexpected(std::move(e)), false);
     }
     for (const auto& topic : need_metadata) refresh_metadata(topic);
   }
@@ -433,7 +443,7 @@ struct producer::impl {
           std::lock_guard lock(mu);
           forget_locked(b);
         }
-        complete(b.callbacks, d, true, dropped);
+        complete(b.callbacks, b.reserved, d, true, dropped);
         continue;
       }
       if (idempotent && (err->code == errc::out_of_order_sequence || err->code == errc::unknown_producer_id) &&
@@ -455,7 +465,7 @@ struct producer::impl {
           }
         }
         if (exhausted) {
-          complete(b.callbacks, std::unexpected(error{errc::producer_fenced, "producer epoch exhausted"}), false);
+          complete(b.callbacks, b.reserved, std::unexpected(error{errc::producer_fenced, "producer epoch exhausted"}), false);
           continue;
         }
         ++b.attempts;
@@ -486,7 +496,7 @@ struct producer::impl {
         std::lock_guard lock(mu);
         forget_locked(b);
       }
-      complete(b.callbacks, std::unexpected(*err), false);
+      complete(b.callbacks, b.reserved, std::unexpected(*err), false);
     }
     {
       std::lock_guard lock(mu);
@@ -561,12 +571,31 @@ struct producer::impl {
     }
     bool kick = cfg.linger.count() == 0;
     bool first_record = false;  // the batch is new: a parked tick loop must wake
+    std::size_t need = value.size() + (key ? key->size() : 0) + 64;
+    for (const auto& h : hs) need += h.key.size() + h.value.size();
+    if (need > cfg.buffer_memory) {
+      return fail(error{errc::invalid_argument, "a record of " + std::to_string(need) + " bytes is larger than buffer.memory (" +
+                                                    std::to_string(cfg.buffer_memory) + ")"});
+    }
     {
       std::unique_lock lock(mu);
+      // buffer.memory: wait for space, bounded by max.block.ms; never on
+      // the I/O thread, which is what makes space.
+      const auto until = clock_type::now() + cfg.max_block;
+      while (!closed && buffered + need > cfg.buffer_memory) {
+        if (pool->on_io_thread() || space.wait_until(lock, until) == std::cv_status::timeout) {
+          if (closed || buffered + need <= cfg.buffer_memory) break;
+          lock.unlock();
+          return fail(error{errc::timed_out, "buffer.memory (" + std::to_string(cfg.buffer_memory) +
+                                                 " bytes) stayed full for max.block.ms: records are not delivered as fast "
+                                                 "as they are sent"});
+        }
+      }
       if (closed) {
         lock.unlock();
         return fail(error{errc::closed, "producer closed"});
       }
+      buffered += need;
       if (!p) {  // no key: stick to one partition until its batch is sealed or due
         auto it = sticky.find(topic);
         if (it == sticky.end()) it = sticky.emplace(std::string(topic), pick_sticky_locked(topic, *count)).first;
@@ -588,6 +617,7 @@ struct producer::impl {
       if (key) k = bytes_of(*key);
       a.builder.add(k, bytes_of(value), timestamp_ms(wall_ms()), hs);
       a.callbacks.push_back(std::move(cb));
+      a.reserved += need;
       ++outstanding;
       if (a.builder.size_estimate() >= cfg.batch_bytes) {
         seal_locked(tp, a);
@@ -719,6 +749,7 @@ void producer::close() {
     if (i.closed) return;
     i.closed = true;  // later sends fail at once; what is buffered still goes
   }
+  i.space.notify_all();  // a send() waiting for buffer.memory fails with `closed`
   (void)flush(i.cfg.delivery_timeout);
   std::promise<void> stopped;
   asio::post(i.pool->io(), [&i, &stopped] {

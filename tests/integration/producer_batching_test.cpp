@@ -4,7 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <future>
+#include <optional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -88,4 +90,50 @@ TEST_CASE("producer: keyless records move to a partition with nothing in flight"
     CHECK_MESSAGE(ra->partition != rb->partition, "round " << round);
   }
   b->delay_responses(std::chrono::milliseconds(0));
+}
+
+TEST_CASE("producer: buffer.memory bounds what send() holds: past it send() waits max.block.ms, fails that record, and the rest are delivered") {
+  auto b = broker_with_topic("bounded", 1);
+  producer_config pc;
+  pc.bootstrap = b->bootstrap();
+  pc.acks = 1;
+  pc.linger = std::chrono::milliseconds(0);
+  pc.buffer_memory = 64 * 1024;
+  pc.max_block = std::chrono::milliseconds(300);
+  auto p = producer::connect(pc);
+  REQUIRE(p.has_value());
+  REQUIRE((*p)->send_to("bounded", 0, std::nullopt, "warm").get().has_value());
+
+  b->delay_responses(std::chrono::milliseconds(3000));  // nothing completes for a while
+  const std::string value(1000, 'v');
+  std::atomic<int> delivered{0};
+  std::optional<error> refused;
+  std::chrono::steady_clock::duration blocked{};
+  int accepted = 0;
+  for (int i = 0; i < 200 && !refused; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    bool failed_at_once = false;  // a refusal's callback runs inside send()
+    (*p)->send_to("bounded", 0, std::nullopt, value, {}, [&](const result<delivery>& r) {
+      if (r) {
+        ++delivered;
+      } else if (!refused) {
+        refused = r.error();
+        failed_at_once = true;
+      }
+    });
+    if (failed_at_once) {
+      blocked = std::chrono::steady_clock::now() - t0;
+    } else {
+      ++accepted;
+    }
+  }
+  REQUIRE(refused.has_value());
+  CHECK(refused->code == make_error_code(errc::timed_out));
+  CHECK(refused->message.find("buffer.memory") != std::string::npos);
+  CHECK(blocked >= std::chrono::milliseconds(250));  // it waited max.block.ms for space
+  CHECK(accepted >= 40);                               // ~64 KiB of 1 KB records were taken
+  CHECK(accepted <= 66);
+  b->delay_responses(std::chrono::milliseconds(0));
+  REQUIRE((*p)->flush(std::chrono::seconds(20)).has_value());
+  CHECK(delivered.load() == accepted);  // everything it took was delivered
 }

@@ -83,6 +83,12 @@ struct producer_config {
   std::chrono::milliseconds retry_backoff_max{2'000};
   std::chrono::milliseconds delivery_timeout{120'000};
   std::chrono::milliseconds request_timeout{30'000};
+  // Records buffered and not yet delivered (or failed), in bytes of key,
+  // value and headers plus 64 per record: past it send() waits up to
+  // max_block for space, then fails the record with timed_out (at once
+  // when called from a delivery callback, which runs on the I/O thread).
+  std::size_t buffer_memory = 32ULL << 20;  // buffer.memory
+  std::chrono::milliseconds max_block{60'000};  // max.block.ms
   int breaker_failures = 5;
   std::chrono::milliseconds breaker_open{1'000};
   partitioner_fn partitioner;  // empty: Kafka-compatible default
