@@ -2,7 +2,8 @@
 # Runnel developer entry point. Every command is safe to rerun.
 #   ./dev.sh deps    install the missing Debian packages
 #   ./dev.sh build   configure + build (Release) into build/, binaries in build/bin/
-#   ./dev.sh test    deps + build + the whole ctest suite, then the unit tests under ASan+UBSan
+#   ./dev.sh test    deps + build + the whole ctest suite, then the unit tests under ASan+UBSan,
+#                    then each libFuzzer target for 15 s (RUNNEL_SKIP_ASAN=1 / RUNNEL_SKIP_FUZZ=1 skip those)
 #   ./dev.sh run     deps + build + start a standalone broker on 127.0.0.1:9292, data in ./data
 #   ./dev.sh asan    build + run the unit tests under ASan+UBSan only (build-asan/)
 #   ./dev.sh fuzz [SECONDS]  clang-16 libFuzzer targets (build-fuzz/), each run SECONDS (60) over its seed corpus
@@ -84,7 +85,7 @@ run_fuzz() {
     "build-fuzz/bin/${t}_fuzz" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 \
       -artifact_prefix="$dir/artifacts/" "$dir/corpus" >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2 || true)  # none if it died at once
     if [ "$rc" -eq 0 ]; then
       printf '%-18s %14s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" ok
     else
@@ -112,6 +113,11 @@ case "$cmd" in
     deps; build
     run_tests
     if [ "${RUNNEL_SKIP_ASAN:-0}" != 1 ]; then unit_tests_asan; fi
+    # CI's short fuzzing run: every libFuzzer target for 15 s (./dev.sh fuzz for longer).
+    if [ "${RUNNEL_SKIP_FUZZ:-0}" != 1 ]; then
+      install_missing "${FUZZ_PACKAGES[@]}"
+      run_fuzz "${RUNNEL_FUZZ_SECONDS:-15}"
+    fi
     ;;
   asan) deps; unit_tests_asan ;;
   fuzz)
