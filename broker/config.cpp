@@ -1,6 +1,8 @@
 #include "broker/config.h"
 
 #include <fstream>
+#include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -16,6 +18,20 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// "host:port" with the port in [min_port, 65535]; errors name `key`, show
+// `shown` (what the user wrote) and say it is not `what`.
+std::expected<std::pair<std::string, std::uint16_t>, std::string> parse_host_port(std::string_view key,
+                                                                                  std::string_view shown,
+                                                                                  std::string_view text,
+                                                                                  std::int64_t min_port,
+                                                                                  std::string_view what) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return std::unexpected(fmt::format("{}: '{}' is not {}", key, shown, what));
+  auto port = meta::parse_int(key, text.substr(colon + 1), min_port, 65535);
+  if (!port) return std::unexpected(port.error());
+  return std::pair{std::string(text.substr(0, colon)), static_cast<std::uint16_t>(*port)};
+}
+
 }  // namespace
 
 std::expected<void, std::string> broker_config::set(std::string_view key, std::string_view value) {
@@ -27,14 +43,9 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
     return {};
   };
   if (key == "listen") {
-    auto colon = value.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      return std::unexpected(fmt::format("listen: '{}' is not host:port", value));
-    }
-    auto port = parse_int(key, value.substr(colon + 1), 0, 65535);
-    if (!port) return std::unexpected(port.error());
-    listen_host = std::string(value.substr(0, colon));
-    listen_port = static_cast<std::uint16_t>(*port);
+    auto hp = parse_host_port(key, value, value, 0, "host:port");
+    if (!hp) return std::unexpected(hp.error());
+    std::tie(listen_host, listen_port) = std::move(*hp);
     return {};
   }
   if (key == "advertised.listeners") {
@@ -46,15 +57,13 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
       advertised_port = 0;
       return {};
     }
-    auto colon = v.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || v.find(',') != std::string_view::npos ||
-        v.find("://") != std::string_view::npos) {
-      return std::unexpected(fmt::format("advertised.listeners: '{}' is not one host:port (PLAINTEXT:// only)", value));
+    constexpr std::string_view one = "one host:port (PLAINTEXT:// only)";
+    if (v.find(',') != std::string_view::npos || v.find("://") != std::string_view::npos) {
+      return std::unexpected(fmt::format("{}: '{}' is not {}", key, value, one));
     }
-    auto port = parse_int(key, v.substr(colon + 1), 1, 65535);
-    if (!port) return std::unexpected(port.error());
-    advertised_host = std::string(v.substr(0, colon));
-    advertised_port = static_cast<std::uint16_t>(*port);
+    auto hp = parse_host_port(key, value, v, 1, one);
+    if (!hp) return std::unexpected(hp.error());
+    std::tie(advertised_host, advertised_port) = std::move(*hp);
     return {};
   }
   if (key == "data.dir") {

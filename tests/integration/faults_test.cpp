@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -132,9 +133,25 @@ void check_healed(cluster_harness& c, const std::string& topic, std::int32_t par
   }
 }
 
+// For wait_for: partition 0 has a leader, and it is not `old`.
+std::function<bool(const topic_info&)> leader_left(std::int32_t old) {
+  return [old](const topic_info& t) { return t.partitions[0].leader > 0 && t.partitions[0].leader != old; };
+}
+
 std::int32_t leader_of(const cluster_harness& c, const std::string& topic, std::int32_t partition) {
   auto t = c.describe(topic);
   return t && partition < static_cast<std::int32_t>(t->partitions.size()) ? t->partitions[partition].leader : -1;
+}
+
+// After a fault healed: the ISR full again, a second of traffic on the
+// healed cluster, then the producer stopped with every outcome known and
+// the cluster judged (check_healed).
+void finish_healed(cluster_harness& c, const std::string& topic, std::int32_t partitions, steady_producer& prod,
+                   const ack_checker& chk) {
+  REQUIRE(c.wait_for(topic, full_isr, 40s).has_value());
+  std::this_thread::sleep_for(1000ms);
+  REQUIRE(prod.stop());
+  check_healed(c, topic, partitions, chk);
 }
 
 // Once the producer stopped (every outcome known: an ack arriving after the
@@ -165,7 +182,7 @@ TEST_CASE("faults 1: kill -9 the leader mid-stream, restart it: nothing acknowle
   const std::int32_t old = leader_of(c, "f1", 0);
   REQUIRE(old > 0);
   c.kill9(old);
-  auto moved = c.wait_for("f1", [&](const topic_info& t) { return t.partitions[0].leader > 0 && t.partitions[0].leader != old; },
+  auto moved = c.wait_for("f1", leader_left(old),
                           15s);
   REQUIRE(moved.has_value());
   std::this_thread::sleep_for(1500ms);
@@ -216,7 +233,7 @@ TEST_CASE("faults 2: a leader frozen past its session acknowledges nothing in it
   for (auto id : followers) c.resume(id);
   // The old leader's session expires; a follower takes over in a new epoch.
   ack_checker chk;
-  auto moved = c.wait_for("f2", [&](const topic_info& t) { return t.partitions[0].leader > 0 && t.partitions[0].leader != old; },
+  auto moved = c.wait_for("f2", leader_left(old),
                           20s);
   REQUIRE(moved.has_value());
   steady_producer prod(c, "f2", 1, -1, chk);
@@ -363,7 +380,7 @@ TEST_CASE("faults 6 (negative control): unclean election with acks=1 loses recor
   c.kill9(leader);
   for (auto id : followers) c.resume(id);
   // With no ISR member alive, unclean election makes a lagging follower leader.
-  auto moved = c.wait_for("f6", [&](const topic_info& t) { return t.partitions[0].leader > 0 && t.partitions[0].leader != leader; },
+  auto moved = c.wait_for("f6", leader_left(leader),
                           30s);
   REQUIRE(moved.has_value());
   auto stored = read_partitions(c.bootstrap(), "f6", 1);
@@ -408,7 +425,7 @@ ack_checker::report failover_under_load(const std::string& topic, bool idempoten
     REQUIRE(old > 0);
     c.kill9(old);
     auto moved = c.wait_for(
-        topic, [&](const topic_info& t) { return t.partitions[0].leader > 0 && t.partitions[0].leader != old; }, 15s);
+        topic, leader_left(old), 15s);
     REQUIRE(moved.has_value());
     std::this_thread::sleep_for(1000ms);
     c.start(old);
@@ -514,10 +531,7 @@ TEST_CASE("partition 1: a leader cut off from its followers and clients, not fro
   }
   std::this_thread::sleep_for(1000ms);
   c.proxy(leader).heal();
-  REQUIRE(c.wait_for("p1", full_isr, 40s).has_value());
-  std::this_thread::sleep_for(1000ms);
-  REQUIRE(prod.stop());
-  check_healed(c, "p1", 2, chk);
+  finish_healed(c, "p1", 2, prod, chk);
 }
 
 TEST_CASE("partition 2: a leader cut off from ZooKeeper, not from its followers: a new leader takes over and the old one acknowledges nothing it loses") {
@@ -533,17 +547,12 @@ TEST_CASE("partition 2: a leader cut off from ZooKeeper, not from its followers:
   // Its session expires (2 s); the controller moves its partitions to
   // followers, which follow the new leader, while clients can still reach
   // the old one.
-  auto moved = c.wait_for("p2", [&](const topic_info& t) {
-    return t.partitions[0].leader > 0 && t.partitions[0].leader != old;
-  }, 20s);
+  auto moved = c.wait_for("p2", leader_left(old), 20s);
   REQUIRE_MESSAGE(moved.has_value(), "p2/0 kept its leader cut off from ZooKeeper");
   std::this_thread::sleep_for(2000ms);
   CHECK(prod.acked() > before);  // writes go on through the new leader
   c.zk_proxy(old).heal();
-  REQUIRE(c.wait_for("p2", full_isr, 40s).has_value());
-  std::this_thread::sleep_for(1000ms);
-  REQUIRE(prod.stop());
-  check_healed(c, "p2", 2, chk);
+  finish_healed(c, "p2", 2, prod, chk);
 }
 
 TEST_CASE("partition 3: the controller paused like a long GC past its session: a new controller, and nothing acknowledged lost") {
@@ -575,10 +584,7 @@ TEST_CASE("partition 3: the controller paused like a long GC past its session: a
       10s));
   std::this_thread::sleep_for(1000ms);
   c.resume(controller);  // wakes up in a world that moved on
-  REQUIRE(c.wait_for("p3", full_isr, 40s).has_value());
-  std::this_thread::sleep_for(1000ms);
-  REQUIRE(prod.stop());
-  check_healed(c, "p3", 3, chk);
+  finish_healed(c, "p3", 3, prod, chk);
 }
 
 TEST_CASE("partition 4: a leader bounced twice in a row (kill -9, start, kill -9, start): one history per epoch") {
@@ -593,10 +599,7 @@ TEST_CASE("partition 4: a leader bounced twice in a row (kill -9, start, kill -9
     c.kill9(leader);
     c.start(leader);  // back before its old session expired
   }
-  REQUIRE(c.wait_for("p4", full_isr, 40s).has_value());
-  std::this_thread::sleep_for(1000ms);
-  REQUIRE(prod.stop());
-  check_healed(c, "p4", 2, chk);
+  finish_healed(c, "p4", 2, prod, chk);
 }
 
 TEST_CASE("partition 5: the leader's links to everyone delayed 300 ms each way: slow, but nothing lost or doubled") {
@@ -614,8 +617,5 @@ TEST_CASE("partition 5: the leader's links to everyone delayed 300 ms each way: 
   CHECK(prod.acked() > before);
   c.proxy(leader).set_delay(0ms);
   c.zk_proxy(leader).set_delay(0ms);
-  REQUIRE(c.wait_for("p5", full_isr, 40s).has_value());
-  std::this_thread::sleep_for(1000ms);
-  REQUIRE(prod.stop());
-  check_healed(c, "p5", 2, chk);
+  finish_healed(c, "p5", 2, prod, chk);
 }

@@ -30,14 +30,30 @@ std::vector<std::byte> produce_frame(const std::string& topic, std::int32_t part
   return request_frame(fbb, wire::Request::ProduceRequest, body.Union(), records, 1, correlation_id);
 }
 
-raw_client::raw_client(std::uint16_t port) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  RUNNEL_ASSERT(fd_ >= 0, "socket");
+int connect_loopback(std::uint16_t port, const char* source) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (source != nullptr) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source, &src.sin_addr) != 1 || ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  RUNNEL_ASSERT(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0, "connect to 127.0.0.1:{}", port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+raw_client::raw_client(std::uint16_t port) : fd_(connect_loopback(port)) {
+  RUNNEL_ASSERT(fd_ >= 0, "connect to 127.0.0.1:{}", port);
 }
 
 raw_client::~raw_client() {

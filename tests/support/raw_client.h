@@ -23,6 +23,10 @@ struct raw_response {
   }
 };
 
+// A blocking TCP socket connected to 127.0.0.1:port, bound first to
+// `source` (any 127.x.y.z) when given; -1 when the connect fails.
+int connect_loopback(std::uint16_t port, const char* source = nullptr);
+
 // A whole request frame: envelope around `body` (in `fbb`), then `payload`.
 std::vector<std::byte> request_frame(flatbuffers::FlatBufferBuilder& fbb, wire::Request type,
                                      flatbuffers::Offset<void> body, std::span<const std::byte> payload = {},

@@ -2,6 +2,7 @@
 // its comment says, judged by what an echo server received and what the
 // client read back.
 #include "tests/support/fault_proxy.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/eventually.h"
 
 #include <arpa/inet.h>
@@ -78,12 +79,8 @@ class echo_server {
 };
 
 int connect_to(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  const int fd = runnel::testing::connect_loopback(port);
+  REQUIRE(fd >= 0);
   return fd;
 }
 
@@ -101,14 +98,19 @@ std::string read_within(int fd, std::chrono::milliseconds limit) {
 
 void say(int fd, const std::string& s) { REQUIRE(::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size())); }
 
+// Sends `s` and whether the same bytes come back within 2 s.
+bool echoed(int fd, const std::string& s) {
+  say(fd, s);
+  return read_within(fd, 2s) == s;
+}
+
 }  // namespace
 
 TEST_CASE("fault proxy: pass forwards both ways and counts the bytes") {
   echo_server echo;
   fault_proxy proxy(echo.port());
   const int fd = connect_to(proxy.port());
-  say(fd, "hello");
-  CHECK(read_within(fd, 2s) == "hello");
+  CHECK(echoed(fd, "hello"));
   // The counters are updated after the write the client already read.
   CHECK(runnel::testing::eventually([&] { return proxy.stats().bytes_down == 5; }, 2s));
   auto st = proxy.stats();
@@ -122,8 +124,7 @@ TEST_CASE("fault proxy: drop_responses delivers the request, loses the answer, a
   echo_server echo;
   fault_proxy proxy(echo.port());
   const int fd = connect_to(proxy.port());
-  say(fd, "warm");
-  REQUIRE(read_within(fd, 2s) == "warm");
+  REQUIRE(echoed(fd, "warm"));
   proxy.set_fault(fault_proxy::fault::drop_responses);
   say(fd, "request");
   CHECK(read_within(fd, 400ms).empty());  // the answer never comes
@@ -133,8 +134,7 @@ TEST_CASE("fault proxy: drop_responses delivers the request, loses the answer, a
   CHECK(read_within(fd, 2s) == "<eof>");  // its byte stream is broken: closed
   ::close(fd);
   const int again = connect_to(proxy.port());
-  say(again, "after");
-  CHECK(read_within(again, 2s) == "after");
+  CHECK(echoed(again, "after"));
   ::close(again);
 }
 
@@ -142,8 +142,7 @@ TEST_CASE("fault proxy: blackhole holds bytes and new connections, and both flow
   echo_server echo;
   fault_proxy proxy(echo.port());
   const int fd = connect_to(proxy.port());
-  say(fd, "one");
-  REQUIRE(read_within(fd, 2s) == "one");
+  REQUIRE(echoed(fd, "one"));
   proxy.set_fault(fault_proxy::fault::blackhole);
   say(fd, "two");
   const int fresh = connect_to(proxy.port());  // accepted, not connected onwards
@@ -162,8 +161,7 @@ TEST_CASE("fault proxy: refuse resets open and new connections") {
   echo_server echo;
   fault_proxy proxy(echo.port());
   const int fd = connect_to(proxy.port());
-  say(fd, "x");
-  REQUIRE(read_within(fd, 2s) == "x");
+  REQUIRE(echoed(fd, "x"));
   proxy.set_fault(fault_proxy::fault::refuse);
   CHECK(read_within(fd, 2s) == "<reset>");
   ::close(fd);
@@ -173,8 +171,7 @@ TEST_CASE("fault proxy: refuse resets open and new connections") {
   CHECK(runnel::testing::eventually([&] { return proxy.stats().reset == 2; }, 2s));
   proxy.heal();
   const int healed = connect_to(proxy.port());
-  say(healed, "y");
-  CHECK(read_within(healed, 2s) == "y");
+  CHECK(echoed(healed, "y"));
   ::close(healed);
 }
 
@@ -199,7 +196,6 @@ TEST_CASE("fault proxy: a target that is down closes the connection, and set_tar
   echo_server echo;
   proxy.set_target(echo.port());
   const int moved = connect_to(proxy.port());
-  say(moved, "z");
-  CHECK(read_within(moved, 2s) == "z");
+  CHECK(echoed(moved, "z"));
   ::close(moved);
 }
