@@ -67,7 +67,7 @@ std::size_t dedup_window::lookup(std::string_view id, std::uint64_t h) const {
   const std::size_t mask = table_.size() - 1;
   const std::uint32_t tag = tag_of(h);
   for (std::size_t i = home_of(tag, mask); table_[i].tag != 0; i = (i + 1) & mask) {
-    if (table_[i].tag == tag) {
+    if (table_[i].tag == tag && !dead(table_[i])) {
       const entry& e = *entry_at(seq_of(table_[i]));
       if (e.hash == h && id_of(e) == id) return i;
     }
@@ -84,11 +84,15 @@ std::size_t dedup_window::slot_of(std::uint64_t h, std::uint64_t seq) const {
   return table_.size();
 }
 
+// Into the first empty or dead slot of the probe path: a dead slot is
+// taken like an empty one (lookups passed over it anyway, so every path
+// through it stays unbroken).
 void dedup_window::insert_slot(std::uint64_t h, std::uint64_t seq) {
   const std::size_t mask = table_.size() - 1;
   const std::uint32_t tag = tag_of(h);
   std::size_t i = home_of(tag, mask);
-  while (table_[i].tag != 0) i = (i + 1) & mask;
+  while (table_[i].tag != 0 && !dead(table_[i])) i = (i + 1) & mask;
+  if (table_[i].tag != 0) --dead_;
   table_[i] = slot{tag, static_cast<std::uint32_t>(seq)};
 }
 
@@ -114,19 +118,55 @@ void dedup_window::grow() {
   slot_array next(table_.empty() ? 16 : table_.size() * 2);
   const std::size_t mask = next.size() - 1;
   for (const auto& s : table_) {
-    if (s.tag == 0) continue;
+    if (s.tag == 0 || dead(s)) continue;
     std::size_t i = home_of(s.tag, mask);
     while (next[i].tag != 0) i = (i + 1) & mask;
     next[i] = s;
   }
   table_ = std::move(next);
+  dead_ = 0;
+  swept_at_ = first_seq_;
+}
+
+void dedup_window::sweep() {
+  const std::size_t n = table_.size();
+  const std::size_t mask = n - 1;
+  const auto first = static_cast<std::uint32_t>(first_seq_);
+  const auto held = static_cast<std::uint32_t>(order_.size());
+  // Start after a slot that is empty now: no probe path crosses it, so in
+  // the walk from there every live slot's home comes before the slot.
+  std::size_t start = 0;
+  while (table_[start].tag != 0) ++start;  // the table is never full
+  for (std::size_t k = 1; k <= n; ++k) {
+    const std::size_t i = (start + k) & mask;
+    const slot s = table_[i];
+    if (s.tag == 0) continue;
+    if (s.seq - first >= held) {  // dead
+      table_[i] = slot{};
+      continue;
+    }
+    // Every slot between its home and here has been walked already: the
+    // first empty one among them is where it belongs now.
+    std::size_t to = home_of(s.tag, mask);
+    while (to != i && table_[to].tag != 0) to = (to + 1) & mask;
+    if (to != i) {
+      table_[to] = s;
+      table_[i] = slot{};
+    }
+  }
+  dead_ = 0;
+  swept_at_ = first_seq_;
 }
 
 std::uint64_t dedup_window::store_id(std::string_view id) {
   if (next_pos_ % block_bytes + id.size() > block_bytes) next_pos_ = (next_pos_ / block_bytes + 1) * block_bytes;
   const std::uint64_t block = next_pos_ / block_bytes;
   if (blocks_.empty()) first_block_ = block;
-  while (first_block_ + blocks_.size() <= block) blocks_.push_back(std::make_unique<char[]>(block_bytes));
+  while (first_block_ + blocks_.size() <= block) {
+    // The block freed last, if any: no fresh pages (and no zeroing) for
+    // a window that is turning over.
+    blocks_.push_back(spare_ ? std::move(spare_) : std::make_unique_for_overwrite<char[]>(block_bytes));
+  }
   std::memcpy(blocks_[block - first_block_].get() + next_pos_ % block_bytes, id.data(), id.size());
   const std::uint64_t at = next_pos_;
   next_pos_ += id.size();
@@ -136,6 +176,7 @@ std::uint64_t dedup_window::store_id(std::string_view id) {
 void dedup_window::release_blocks() {
   const std::uint64_t needed = (order_.empty() ? next_pos_ : order_.front().id_pos) / block_bytes;
   while (!blocks_.empty() && first_block_ < needed) {
+    spare_ = std::move(blocks_.front());
     blocks_.pop_front();
     ++first_block_;
   }
@@ -171,6 +212,9 @@ void dedup_window::add(std::string_view id, std::uint64_t hash, offset at, std::
     ++live_;
   }
   evict_to_bound();
+  // Also every 2^31 sequences: a dead slot names its entry by the low 32
+  // bits of its sequence, and one left that long would look live again.
+  if (dead_ > table_.size() / 8 || first_seq_ - swept_at_ > (std::uint64_t{1} << 31)) sweep();
   // Superseded entries (ids that expired and came back) wait in the FIFO
   // for expiry; when they outnumber the live ones, the FIFO is rebuilt
   // without them (amortized: at most once per live_ + 4096 adds). This also
@@ -198,17 +242,10 @@ void dedup_window::keep_live_below(offset from) {
   evicted_early_ = evicted;
 }
 
-void dedup_window::prefetch_oldest(std::size_t n) const {
-  if (table_.empty() || live_ + n <= max_ids_) return;
-  const std::size_t mask = table_.size() - 1;
-  const std::size_t count = std::min(order_.size(), live_ + n - max_ids_);
-  for (std::size_t i = 0; i < count; ++i) __builtin_prefetch(&table_[home_of(tag_of(order_[i].hash), mask)]);
-}
-
 void dedup_window::pop_front() {
   const entry& e = order_.front();
   if (e.live) {
-    erase_slot(slot_of(e.hash, first_seq_));
+    ++dead_;  // its slot stays, dead once the entry is gone
     --live_;
   }
   order_.pop_front();
@@ -254,6 +291,8 @@ void dedup_window::clear() {
   first_block_ = 0;
   next_pos_ = 0;
   live_ = 0;
+  dead_ = 0;
+  swept_at_ = 0;
   in_offset_order_ = true;
 }
 

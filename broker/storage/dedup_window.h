@@ -29,10 +29,14 @@ inline constexpr std::size_t max_msg_id_bytes = 256;
 
 // Layout (ADR 0011, "The table"): ids in insertion order in a FIFO of
 // entries, their bytes in 64 KiB blocks of an arena freed from the front;
-// an open-addressed table (linear probing, backward-shift deletion) of
-// (32-bit hash tag, entry sequence) pairs, 8 bytes a slot, at most half full.
-// A lookup of a new id touches one slot's cache line; the id bytes are
-// compared only when the hashes match.
+// an open-addressed table (linear probing) of (32-bit hash tag, entry
+// sequence) pairs, 8 bytes a slot, at most half full of live ids. A lookup
+// of a new id touches one slot's cache line; the id bytes are compared only
+// when the hashes match. An id leaving from the front of the FIFO leaves
+// its slot behind, dead (its sequence is below the FIFO's): no random
+// access to evict. Inserts reuse dead slots on their probe path, and a
+// sweep in slot order clears the rest once they reach an eighth of the
+// table.
 class dedup_window {
  public:
   dedup_window(std::chrono::milliseconds window, std::size_t max_ids) : window_(window), max_ids_(max_ids) {}
@@ -49,12 +53,20 @@ class dedup_window {
   // (a later copy of an id in the window changes nothing).
   void add(std::string_view id, offset at, std::int64_t ts_ms) { add(id, hash_of(id), at, ts_ms); }
   void add(std::string_view id, std::uint64_t hash, offset at, std::int64_t ts_ms);
-  // Cache hints for a batch's lookups: the slot `hash` probes first, and
-  // the slots of the oldest ids when adding `n` would evict them.
+  // A cache hint for a batch's lookups: the slot `hash` probes first.
+  // An asm statement, not __builtin_prefetch: GCC 12 at -O2 deletes the
+  // builtin here (ipa-modref finds this const member free of side effects
+  // and the call goes as dead code; `objdump -d` of the broker showed no
+  // prefetch at all), and the misses it was meant to hide came back.
   void prefetch(std::uint64_t hash) const {
-    if (!table_.empty()) __builtin_prefetch(&table_[home_of(tag_of(hash), table_.size() - 1)]);
+    if (table_.empty()) return;
+    const slot* p = &table_[home_of(tag_of(hash), table_.size() - 1)];
+#if defined(__x86_64__)
+    asm volatile("prefetcht0 %0" : : "m"(*p));
+#else
+    __builtin_prefetch(p);
+#endif
   }
-  void prefetch_oldest(std::size_t n) const;
   // Forgets ids older than the window that ends at `now_ms`.
   void expire(std::int64_t now_ms);
   // Forgets ids whose first copy is at or after `from` (a truncation).
@@ -89,9 +101,14 @@ class dedup_window {
   };
   [[nodiscard]] static std::uint32_t tag_of(std::uint64_t h) { return static_cast<std::uint32_t>(h >> 32) | 1U; }
   [[nodiscard]] static std::size_t home_of(std::uint32_t tag, std::size_t mask) { return (tag >> 1) & mask; }
-  [[nodiscard]] std::uint64_t seq_of(const slot& s) const {
-    return first_seq_ + static_cast<std::uint32_t>(s.seq - static_cast<std::uint32_t>(first_seq_));
+  // Slots name entries by the low half of their sequence: relative to the
+  // FIFO's front, a live slot's is below order_.size(); a dead one's (its
+  // entry has left) wraps far above it.
+  [[nodiscard]] std::uint32_t index_of(const slot& s) const {
+    return s.seq - static_cast<std::uint32_t>(first_seq_);
   }
+  [[nodiscard]] bool dead(const slot& s) const { return index_of(s) >= order_.size(); }
+  [[nodiscard]] std::uint64_t seq_of(const slot& s) const { return first_seq_ + index_of(s); }
   // The table's memory: zeroed; from 2 MiB up its own mapping with
   // transparent huge pages asked for (madvise), since random probes into
   // tens of MiB otherwise miss the TLB on nearly every lookup.
@@ -131,9 +148,12 @@ class dedup_window {
   void erase_slot(std::size_t i);
   void insert_slot(std::uint64_t h, std::uint64_t seq);
   void grow();
+  // Empties the dead slots, then moves each live one back to the first
+  // empty slot of its probe path: two walks in slot order.
+  void sweep();
   std::uint64_t store_id(std::string_view id);
-  void pop_front();  // the oldest entry goes (and its slot, if live)
-  void pop_back();   // the newest entry goes
+  void pop_front();  // the oldest entry goes (its slot, if live, becomes dead)
+  void pop_back();   // the newest entry goes (and its slot, if live)
   void evict_to_bound();  // the oldest live ids go while there are more than max_ids_
   // The FIFO again from its live entries below `from` (superseded ones and
   // the rest dropped), in their order.
@@ -146,8 +166,11 @@ class dedup_window {
   std::uint64_t first_seq_ = 0;
   slot_array table_;          // power-of-two size
   std::size_t live_ = 0;
+  std::size_t dead_ = 0;      // slots whose entry left the FIFO
+  std::uint64_t swept_at_ = 0;  // first_seq_ when no slot was dead
   std::deque<std::unique_ptr<char[]>> blocks_;  // blocks_[i] is block first_block_ + i
   std::uint64_t first_block_ = 0;
+  std::unique_ptr<char[]> spare_;  // the block freed last, for the next
   std::uint64_t next_pos_ = 0;  // where the next id goes
   bool in_offset_order_ = true;  // every add so far at a higher offset than the last
   std::uint64_t evicted_early_ = 0;

@@ -438,18 +438,16 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   std::vector<record_id> ids;
   std::vector<std::uint32_t> fresh;
   if (msg_ids_) {
-    auto v = schemas::batch_view::open(batch, schemas::verify_limits{h->length});
-    if (!v) co_return std::unexpected(make_error_code(errc::bad_batch));
+    const auto v = schemas::batch_view::of_verified(batch, *h);
     const std::int64_t now = wall_clock_now().value();
     msg_ids_->expire(now);  // ids past the window give their memory back
     std::vector<std::size_t> keep;
     // First pass: every record's id and its hash, prefetching the
     // window's table slot (the table is far larger than the caches; the
-    // decoding in between hides the misses), and the slots of the oldest
-    // ids, which this batch's new ones will evict.
-    ids.reserve(v->record_count());
-    for (std::size_t i = 0; i < v->record_count(); ++i) {
-      auto r = v->record(i);
+    // decoding in between hides the misses).
+    ids.reserve(v.record_count());
+    for (std::size_t i = 0; i < v.record_count(); ++i) {
+      auto r = v.record(i);
       auto id = msg_id_of(r);
       if (!id) continue;
       if (id->size() > max_msg_id_bytes) co_return std::unexpected(make_error_code(errc::bad_msg_id));
@@ -458,7 +456,6 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
       msg_ids_->prefetch(hash);
       ids.push_back({i, text, hash, static_cast<std::int32_t>(r.off.value()), r.timestamp.value()});
     }
-    msg_ids_->prefetch_oldest(ids.size());
     // Second pass: repeats of the window, then repeats within the batch
     // (an open-addressed set of indexes + 1 into `ids`, at most half full,
     // reused).
@@ -467,7 +464,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
     batch_ids_.assign(cap, 0);
     fresh.reserve(ids.size());
     std::size_t next_id = 0;
-    for (std::size_t i = 0; i < v->record_count(); ++i) {
+    for (std::size_t i = 0; i < v.record_count(); ++i) {
       if (next_id < ids.size() && ids[next_id].index == i) {
         const auto k = static_cast<std::uint32_t>(next_id++);
         const auto& c = ids[k];
@@ -498,7 +495,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
       co_return r;
     }
     if (!dropped.empty()) {
-      rebuilt = schemas::rebuild_batch(*v, keep);
+      rebuilt = schemas::rebuild_batch(v, keep);
       batch = rebuilt;
       auto rh = schemas::decode_header(batch);
       if (!rh) co_return std::unexpected(make_error_code(errc::bad_batch));
@@ -542,7 +539,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append_repli
   }
   producers_.apply(*h);  // as the leader did
   if (msg_ids_) {
-    if (auto v = schemas::batch_view::open(batch, schemas::verify_limits{h->length})) note_msg_ids(*v);
+    note_msg_ids(schemas::batch_view::of_verified(batch, *h));  // replication.cpp verified it
   }
   co_return co_await enqueue(batch, *h, true);
 }
