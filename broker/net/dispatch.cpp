@@ -66,6 +66,7 @@ wire::ErrorCode to_wire(const std::error_code& ec) {
       case storage::errc::producer_fenced: return ErrorCode::PRODUCER_FENCED;
       case storage::errc::unknown_producer_id: return ErrorCode::UNKNOWN_PRODUCER_ID;
       case storage::errc::bad_msg_id: return ErrorCode::INVALID_RECORD;
+      case storage::errc::storage_full: return ErrorCode::STORAGE_FULL;
       default: return ErrorCode::STORAGE_ERROR;
     }
   }

@@ -23,6 +23,7 @@ class category final : public std::error_category {
       case errc::producer_fenced: return "a newer epoch of this producer id has written to the partition";
       case errc::unknown_producer_id: return "the partition does not know this producer (expired or never seen)";
       case errc::bad_msg_id: return "a runnel.msg.id header is longer than 256 bytes";
+      case errc::storage_full: return "no space left on the log's device; not written, retry later";
     }
     return "unknown runnel.storage error";
   }

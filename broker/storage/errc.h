@@ -21,6 +21,7 @@ enum class errc {
   producer_fenced,          // the batch's producer epoch is older than the partition has seen
   unknown_producer_id,      // a sequence other than 0 from a producer the partition does not know (or forgot)
   bad_msg_id,               // a runnel.msg.id header longer than 256 bytes
+  storage_full,             // the write met a full disk (ENOSPC, EDQUOT): not written, retry later
 };
 
 const std::error_category& error_category() noexcept;

@@ -402,6 +402,7 @@ std::error_code log::roll() {
 asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::span<std::byte> batch,
                                                                               std::int32_t epoch) {
   if (auto ec = check_usable()) co_return std::unexpected(ec);
+  if (rolling_back_) co_return std::unexpected(make_error_code(errc::storage_full));
   RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
   auto h = schemas::decode_header(batch);
   if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
@@ -524,6 +525,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
 
 asio::awaitable<std::expected<append_result, std::error_code>> log::append_replica(std::span<std::byte> batch) {
   if (auto ec = check_usable()) co_return std::unexpected(ec);
+  if (rolling_back_) co_return std::unexpected(make_error_code(errc::storage_full));
   RUNNEL_ASSERT(!truncating_, "[{}] append during truncate", tp_);
   auto h = schemas::decode_header(batch);
   if (!h || h->length != batch.size()) co_return std::unexpected(make_error_code(errc::bad_batch));
@@ -555,7 +557,13 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::enqueue(std:
       co_return std::unexpected(make_error_code(errc::log_offline));
     }
   }
-  if (auto ec = maybe_roll(h.length)) co_return std::unexpected(ec);
+  if (auto ec = maybe_roll(h.length)) {
+    // The batch's producer sequence and message ids are in the log's state
+    // already: they go again, or a retry would be answered as a duplicate
+    // of a batch that was never written.
+    start_take_back();
+    co_return std::unexpected(out_of_space(ec) ? make_error_code(errc::storage_full) : ec);
+  }
   const offset base = h.base_offset;
   const auto& active = segments_.back();
   file_pos pos = active->reserve(h);
@@ -592,6 +600,19 @@ asio::awaitable<void> log::write_loop() {
       queue_.pop_front();
     }
     auto ec = co_await write_group(group);
+    if (ec && out_of_space(ec)) {
+      // Nothing is lost but these appends and the ones queued behind them:
+      // they fail (retriable), and the log takes their offsets back.
+      logger().warn("[{}] a write met a full disk ({}): {} appends answer STORAGE_FULL", tp_, ec.message(),
+                    group.size() + queue_.size());
+      start_take_back();
+      for (auto* pw : group) pw->done(errc::storage_full);
+      while (!queue_.empty()) {
+        queue_.front()->done(errc::storage_full);
+        queue_.pop_front();
+      }
+      break;
+    }
     if (ec) {
       fail(ec, "write");
       for (auto* pw : group) pw->done(errc::log_offline);
@@ -618,6 +639,37 @@ asio::awaitable<void> log::write_loop() {
   }
   writing_ = false;
   maybe_notify_idle();
+}
+
+bool log::out_of_space(std::error_code ec) {
+  return ec == std::errc::no_space_on_device || (ec.category() == std::system_category() && ec.value() == EDQUOT);
+}
+
+void log::start_take_back() {
+  if (rolling_back_) return;
+  rolling_back_ = true;  // appends answer STORAGE_FULL until it is done
+  asio::co_spawn(ex_, take_back_unwritten(), asio::detached);
+}
+
+// After a write met a full disk: the reservations past what was written go
+// (segments rolled for them, bytes partly written, index entries, producer
+// sequences, message ids, epoch starts), as a truncation to the written end
+// would take them, and the log takes appends again. Its files are what a
+// crash now would leave.
+asio::awaitable<void> log::take_back_unwritten() {
+  const offset from = next_offset_;
+  auto ec = co_await truncate(written_end_);
+  rolling_back_ = false;
+  if (ec) {
+    fail(ec, "taking back the appends a full disk refused");
+    durable_waiters_.fail_all(errc::log_offline);
+    co_return;
+  }
+  logger().info("[{}] took back offsets {} to {} that a full disk refused; appends resume", tp_, next_offset_, from);
+  // A flush that waited for offsets taken back waits for the new end.
+  durable_waiters_.lower_to(next_offset_);
+  durable_waiters_.advance(durable_end_);
+  maybe_start_sync();
 }
 
 asio::awaitable<std::error_code> log::write_group(std::vector<pending_write*>& group) {
@@ -895,7 +947,12 @@ asio::awaitable<std::error_code> log::reset_to(offset start) {
 
 asio::awaitable<std::error_code> log::do_truncate(offset to) {
   co_await quiesce();
-  if (to >= written_end_) co_return std::error_code{};
+  // Bytes reserved but never written (appends a full disk refused) go
+  // too: segments rolled for them, and what of them reached the file.
+  bool unwritten = next_offset_ > written_end_;
+  for (const auto& s : segments_) unwritten = s->drop_unwritten() || unwritten;
+  if (to >= written_end_ && !unwritten) co_return std::error_code{};
+  to = std::min(to, written_end_);
   if (to < log_start_offset()) to = log_start_offset();
 
   // The recovery point must not stay above data that is about to be

@@ -202,6 +202,12 @@ class log {
   void maybe_start_sync();
   asio::awaitable<void> sync_loop();
   asio::awaitable<std::error_code> quiesce();
+  // A write that met a full disk (or a roll that could not create its
+  // segment): the log takes back the offsets it handed out past what was
+  // written, then takes appends again (STORAGE_FULL until then).
+  static bool out_of_space(std::error_code ec);
+  void start_take_back();
+  asio::awaitable<void> take_back_unwritten();
   asio::awaitable<std::error_code> do_truncate(offset to);
   asio::awaitable<std::error_code> persist_recovery_point(offset point);
   void fail(std::error_code ec, const char* what);
@@ -253,6 +259,7 @@ class log {
   std::optional<std::chrono::steady_clock::time_point> unflushed_since_;
   bool closed_ = false;
   bool truncating_ = false;
+  bool rolling_back_ = false;  // take_back_unwritten() runs or is about to
   std::error_code failure_;
 
   offset_waiters written_waiters_;  // wait_for_data, quiesce

@@ -92,6 +92,15 @@ class segment {
   // Append bookkeeping (no I/O): reserves [size, size + length) for the
   // batch and indexes it. Returns its position.
   file_pos reserve(const schemas::batch_header& h);
+  // Forgets the reservations past what was written (appends that failed
+  // on a full disk); their index entries go with the truncate_to that
+  // follows. Returns whether there were any.
+  bool drop_unwritten() {
+    if (size_ == written_) return false;
+    size_ = written_;
+    next_offset_ = written_next_;
+    return true;
+  }
   void mark_written(file_pos end, offset next) {
     written_ = end;
     written_next_ = next;

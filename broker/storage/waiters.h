@@ -59,6 +59,15 @@ class offset_waiters {
     auto all = std::exchange(waiters_, {});
     for (auto& [_, c] : all) c(ec);
   }
+  // Waiters for more than `value` wait for `value` instead (the offsets
+  // above it were taken back: a write that failed on a full disk).
+  void lower_to(offset value) {
+    for (auto it = waiters_.upper_bound(value); it != waiters_.end();) {
+      auto c = std::move(it->second);
+      it = waiters_.erase(it);
+      waiters_.emplace(value, std::move(c));
+    }
+  }
   [[nodiscard]] bool empty() const { return waiters_.empty(); }
   [[nodiscard]] offset lowest_target() const { return waiters_.begin()->first; }
 
