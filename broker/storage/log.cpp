@@ -1,6 +1,7 @@
 #include "broker/storage/log.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <linux/falloc.h>
 #include <sys/uio.h>
 
@@ -795,10 +796,29 @@ asio::awaitable<void> log::sync_loop() {
         break;
       }
     }
+    release_sealed_tails();
   }
   if (failure_) durable_waiters_.fail_all(errc::log_offline);
   syncing_ = false;
   maybe_notify_idle();
+}
+
+// A sealed segment's blocks reserved past its end (preallocation) go back
+// to the volume: a partition that rolls keeps only what it holds. A
+// truncate to its own size, not a hole punch: ext4 punches nothing past
+// the end of a file. Once per roll, so a plain system call (as
+// segment::truncate_to makes); best effort.
+void log::release_sealed_tails() {
+  for (std::size_t i = 0; i + 1 < segments_.size(); ++i) {
+    const auto& s = segments_[i];
+    if (s->allocated() <= s->size() || s->written() != s->size()) continue;
+    const std::uint64_t len = s->allocated().value() - s->size().value();
+    s->set_allocated(s->size());  // tried once, whatever the answer
+    if (::ftruncate(s->fd(), static_cast<off_t>(s->size().value())) != 0) {
+      logger().warn("[{}] cannot release the {} bytes reserved past segment {}: {}", tp_, len, s->base(),
+                    std::error_code(errno, std::system_category()).message());
+    }
+  }
 }
 
 asio::awaitable<std::error_code> log::persist_recovery_point(offset point) {

@@ -206,6 +206,7 @@ class log {
   // segment): the log takes back the offsets it handed out past what was
   // written, then takes appends again (STORAGE_FULL until then).
   static bool out_of_space(std::error_code ec);
+  void release_sealed_tails();
   void start_take_back();
   asio::awaitable<void> take_back_unwritten();
   asio::awaitable<std::error_code> do_truncate(offset to);

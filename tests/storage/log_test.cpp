@@ -629,6 +629,26 @@ TEST_CASE("log: quiet partitions reserve little disk: preallocation follows each
   }
 }
 
+TEST_CASE("log: a sealed segment gives back the blocks preallocated past its end") {
+  log_fixture f;
+  f.cfg.segment_ms = std::chrono::milliseconds(50);  // seals it at about 210 KB, 270 KB reserved
+  REQUIRE_FALSE(f.open());
+  f.append_n(200, 1, 1000);
+  struct stat st {};
+  REQUIRE(::stat(f.seg(offset(0), ".log").c_str(), &st) == 0);
+  const auto reserved = static_cast<std::uint64_t>(st.st_blocks) * 512;
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  f.append_n(1);  // rolls by age
+  REQUIRE_FALSE(f.flush());
+  REQUIRE(f.l->segment_bases().size() == 2);
+  REQUIRE(::stat(f.seg(offset(0), ".log").c_str(), &st) == 0);
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const auto used = static_cast<std::uint64_t>(st.st_blocks) * 512;
+  MESSAGE("sealed segment: " << size << " bytes, " << reserved << " on disk before the roll, " << used << " after");
+  CHECK(reserved > size + 4096);  // the control: it had reserved past its end
+  CHECK(used <= (size + 4095) / 4096 * 4096);
+}
+
 TEST_CASE("log: a roll fsyncs the sealed segment in the background and moves the recovery point, without any flush") {
   log_fixture f;
   f.cfg.segment_bytes = 4 * batch_size();
