@@ -79,7 +79,13 @@ asio::awaitable<std::expected<std::unique_ptr<log>, std::error_code>> log::open(
 
 asio::awaitable<std::error_code> log::do_open() {
   std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  // A new log's directory entry is durable before anything in it is
+  // acknowledged: its parent is fsynced (through the ring, as every
+  // directory fsync of the log is).
+  if (std::filesystem::create_directories(dir_, ec)) {
+    auto parent = dir_.parent_path();
+    if (auto pec = co_await sync_dir(std::move(parent))) co_return pec;
+  }
   if (ec) co_return ec;
   std::filesystem::remove(dir_ / (std::string(recovery_point_name) + ".tmp"), ec);
   std::filesystem::remove(dir_ / (std::string(cleaner_checkpoint_name) + ".tmp"), ec);
@@ -101,7 +107,7 @@ asio::awaitable<std::error_code> log::do_open() {
     auto seg = std::make_shared<segment>(dir_, offset(0), cfg_);
     if (auto cec = seg->create()) co_return cec;
     segments_.push_back(std::move(seg));
-    if (auto fec = fsync_dir(dir_)) co_return fec;
+    if (auto fec = co_await sync_dir()) co_return fec;
     if (auto eec = epochs_->clear()) co_return eec;
     remove_producer_snapshots(offset(0), offset(-1));  // of an earlier life of this directory
     if (cfg_.dedup_window.count() > 0) msg_ids_.emplace(cfg_.dedup_window, cfg_.dedup_max_ids);
@@ -845,8 +851,8 @@ asio::awaitable<std::error_code> log::replace_file(const char* name, std::span<c
   co_return co_await sync_dir();
 }
 
-asio::awaitable<std::error_code> log::sync_dir() {
-  auto dirfd = file_handle::open(dir_, O_RDONLY | O_DIRECTORY);
+asio::awaitable<std::error_code> log::sync_dir(std::filesystem::path dir) {
+  auto dirfd = file_handle::open(dir, O_RDONLY | O_DIRECTORY);
   if (!dirfd) co_return dirfd.error();
   co_return co_await ring_.fsync(dirfd->get());
 }
@@ -946,11 +952,11 @@ asio::awaitable<std::error_code> log::reset_to(offset start) {
   logger().warn("[{}] emptying the log ({} to {}) to start again at {}", tp_, log_start_offset(), written_end_, start);
   for (const auto& seg : segments_) seg->remove_files();
   segments_.clear();
-  std::error_code ec = fsync_dir(dir_);
+  std::error_code ec = co_await sync_dir();
   auto seg = std::make_shared<segment>(dir_, start, cfg_);
   if (!ec) ec = seg->create();
   segments_.push_back(std::move(seg));  // never empty, even for a log that fails here (offline)
-  if (!ec) ec = fsync_dir(dir_);
+  if (!ec) ec = co_await sync_dir();
   if (!ec) {
     next_offset_ = written_end_ = durable_end_ = start;
     ec = co_await persist_recovery_point(start);

@@ -221,7 +221,8 @@ class log {
   // (others keep it in memory: a missing file reads as the log start).
   asio::awaitable<std::error_code> persist_cleaner_checkpoint(offset point);
   asio::awaitable<std::error_code> replace_file(const char* name, std::span<const std::byte> bytes);
-  asio::awaitable<std::error_code> sync_dir();
+  asio::awaitable<std::error_code> sync_dir(std::filesystem::path dir);
+  asio::awaitable<std::error_code> sync_dir() { return sync_dir(dir_); }
   [[nodiscard]] bool unchanged_since(const clean_job& job) const;
   // The producer state as of the log end: the newest snapshot at or below
   // it (snapshots past it are deleted) plus the batches after it.
