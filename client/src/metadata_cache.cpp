@@ -14,14 +14,15 @@ bool try_next_broker(const error& e) {
 
 }  // namespace
 
-result<std::int32_t> metadata_cache::partitions(const std::string& topic) {
+result<std::int32_t> metadata_cache::partitions(const std::string& topic,
+                                                std::optional<std::chrono::milliseconds> max_wait) {
   {
     std::lock_guard lock(mu_);
     if (auto t = view_.topics.find(topic); t != view_.topics.end() && t->second) {
       return static_cast<std::int32_t>(t->second->size());
     }
   }
-  auto v = fetch_sync({topic});
+  auto v = fetch_sync({topic}, max_wait);
   if (!v) return std::unexpected(v.error());
   auto t = v->topics.find(topic);
   if (t == v->topics.end())
@@ -123,20 +124,26 @@ void metadata_cache::fetch(std::vector<std::string> topics, std::vector<host_por
       });
 }
 
-result<cluster_view> metadata_cache::fetch_sync(const std::vector<std::string>& topics) {
+result<cluster_view> metadata_cache::fetch_sync(const std::vector<std::string>& topics,
+                                                std::optional<std::chrono::milliseconds> max_wait) {
   if (pool_.on_io_thread()) {
     // Waiting here would block the only thread that can answer.
     return std::unexpected(
         error{errc::invalid_argument,
               "blocking metadata lookup from the client's I/O thread (a callback)"});
   }
-  std::promise<result<cluster_view>> p;
-  auto f = p.get_future();
-  fetch(topics, pool_.candidates(), 0, {},
-        [&p](result<cluster_view> r) { p.set_value(std::move(r)); });
-  auto v = f.get();
-  if (v) apply(*v);
-  return v;
+  // Shared with the callback: it may run after this call gave up waiting.
+  auto p = std::make_shared<std::promise<result<cluster_view>>>();
+  auto f = p->get_future();
+  fetch(topics, pool_.candidates(), 0, {}, [this, p](result<cluster_view> r) {
+    if (r) apply(*r);
+    p->set_value(std::move(r));
+  });
+  if (max_wait && f.wait_for(*max_wait) != std::future_status::ready) {
+    return std::unexpected(error{errc::timed_out, "no broker answered Metadata within " +
+                                                      std::to_string(max_wait->count()) + " ms"});
+  }
+  return f.get();
 }
 
 void metadata_cache::apply(cluster_view view) {

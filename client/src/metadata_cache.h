@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,8 +25,12 @@ class metadata_cache {
  public:
   explicit metadata_cache(connection_pool& pool) : pool_(pool) {}
 
-  // Blocking: fetch the topic when it is not cached.
-  result<std::int32_t> partitions(const std::string& topic);
+  // Blocking: fetch the topic when it is not cached; with `max_wait`, for
+  // at most that long (then errc::timed_out; the fetch goes on and fills
+  // the cache when it is answered). Without it, as long as the brokers
+  // take to answer or fail.
+  result<std::int32_t> partitions(const std::string& topic,
+                                  std::optional<std::chrono::milliseconds> max_wait = std::nullopt);
   result<leader_route> leader(const std::string& topic, std::int32_t partition);
 
   // Never blocks: what the cache holds (find_leader's errors; an uncached
@@ -53,8 +58,10 @@ class metadata_cache {
   // be reached passes the request on to the next. `done` on the I/O thread.
   void fetch(std::vector<std::string> topics, std::vector<host_port> candidates, std::size_t next,
              std::string failures, fetched_fn done);
-  // Blocking fetch, applied to the cache.
-  result<cluster_view> fetch_sync(const std::vector<std::string>& topics);
+  // Blocking fetch, applied to the cache (also when it is answered after
+  // `max_wait`).
+  result<cluster_view> fetch_sync(const std::vector<std::string>& topics,
+                                  std::optional<std::chrono::milliseconds> max_wait = std::nullopt);
   void apply(cluster_view view);
 
   struct refresh_state {

@@ -553,7 +553,7 @@ struct producer::impl {
       std::lock_guard lock(mu);
       if (closed) return fail(error{errc::closed, "producer closed"});
     }
-    auto count = meta->partitions(std::string(topic));
+    auto count = meta->partitions(std::string(topic), cfg.max_block);  // a new topic: bounded like buffer.memory
     if (!count) return fail(count.error());
     std::optional<std::int32_t> p = partition;
     if (!p && cfg.partitioner) p = cfg.partitioner(topic, key, *count);

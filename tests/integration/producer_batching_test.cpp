@@ -14,6 +14,7 @@
 #include "runnel/admin.h"
 #include "runnel/producer.h"
 #include "runnel/testing/embedded_broker.h"
+#include "tests/support/eventually.h"
 #include "tests/support/log_files.h"
 
 using namespace runnel;
@@ -136,4 +137,41 @@ TEST_CASE("producer: buffer.memory bounds what send() holds: past it send() wait
   b->delay_responses(std::chrono::milliseconds(0));
   REQUIRE((*p)->flush(std::chrono::seconds(20)).has_value());
   CHECK(delivered.load() == accepted);  // everything it took was delivered
+}
+
+TEST_CASE("producer: send() to a topic it has no metadata for waits at most max.block.ms for the lookup") {
+  auto b = broker_with_topic("known", 1);
+  {
+    admin_config ac;
+    ac.bootstrap = b->bootstrap();
+    auto a = admin::connect(ac);
+    REQUIRE(a.has_value());
+    REQUIRE((*a)->create_topic("new", 1).has_value());
+  }
+  producer_config pc;
+  pc.bootstrap = b->bootstrap();
+  pc.acks = 1;
+  pc.max_block = std::chrono::milliseconds(300);
+  pc.request_timeout = std::chrono::seconds(20);
+  auto p = producer::connect(pc);
+  REQUIRE(p.has_value());
+  REQUIRE((*p)->send_to("known", 0, std::nullopt, "warm").get().has_value());
+
+  b->delay_responses(std::chrono::milliseconds(3000));  // Metadata for "new" is answered late
+  std::optional<error> refused;
+  const auto t0 = std::chrono::steady_clock::now();
+  (*p)->send("new", std::nullopt, "v", {}, [&](const result<delivery>& r) {
+    if (!r) refused = r.error();
+  });
+  const auto blocked = std::chrono::steady_clock::now() - t0;
+  MESSAGE("send() to an unknown topic returned after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(blocked).count() << " ms");
+  CHECK(blocked < std::chrono::milliseconds(1500));  // max.block.ms, not the 3 s answer
+  REQUIRE(refused.has_value());
+  CHECK(refused->code == make_error_code(errc::timed_out));
+  CHECK(refused->message.find("Metadata") != std::string::npos);
+  // The answer still arrives and fills the cache: the topic works afterwards.
+  b->delay_responses(std::chrono::milliseconds(0));
+  CHECK(runnel::testing::eventually([&] { return (*p)->send("new", std::nullopt, "v2").get().has_value(); },
+                                     std::chrono::seconds(10)));
 }

@@ -88,6 +88,8 @@ struct producer_config {
   // max_block for space, then fails the record with timed_out (at once
   // when called from a delivery callback, which runs on the I/O thread).
   std::size_t buffer_memory = 32ULL << 20;  // buffer.memory
+  // Also bounds send()'s Metadata lookup of a topic it has not seen yet
+  // (then timed_out naming Metadata; the answer still fills the cache).
   std::chrono::milliseconds max_block{60'000};  // max.block.ms
   int breaker_failures = 5;
   std::chrono::milliseconds breaker_open{1'000};
