@@ -11,7 +11,6 @@
 namespace runnel::storage {
 
 namespace {
-constexpr const char* file_name = "leader-epoch-checkpoint";
 constexpr std::string_view magic = "runnel-epochs 1";
 }  // namespace
 
@@ -50,32 +49,36 @@ std::expected<epoch_cache, std::error_code> epoch_cache::load(const std::filesys
   return c;
 }
 
-std::error_code epoch_cache::persist() const {
+std::string epoch_cache::encode() const {
   std::ostringstream out;
   out << magic << '\n';
   for (const auto& e : entries_) out << e.epoch << ' ' << e.start.value() << '\n';
-  const std::string s = out.str();
+  return out.str();
+}
+
+std::error_code epoch_cache::save() const {
+  const std::string s = encode();
   return write_file_atomic(file_, std::as_bytes(std::span(s.data(), s.size())));
 }
 
-std::error_code epoch_cache::assign(std::int32_t epoch, offset start) {
-  if (!entries_.empty() && epoch <= entries_.back().epoch) return {};
+bool epoch_cache::assign(std::int32_t epoch, offset start) {
+  if (!entries_.empty() && epoch <= entries_.back().epoch) return false;
   // An epoch that never got data is superseded by this one.
   while (!entries_.empty() && entries_.back().start >= start) entries_.pop_back();
   entries_.push_back({epoch, start});
-  return persist();
+  return true;
 }
 
-std::error_code epoch_cache::truncate_from(offset end) {
+bool epoch_cache::truncate_from(offset end) {
   const auto before = entries_.size();
   while (!entries_.empty() && entries_.back().start >= end) entries_.pop_back();
-  return entries_.size() == before ? std::error_code{} : persist();
+  return entries_.size() != before;
 }
 
-std::error_code epoch_cache::clear() {
-  if (entries_.empty()) return {};
+bool epoch_cache::clear() {
+  if (entries_.empty()) return false;
   entries_.clear();
-  return persist();
+  return true;
 }
 
 std::optional<std::pair<std::int32_t, offset>> epoch_cache::end_for(std::int32_t epoch, offset log_end) const {

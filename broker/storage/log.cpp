@@ -52,6 +52,10 @@ struct log::pending_write {
   std::span<const std::byte> bytes;
   offset next;
   completion done;
+  // Starts a new leader epoch: not written (nor anything queued behind it)
+  // before the epoch checkpoint that records it is durable; the checkpoint
+  // write of epoch generation `held_until` releases it.
+  std::uint64_t held_until = 0;
 };
 
 namespace {
@@ -108,7 +112,9 @@ asio::awaitable<std::error_code> log::do_open() {
     if (auto cec = seg->create()) co_return cec;
     segments_.push_back(std::move(seg));
     if (auto fec = co_await sync_dir()) co_return fec;
-    if (auto eec = epochs_->clear()) co_return eec;
+    if (epochs_->clear()) {
+      if (auto eec = co_await save_epochs_now()) co_return eec;
+    }
     remove_producer_snapshots(offset(0), offset(-1));  // of an earlier life of this directory
     if (cfg_.dedup_window.count() > 0) msg_ids_.emplace(cfg_.dedup_window, cfg_.dedup_max_ids);
     co_return co_await persist_recovery_point(offset(0));
@@ -179,7 +185,9 @@ asio::awaitable<std::error_code> log::do_open() {
   next_offset_ = written_end_ = durable_end_ = segments_.back()->next_offset();
   cleaned_end_ = std::clamp(cleaned_end_, log_start_offset(), next_offset_);
   // Epochs that start at or past the end have no data (a torn tail).
-  if (auto eec = epochs_->truncate_from(next_offset_)) co_return eec;
+  if (epochs_->truncate_from(next_offset_)) {
+    if (auto eec = co_await save_epochs_now()) co_return eec;
+  }
   if (auto pec = co_await rebuild_producers()) co_return pec;
   if (auto mec = co_await rebuild_msg_ids()) co_return mec;
   if (recovery_point_ != durable_end_) co_return co_await persist_recovery_point(durable_end_);
@@ -558,12 +566,6 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append_repli
 asio::awaitable<std::expected<append_result, std::error_code>> log::enqueue(std::span<std::byte> batch,
                                                                               const schemas::batch_header& h,
                                                                               bool track_epoch) {
-  if (track_epoch) {
-    if (auto ec = epochs_->assign(h.epoch.value(), h.base_offset)) {
-      fail(ec, "leader epoch checkpoint write");
-      co_return std::unexpected(make_error_code(errc::log_offline));
-    }
-  }
   if (auto ec = maybe_roll(h.length)) {
     // The batch's producer sequence and message ids are in the log's state
     // already: they go again, or a retry would be answered as a duplicate
@@ -575,15 +577,49 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::enqueue(std:
   const auto& active = segments_.back();
   file_pos pos = active->reserve(h);
   next_offset_ = h.next_offset();
+  // A new epoch is recorded now (its start is this batch) and written to
+  // the checkpoint through the ring while the batch waits in the queue.
+  const bool new_epoch = track_epoch && epochs_->assign(h.epoch.value(), base);
 
-  pending_write pw{active, pos, batch, next_offset_, {}};
+  pending_write pw{active, pos, batch, next_offset_, {}, new_epoch ? ++epoch_generation_ : 0};
   auto ec = co_await suspend_until([&](completion c) {
     pw.done = std::move(c);
     queue_.push_back(&pw);
-    start_writer();
+    if (new_epoch) {
+      start_epoch_save();
+    } else {
+      start_writer();
+    }
   });
   if (ec) co_return std::unexpected(ec);
   co_return append_result{base, h.last_offset(), wall_clock_now(), false, {}};
+}
+
+void log::start_epoch_save() {
+  if (saving_epochs_) return;
+  saving_epochs_ = true;
+  asio::co_spawn(ex_, epoch_save_loop(), asio::detached);
+}
+
+// Writes the checkpoint until it holds every epoch assigned so far, then
+// lets the writer past the appends that waited for it.
+asio::awaitable<void> log::epoch_save_loop() {
+  while (!failure_ && saved_generation_ < epoch_generation_) {
+    const std::uint64_t generation = epoch_generation_;
+    if (auto ec = co_await save_epochs_now()) {
+      fail(ec, "leader epoch checkpoint write");
+      break;
+    }
+    saved_generation_ = generation;
+  }
+  saving_epochs_ = false;
+  start_writer();  // also fails what waited, when the write failed
+  maybe_notify_idle();
+}
+
+asio::awaitable<std::error_code> log::save_epochs_now() {
+  const std::string text = epochs_->encode();
+  co_return co_await replace_file(epoch_cache::file_name, std::as_bytes(std::span(text.data(), text.size())));
 }
 
 void log::start_writer() {
@@ -594,13 +630,14 @@ void log::start_writer() {
 
 asio::awaitable<void> log::write_loop() {
   std::vector<pending_write*> group;
-  while (!queue_.empty() && !failure_) {
+  while (!queue_.empty() && !failure_ && queue_.front()->held_until <= saved_generation_) {
     // One write covers consecutive queued appends of one segment: they sit
     // next to each other in the file, so a single writev lands them all.
     group.clear();
     std::uint64_t bytes = 0;
     const segment* seg = queue_.front()->seg.get();
     while (!queue_.empty() && queue_.front()->seg.get() == seg && group.size() < max_iov &&
+           queue_.front()->held_until <= saved_generation_ &&
            (group.empty() || bytes + queue_.front()->bytes.size() <= cfg_.max_write_bytes)) {
       bytes += queue_.front()->bytes.size();
       group.push_back(queue_.front());
@@ -916,13 +953,13 @@ asio::awaitable<std::error_code> log::wait_for_data(offset after) {
 // --- truncate, retention, close -------------------------------------------------
 
 void log::maybe_notify_idle() {
-  if (writing_ || syncing_ || !queue_.empty()) return;
+  if (writing_ || syncing_ || saving_epochs_ || !queue_.empty()) return;
   auto waiters = std::exchange(idle_waiters_, {});
   for (auto& c : waiters) c({});
 }
 
 asio::awaitable<std::error_code> log::quiesce() {
-  while (writing_ || syncing_ || !queue_.empty()) {
+  while (writing_ || syncing_ || saving_epochs_ || !queue_.empty()) {
     co_await suspend_until([&](completion c) { idle_waiters_.push_back(std::move(c)); });
   }
   co_return std::error_code{};
@@ -936,7 +973,7 @@ asio::awaitable<std::error_code> log::truncate(offset to) {
   if (!ec) ec = co_await rebuild_producers();  // forgets the batches cut off
   if (!ec && msg_ids_) msg_ids_->truncate(next_offset_);
   truncating_ = false;
-  if (!ec) ec = epochs_->truncate_from(next_offset_);
+  if (!ec && epochs_->truncate_from(next_offset_)) ec = co_await save_epochs_now();
   if (!ec && cleaned_end_ > next_offset_) ec = co_await persist_cleaner_checkpoint(next_offset_);
   co_return ec;
 }
@@ -961,7 +998,7 @@ asio::awaitable<std::error_code> log::reset_to(offset start) {
     next_offset_ = written_end_ = durable_end_ = start;
     ec = co_await persist_recovery_point(start);
   }
-  if (!ec) ec = epochs_->clear();
+  if (!ec && epochs_->clear()) ec = co_await save_epochs_now();
   if (!ec && cleaned_end_ != start) ec = co_await persist_cleaner_checkpoint(start);
   producers_.clear();
   remove_producer_snapshots(start, start);

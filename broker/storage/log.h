@@ -197,6 +197,10 @@ class log {
   std::error_code maybe_roll(std::uint32_t incoming_bytes);
   std::error_code roll();
   void start_writer();
+  // The leader-epoch checkpoint, written through the ring.
+  void start_epoch_save();
+  asio::awaitable<void> epoch_save_loop();
+  asio::awaitable<std::error_code> save_epochs_now();
   asio::awaitable<void> write_loop();
   asio::awaitable<std::error_code> write_group(std::vector<pending_write*>& group);
   void maybe_start_sync();
@@ -262,6 +266,9 @@ class log {
   bool closed_ = false;
   bool truncating_ = false;
   bool rolling_back_ = false;  // take_back_unwritten() runs or is about to
+  bool saving_epochs_ = false;  // epoch_save_loop() runs
+  std::uint64_t epoch_generation_ = 0;  // epochs assigned by appends so far
+  std::uint64_t saved_generation_ = 0;  // of them, in the checkpoint file
   std::error_code failure_;
 
   offset_waiters written_waiters_;  // wait_for_data, quiesce

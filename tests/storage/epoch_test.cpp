@@ -29,9 +29,10 @@ TEST_CASE("epoch cache: end of an epoch is the next epoch's start, or the log en
   auto c = storage::epoch_cache::load(tmp.path());
   REQUIRE(c.has_value());
   CHECK_FALSE(c->end_for(5, offset(0)).has_value());
-  REQUIRE_FALSE(c->assign(1, offset(0)));
-  REQUIRE_FALSE(c->assign(3, offset(10)));
-  REQUIRE_FALSE(c->assign(2, offset(20)));  // older than the latest: ignored
+  CHECK(c->assign(1, offset(0)));
+  CHECK(c->assign(3, offset(10)));
+  CHECK_FALSE(c->assign(2, offset(20)));  // older than the latest: ignored
+  REQUIRE_FALSE(c->save());
   CHECK(c->end_for(1, offset(25)) == std::pair{1, offset(10)});
   CHECK(c->end_for(2, offset(25)) == std::pair{1, offset(10)});  // largest epoch <= 2 is 1
   CHECK(c->end_for(3, offset(25)) == std::pair{3, offset(25)});
@@ -40,7 +41,7 @@ TEST_CASE("epoch cache: end of an epoch is the next epoch's start, or the log en
   auto again = storage::epoch_cache::load(tmp.path());
   REQUIRE(again.has_value());
   CHECK(again->entries() == c->entries());
-  REQUIRE_FALSE(c->truncate_from(offset(10)));
+  CHECK(c->truncate_from(offset(10)));
   CHECK(c->latest() == 1);
 }
 
@@ -133,4 +134,35 @@ TEST_CASE("log: reset_to empties the log and starts it again at a later offset, 
   CHECK(l.log_start_offset() == offset(1000));
   CHECK(l.log_end_offset() == offset(1003));
   CHECK(l.latest_epoch() == 2);
+}
+
+TEST_CASE("log: appends behind a new epoch's first batch wait for its checkpoint write and keep their order") {
+  log_fixture f;
+  REQUIRE_FALSE(f.open());
+  append_in_epoch(f, 1, 2);
+  // Three appends at once: the first starts epoch 2 (its checkpoint write
+  // goes through the ring), the next two queue behind it; then epoch 3.
+  std::vector<std::vector<std::byte>> batches;
+  for (int i = 0; i < 4; ++i) batches.push_back(make_batch(1));
+  std::vector<std::int64_t> bases(4, -1);
+  const std::int32_t epochs[] = {2, 2, 2, 3};
+  for (int i = 0; i < 4; ++i) {
+    asio::co_spawn(f.io, f.l->append(batches[i], epochs[i]), [&bases, i](std::exception_ptr, auto r) {
+      if (r) bases[i] = r->base_offset.value();
+    });
+  }
+  f.io.restart();
+  f.io.run();
+  CHECK(bases == std::vector<std::int64_t>{2, 3, 4, 5});
+  auto headers = f.read_all(offset(0));
+  REQUIRE(headers.size() == 5);
+  CHECK(headers[1].epoch == leader_epoch(2));
+  CHECK(headers[4].epoch == leader_epoch(3));
+  std::ifstream in(f.dir / "leader-epoch-checkpoint");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "runnel-epochs 1\n1 0\n2 2\n3 5\n");
+  f.crash();
+  auto& l = f.reopen();
+  CHECK(l.end_for_epoch(2) == std::pair{2, offset(5)});
+  CHECK(l.latest_epoch() == 3);
 }

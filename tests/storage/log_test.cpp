@@ -631,13 +631,14 @@ TEST_CASE("log: quiet partitions reserve little disk: preallocation follows each
 
 TEST_CASE("log: a sealed segment gives back the blocks preallocated past its end") {
   log_fixture f;
-  f.cfg.segment_ms = std::chrono::milliseconds(50);  // seals it at about 210 KB, 270 KB reserved
   REQUIRE_FALSE(f.open());
-  f.append_n(200, 1, 1000);
+  f.append_n(200, 1, 1000);  // about 210 KB, 270 KB reserved
   struct stat st {};
   REQUIRE(::stat(f.seg(offset(0), ".log").c_str(), &st) == 0);
   const auto reserved = static_cast<std::uint64_t>(st.st_blocks) * 512;
-  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  f.cfg.segment_ms = std::chrono::milliseconds(1);
+  f.l->set_config(f.cfg);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
   f.append_n(1);  // rolls by age
   REQUIRE_FALSE(f.flush());
   REQUIRE(f.l->segment_bases().size() == 2);
