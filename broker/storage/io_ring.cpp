@@ -218,6 +218,10 @@ asio::awaitable<std::error_code> io_ring::fsync(int fd) {
   co_return to_error(co_await run_op(*impl_, [=](io_uring_sqe* sqe) { io_uring_prep_fsync(sqe, fd, 0); }));
 }
 
+asio::awaitable<std::error_code> io_ring::rename(const char* from, const char* to) {
+  co_return to_error(co_await run_op(*impl_, [=](io_uring_sqe* sqe) { io_uring_prep_rename(sqe, from, to); }));
+}
+
 asio::awaitable<std::error_code> io_ring::fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t len) {
   co_return to_error(co_await run_op(*impl_, [=](io_uring_sqe* sqe) {
     io_uring_prep_fallocate(sqe, fd, mode, static_cast<off_t>(offset), static_cast<off_t>(len));

@@ -49,6 +49,8 @@ class io_ring {
   // fdatasync(2) (IORING_FSYNC_DATASYNC) and fsync(2).
   asio::awaitable<std::error_code> fdatasync(int fd);
   asio::awaitable<std::error_code> fsync(int fd);
+  // rename(2) (IORING_OP_RENAMEAT); both paths must outlive the call.
+  asio::awaitable<std::error_code> rename(const char* from, const char* to);
   // fallocate(2), e.g. FALLOC_FL_KEEP_SIZE to reserve blocks ahead of the tail.
   asio::awaitable<std::error_code> fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t len);
 

@@ -884,7 +884,7 @@ asio::awaitable<std::error_code> log::replace_file(const char* name, std::span<c
     if (auto ec = co_await ring_.write_all(fd->get(), bytes, 0)) co_return ec;
     if (auto ec = co_await ring_.fdatasync(fd->get())) co_return ec;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) co_return last_error();
+  if (auto ec = co_await ring_.rename(tmp.c_str(), path.c_str())) co_return ec;
   co_return co_await sync_dir();
 }
 

@@ -646,8 +646,8 @@ TEST_CASE("log: a sealed segment gives back the blocks preallocated past its end
   const auto size = static_cast<std::uint64_t>(st.st_size);
   const auto used = static_cast<std::uint64_t>(st.st_blocks) * 512;
   MESSAGE("sealed segment: " << size << " bytes, " << reserved << " on disk before the roll, " << used << " after");
-  CHECK(reserved > size + 4096);  // the control: it had reserved past its end
-  CHECK(used <= (size + 4095) / 4096 * 4096);
+  CHECK(reserved > size + 16384);  // the control: it had reserved well past its end
+  CHECK(used <= (size + 4095) / 4096 * 4096 + 4096);  // its blocks, and at most one ext4 keeps
 }
 
 TEST_CASE("log: a roll fsyncs the sealed segment in the background and moves the recovery point, without any flush") {
