@@ -261,6 +261,7 @@ class log {
   bool writing_ = false;
   bool syncing_ = false;
   bool sync_wanted_ = false;  // flush_if_due asked for a sync nobody waits on
+  bool entries_unsynced_ = false;  // a roll created files whose directory entries are not durable yet
   // When the oldest unflushed write landed (nullopt: everything written is durable).
   std::optional<std::chrono::steady_clock::time_point> unflushed_since_;
   bool closed_ = false;

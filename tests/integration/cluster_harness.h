@@ -38,7 +38,11 @@ namespace runnel::testing {
 
 class cluster_harness {
  public:
-  explicit cluster_harness(int brokers = 3, std::vector<std::string> extra_args = {}, bool proxied = false);
+  // Runs before broker `id` starts, the first time and at every restart,
+  // with its data directory (power_loss_test mounts a filesystem there).
+  using before_start_hook = std::function<void(std::int32_t id, const std::filesystem::path& data_dir)>;
+  explicit cluster_harness(int brokers = 3, std::vector<std::string> extra_args = {}, bool proxied = false,
+                           before_start_hook before_start = {});
 
   zk_server& zk() { return *zk_; }
   [[nodiscard]] std::filesystem::path data_dir(std::int32_t id) const;
@@ -52,6 +56,8 @@ class cluster_harness {
   // a paused one is left out (it would hold every request to it).
   [[nodiscard]] std::string bootstrap() const;
 
+  // A restart listens on the port the broker had before, so a client whose
+  // bootstrap names only brokers that all went down finds them again.
   void start(std::int32_t id);
   void kill9(std::int32_t id);
   int stop(std::int32_t id);  // SIGTERM: controlled shutdown
@@ -71,6 +77,8 @@ class cluster_harness {
   std::string connect_;
   std::vector<std::string> extra_;
   bool proxied_ = false;
+  before_start_hook before_start_;
+  std::map<std::int32_t, std::uint16_t> ports_;  // each broker's port, kept across restarts
   std::set<std::int32_t> paused_;
   std::map<std::int32_t, std::unique_ptr<fault_proxy>> proxies_;
   std::map<std::int32_t, std::unique_ptr<fault_proxy>> zk_proxies_;
