@@ -18,7 +18,6 @@
 #include "tests/integration/cluster_harness.h"
 #include "tests/integration/fault_scenario.h"
 #include "tests/support/broker_process.h"
-#include "tests/support/eventually.h"
 #include "tests/support/powerfs.h"
 #include "tests/support/temp_dir.h"
 
