@@ -3,8 +3,9 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <new>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <functional>
 #include <limits>
 #include <string>
@@ -16,43 +17,53 @@ namespace {
 constexpr std::size_t huge_page_bytes = 2 << 20;
 }  // namespace
 
-dedup_window::slot_array::slot_array(std::size_t n) : n_(n) {
-  const std::size_t bytes = n * sizeof(slot);
+dedup_window::raw_memory::raw_memory(std::size_t bytes) : bytes_(bytes) {
   if (bytes >= huge_page_bytes) {
     void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     (void)::madvise(p, bytes, MADV_HUGEPAGE);  // a hint: without THP it stays 4 KiB pages
-    data_ = static_cast<slot*>(p);
+    data_ = p;
     mapped_ = true;
-  } else {
-    data_ = new slot[n]();
+  } else if (bytes > 0) {
+    data_ = std::calloc(bytes, 1);
+    if (data_ == nullptr) throw std::bad_alloc();
   }
 }
 
-dedup_window::slot_array::~slot_array() { release(); }
+dedup_window::raw_memory::~raw_memory() { release(); }
 
-dedup_window::slot_array::slot_array(slot_array&& o) noexcept
-    : data_(std::exchange(o.data_, nullptr)), n_(std::exchange(o.n_, 0)), mapped_(o.mapped_) {}
-
-dedup_window::slot_array& dedup_window::slot_array::operator=(slot_array&& o) noexcept {
+dedup_window::raw_memory& dedup_window::raw_memory::operator=(raw_memory&& o) noexcept {
   if (this != &o) {
     release();
     data_ = std::exchange(o.data_, nullptr);
-    n_ = std::exchange(o.n_, 0);
+    bytes_ = std::exchange(o.bytes_, 0);
     mapped_ = o.mapped_;
   }
   return *this;
 }
 
-void dedup_window::slot_array::release() noexcept {
+void dedup_window::raw_memory::release() noexcept {
   if (data_ == nullptr) return;
   if (mapped_) {
-    ::munmap(data_, n_ * sizeof(slot));
+    ::munmap(data_, bytes_);
   } else {
-    delete[] data_;
+    std::free(data_);
   }
   data_ = nullptr;
-  n_ = 0;
+  bytes_ = 0;
+}
+
+void dedup_window::entry_ring::push_back(const entry& e) {
+  if (size_ == ring_.size()) {
+    // Full: twice the room (the new ring first: if it cannot be had, the
+    // old one stays), the entries moved to its start in order.
+    big_array<entry> next(ring_.empty() ? 1024 : ring_.size() * 2);
+    for (std::size_t i = 0; i < size_; ++i) next[i] = (*this)[i];
+    ring_ = std::move(next);
+    head_ = 0;
+  }
+  ring_[(head_ + size_) & (ring_.size() - 1)] = e;
+  ++size_;
 }
 
 std::uint64_t dedup_window::hash_of(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
@@ -68,8 +79,7 @@ std::size_t dedup_window::lookup(std::string_view id, std::uint64_t h) const {
   const std::uint32_t tag = tag_of(h);
   for (std::size_t i = home_of(tag, mask); table_[i].tag != 0; i = (i + 1) & mask) {
     if (table_[i].tag == tag && !dead(table_[i])) {
-      const entry& e = *entry_at(seq_of(table_[i]));
-      if (e.hash == h && id_of(e) == id) return i;
+      if (id_of(entry_at(seq_of(table_[i]))) == id) return i;
     }
   }
   return table_.size();
@@ -115,7 +125,7 @@ void dedup_window::erase_slot(std::size_t i) {
 
 void dedup_window::grow() {
   // The new table first: if its memory cannot be had, the old one stays.
-  slot_array next(table_.empty() ? 16 : table_.size() * 2);
+  big_array<slot> next(table_.empty() ? 16 : table_.size() * 2);
   const std::size_t mask = next.size() - 1;
   for (const auto& s : table_) {
     if (s.tag == 0 || dead(s)) continue;
@@ -185,7 +195,7 @@ void dedup_window::release_blocks() {
 std::optional<offset> dedup_window::find(std::string_view id, std::uint64_t hash, std::int64_t now_ms) const {
   const std::size_t i = lookup(id, hash);
   if (i == table_.size()) return std::nullopt;
-  const entry& e = *entry_at(seq_of(table_[i]));
+  const entry& e = entry_at(seq_of(table_[i]));
   if (e.ts < now_ms - window_.count()) return std::nullopt;
   return e.at;
 }
@@ -204,7 +214,7 @@ void dedup_window::add(std::string_view id, std::uint64_t hash, offset at, std::
   }
   const std::uint64_t seq = first_seq_ + order_.size();
   if (!order_.empty() && at <= order_.back().at) in_offset_order_ = false;
-  order_.push_back(entry{at, ts_ms, hash, store_id(id), static_cast<std::uint16_t>(id.size()), true});
+  order_.push_back(entry{at, ts_ms, store_id(id), static_cast<std::uint16_t>(id.size()), true});
   if (known) {
     table_[i].seq = static_cast<std::uint32_t>(seq);
   } else {
@@ -233,12 +243,13 @@ void dedup_window::evict_to_bound() {
 void dedup_window::keep_live_below(offset from) {
   std::vector<std::pair<std::string, entry>> keep;
   keep.reserve(live_);
-  for (const auto& e : order_) {
+  for (std::size_t i = 0; i < order_.size(); ++i) {
+    const entry& e = order_[i];
     if (e.live && e.at < from) keep.emplace_back(std::string(id_of(e)), e);
   }
   const auto evicted = evicted_early_;
   clear();
-  for (const auto& [id, e] : keep) add(id, e.hash, e.at, e.ts);  // re-derives in_offset_order_
+  for (const auto& [id, e] : keep) add(id, e.at, e.ts);  // re-derives in_offset_order_
   evicted_early_ = evicted;
 }
 
@@ -256,7 +267,7 @@ void dedup_window::pop_front() {
 void dedup_window::pop_back() {
   const entry& e = order_.back();
   if (e.live) {
-    erase_slot(slot_of(e.hash, first_seq_ + order_.size() - 1));
+    erase_slot(slot_of(hash_of(id_of(e)), first_seq_ + order_.size() - 1));
     --live_;
   }
   order_.pop_back();
@@ -285,7 +296,7 @@ void dedup_window::set_limits(std::chrono::milliseconds window, std::size_t max_
 
 void dedup_window::clear() {
   order_.clear();
-  table_ = slot_array();
+  table_ = big_array<slot>();
   blocks_.clear();
   first_seq_ = 0;
   first_block_ = 0;

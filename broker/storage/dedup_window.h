@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <utility>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -28,7 +29,9 @@ inline constexpr std::string_view msg_id_header = "runnel.msg.id";
 inline constexpr std::size_t max_msg_id_bytes = 256;
 
 // Layout (ADR 0011, "The table"): ids in insertion order in a FIFO of
-// entries, their bytes in 64 KiB blocks of an arena freed from the front;
+// 32-byte entries (one ring, contiguous: no allocation per entry, and the
+// front and back are sequential streams), their bytes in 64 KiB blocks of
+// an arena freed from the front;
 // an open-addressed table (linear probing) of (32-bit hash tag, entry
 // sequence) pairs, 8 bytes a slot, at most half full of live ids. A lookup
 // of a new id touches one slot's cache line; the id bytes are compared only
@@ -53,19 +56,26 @@ class dedup_window {
   // (a later copy of an id in the window changes nothing).
   void add(std::string_view id, offset at, std::int64_t ts_ms) { add(id, hash_of(id), at, ts_ms); }
   void add(std::string_view id, std::uint64_t hash, offset at, std::int64_t ts_ms);
-  // A cache hint for a batch's lookups: the slot `hash` probes first.
+  // Cache hints for a batch, called once before its finds and adds with
+  // the hashes of its ids: the slots they probe first, in one tight loop.
+  // Back-to-back prefetches overlap their misses; one between each
+  // record's decoding did not (runnel-window-bench, ADR 0011).
   // An asm statement, not __builtin_prefetch: GCC 12 at -O2 deletes the
   // builtin here (ipa-modref finds this const member free of side effects
   // and the call goes as dead code; `objdump -d` of the broker showed no
   // prefetch at all), and the misses it was meant to hide came back.
-  void prefetch(std::uint64_t hash) const {
+  template <typename Hashes>
+  void prefetch_batch(const Hashes& hashes) const {
     if (table_.empty()) return;
-    const slot* p = &table_[home_of(tag_of(hash), table_.size() - 1)];
+    const std::size_t mask = table_.size() - 1;
+    for (std::uint64_t h : hashes) {
+      const slot* p = &table_[home_of(tag_of(h), mask)];
 #if defined(__x86_64__)
-    asm volatile("prefetcht0 %0" : : "m"(*p));
+      asm volatile("prefetcht0 %0" : : "m"(*p));
 #else
-    __builtin_prefetch(p);
+      __builtin_prefetch(p);
 #endif
+    }
   }
   // Forgets ids older than the window that ends at `now_ms`.
   void expire(std::int64_t now_ms);
@@ -83,10 +93,11 @@ class dedup_window {
   [[nodiscard]] std::chrono::milliseconds window() const { return window_; }
 
  private:
+  // 32 bytes. No hash: the slot's tag stands for it in lookups, and the
+  // rare paths that need it (a truncation, a rebuild) hash the id again.
   struct entry {
     offset at{0};
     std::int64_t ts = 0;
-    std::uint64_t hash = 0;
     std::uint64_t id_pos = 0;  // in the arena
     std::uint16_t id_len = 0;
     bool live = true;  // false: superseded by a newer first copy of its id
@@ -109,30 +120,70 @@ class dedup_window {
   }
   [[nodiscard]] bool dead(const slot& s) const { return index_of(s) >= order_.size(); }
   [[nodiscard]] std::uint64_t seq_of(const slot& s) const { return first_seq_ + index_of(s); }
-  // The table's memory: zeroed; from 2 MiB up its own mapping with
-  // transparent huge pages asked for (madvise), since random probes into
-  // tens of MiB otherwise miss the TLB on nearly every lookup.
-  class slot_array {
+  // Memory for the table and the FIFO: zeroed; from 2 MiB up its own
+  // mapping with transparent huge pages asked for (madvise), since random
+  // probes into tens of MiB otherwise miss the TLB on nearly every lookup.
+  class raw_memory {
    public:
-    slot_array() = default;
-    explicit slot_array(std::size_t n);
-    ~slot_array();
-    slot_array(const slot_array&) = delete;             // owns its memory
-    slot_array& operator=(const slot_array&) = delete;  // owns its memory
-    slot_array(slot_array&& o) noexcept;
-    slot_array& operator=(slot_array&& o) noexcept;
-    [[nodiscard]] std::size_t size() const { return n_; }
-    [[nodiscard]] bool empty() const { return n_ == 0; }
-    slot& operator[](std::size_t i) { return data_[i]; }
-    const slot& operator[](std::size_t i) const { return data_[i]; }
-    [[nodiscard]] const slot* begin() const { return data_; }
-    [[nodiscard]] const slot* end() const { return data_ + n_; }
+    raw_memory() = default;
+    explicit raw_memory(std::size_t bytes);
+    ~raw_memory();
+    raw_memory(const raw_memory&) = delete;             // owns its memory
+    raw_memory& operator=(const raw_memory&) = delete;  // owns its memory
+    raw_memory(raw_memory&& o) noexcept
+        : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)), mapped_(o.mapped_) {}
+    raw_memory& operator=(raw_memory&& o) noexcept;
+    [[nodiscard]] void* data() const { return data_; }
 
    private:
     void release() noexcept;
-    slot* data_ = nullptr;
-    std::size_t n_ = 0;
+    void* data_ = nullptr;
+    std::size_t bytes_ = 0;
     bool mapped_ = false;
+  };
+  // n zeroed Ts (trivial types only) in raw_memory.
+  template <typename T>
+  class big_array {
+   public:
+    big_array() = default;
+    explicit big_array(std::size_t n) : mem_(n * sizeof(T)), n_(n) {}
+    [[nodiscard]] std::size_t size() const { return n_; }
+    [[nodiscard]] bool empty() const { return n_ == 0; }
+    T& operator[](std::size_t i) { return data()[i]; }
+    const T& operator[](std::size_t i) const { return data()[i]; }
+    [[nodiscard]] const T* begin() const { return data(); }
+    [[nodiscard]] const T* end() const { return data() + n_; }
+
+   private:
+    [[nodiscard]] T* data() const { return static_cast<T*>(mem_.data()); }
+    raw_memory mem_;
+    std::size_t n_ = 0;
+  };
+  // The FIFO: entries first_seq_ .. first_seq_ + size() - 1 in a ring of
+  // power-of-two capacity that doubles when full.
+  class entry_ring {
+   public:
+    [[nodiscard]] std::size_t size() const { return size_; }
+    [[nodiscard]] bool empty() const { return size_ == 0; }
+    entry& operator[](std::size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+    const entry& operator[](std::size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+    entry& front() { return (*this)[0]; }
+    entry& back() { return (*this)[size_ - 1]; }
+    void push_back(const entry& e);
+    void pop_front() {
+      head_ = (head_ + 1) & (ring_.size() - 1);
+      --size_;
+    }
+    void pop_back() { --size_; }
+    void clear() {
+      ring_ = big_array<entry>();
+      head_ = size_ = 0;
+    }
+
+   private:
+    big_array<entry> ring_;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
   };
   // The entry's id bytes live in blocks of block_bytes; an id never
   // straddles two. Positions grow forever; blocks below the oldest entry's
@@ -140,7 +191,7 @@ class dedup_window {
   static constexpr std::uint64_t block_bytes = 64 * 1024;
 
   [[nodiscard]] std::string_view id_of(const entry& e) const;
-  [[nodiscard]] const entry* entry_at(std::uint64_t seq) const { return &order_[seq - first_seq_]; }
+  [[nodiscard]] const entry& entry_at(std::uint64_t seq) const { return order_[seq - first_seq_]; }
   // The slot holding entry `seq` of hash `h` (table_.size() if none).
   [[nodiscard]] std::size_t slot_of(std::uint64_t h, std::uint64_t seq) const;
   // The slot of the live entry for `id`, or table_.size().
@@ -162,9 +213,9 @@ class dedup_window {
 
   std::chrono::milliseconds window_;
   std::size_t max_ids_;
-  std::deque<entry> order_;   // oldest first; order_[i] is entry first_seq_ + i
+  entry_ring order_;          // oldest first; order_[i] is entry first_seq_ + i
   std::uint64_t first_seq_ = 0;
-  slot_array table_;          // power-of-two size
+  big_array<slot> table_;     // power-of-two size
   std::size_t live_ = 0;
   std::size_t dead_ = 0;      // slots whose entry left the FIFO
   std::uint64_t swept_at_ = 0;  // first_seq_ when no slot was dead

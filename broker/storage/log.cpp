@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <ranges>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -456,11 +457,10 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   if (msg_ids_) {
     const auto v = schemas::batch_view::of_verified(batch, *h);
     const std::int64_t now = wall_clock_now().value();
-    msg_ids_->expire(now);  // ids past the window give their memory back
     std::vector<std::size_t> keep;
-    // First pass: every record's id and its hash, prefetching the
-    // window's table slot (the table is far larger than the caches; the
-    // decoding in between hides the misses).
+    // First pass: every record's id and its hash. Then the window's table
+    // slots that the batch will touch are prefetched in one tight loop
+    // (the table is far larger than the caches).
     ids.reserve(v.record_count());
     for (std::size_t i = 0; i < v.record_count(); ++i) {
       auto r = v.record(i);
@@ -468,10 +468,11 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
       if (!id) continue;
       if (id->size() > max_msg_id_bytes) co_return std::unexpected(make_error_code(errc::bad_msg_id));
       const auto text = as_text(*id);
-      const auto hash = dedup_window::hash_of(text);
-      msg_ids_->prefetch(hash);
-      ids.push_back({i, text, hash, static_cast<std::int32_t>(r.off.value()), r.timestamp.value()});
+      ids.push_back({i, text, dedup_window::hash_of(text), static_cast<std::int32_t>(r.off.value()),
+                     r.timestamp.value()});
     }
+    msg_ids_->prefetch_batch(std::views::transform(ids, &record_id::hash));
+    msg_ids_->expire(now);  // ids past the window give their memory back
     // Second pass: repeats of the window, then repeats within the batch
     // (an open-addressed set of indexes + 1 into `ids`, at most half full,
     // reused).

@@ -172,3 +172,24 @@ TEST_CASE("dedup window: ids that expire and come back, with no expire() call, k
   CHECK(w.find("id-9", ts) == offset(199'999));
   CHECK(w.evicted_early() == 0);
 }
+
+TEST_CASE("dedup window: the FIFO ring grows while it wraps and keeps every id in order") {
+  dedup_window w(std::chrono::milliseconds(1000), 1'000'000);
+  // 1,000 ids, the oldest 600 expired: the ring's front is well inside it
+  // when the next 3,000 make it grow twice.
+  for (int i = 0; i < 1000; ++i) w.add("a" + std::to_string(i), offset(i), i < 600 ? 0 : 5000);
+  w.expire(5500);
+  CHECK(w.size() == 400);
+  for (int i = 0; i < 3000; ++i) w.add("b" + std::to_string(i), offset(1000 + i), 5000 + i / 100);
+  CHECK(w.size() == 3400);
+  for (int i = 0; i < 600; ++i) CHECK_FALSE(w.find("a" + std::to_string(i), 5500).has_value());
+  for (int i = 600; i < 1000; ++i) CHECK(w.find("a" + std::to_string(i), 5500) == offset(i));
+  for (int i = 0; i < 3000; ++i) CHECK(w.find("b" + std::to_string(i), 5500) == offset(1000 + i));
+  // A truncation takes the newest back off the wrapped ring.
+  w.truncate(offset(2500));
+  CHECK(w.size() == 1900);
+  CHECK(w.find("b1499", 5500) == offset(2499));
+  CHECK_FALSE(w.find("b1500", 5500).has_value());
+  w.add("b1500", offset(2500), 5100);
+  CHECK(w.find("b1500", 5500) == offset(2500));
+}
