@@ -1,12 +1,13 @@
 // runnel-window-bench: the message-id window alone (issue 11), in the
 // pattern log::append drives it: P partitions take batches of B records in
-// turn; per batch, a pass that hashes every id and prefetches its slot, a
-// pass of finds, then the adds. Ids as runnel-perf --msg-ids unique makes
+// turn; per batch, a pass that hashes every id, the prefetches, then one
+// find_or_add per id. Ids as runnel-perf --msg-ids unique makes
 // them ("<nonce>-<producer>-<n>"), all new. Reports ns/record while the
 // windows fill to their bound (dedup.window.max.ids) and once they are at
 // it (every add evicts the oldest id), and the resident memory per id.
 //
 //   runnel-window-bench [--partitions P] [--batch B] [--max-ids N] [--records R]
+// RUNNEL_WINDOW_BENCH_NO_PREFETCH=1 leaves the prefetches out (to see what they save).
 
 #include <chrono>
 #include <cstdio>
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
   windows.reserve(o.partitions);
   for (std::size_t p = 0; p < o.partitions; ++p) windows.emplace_back(std::chrono::milliseconds(600000), o.max_ids);
   std::vector<std::int64_t> next(o.partitions, 0);
-  const bool prefetch = std::getenv("NOPF") == nullptr;
+  const bool prefetch = std::getenv("RUNNEL_WINDOW_BENCH_NO_PREFETCH") == nullptr;
   const long rss0 = rss_kib();
   const std::int64_t now = 1'700'000'000'000;
   std::vector<std::string> ids(o.batch);
@@ -79,7 +80,6 @@ int main(int argc, char** argv) {
   std::uint64_t n = 0;
   std::size_t found = 0;
   double find_ns = 0;
-  double add_ns = 0;
   auto run = [&](std::size_t records) {
     const auto t0 = clock_type::now();
     for (std::size_t done = 0; done < records;) {
@@ -92,17 +92,16 @@ int main(int argc, char** argv) {
       if (prefetch) w.prefetch_batch(hashes);
       w.expire(now);
       const auto t1 = clock_type::now();
-      for (std::size_t i = 0; i < o.batch; ++i) found += w.find(ids[i], hashes[i], now).has_value();
-      const auto t2 = clock_type::now();
+      const runnel::offset batch_from(next[p]);
       for (std::size_t i = 0; i < o.batch; ++i) {
-        w.add(ids[i], hashes[i], runnel::offset(next[p]++), now);
+        found += w.find_or_add(ids[i], hashes[i], runnel::offset(next[p]++), now, now, batch_from).has_value();
       }
+      const auto t2 = clock_type::now();
       done += o.batch;
       find_ns += std::chrono::duration<double, std::nano>(t2 - t1).count();
-      add_ns += std::chrono::duration<double, std::nano>(clock_type::now() - t2).count();
     }
-    std::fprintf(stderr, "find %.1f add %.1f ns/record\n", find_ns / records, add_ns / records);
-    find_ns = add_ns = 0;
+    std::fprintf(stderr, "find_or_add %.1f ns/record\n", find_ns / records);
+    find_ns = 0;
     const double ns = std::chrono::duration<double, std::nano>(clock_type::now() - t0).count();
     return ns / static_cast<double>(records);
   };

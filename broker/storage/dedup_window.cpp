@@ -201,7 +201,21 @@ std::optional<offset> dedup_window::find(std::string_view id, std::uint64_t hash
 }
 
 void dedup_window::add(std::string_view id, std::uint64_t hash, offset at, std::int64_t ts_ms) {
+  add_at(id, hash, lookup(id, hash), at, ts_ms);
+}
+
+std::optional<offset> dedup_window::find_or_add(std::string_view id, std::uint64_t hash, offset at,
+                                                std::int64_t ts_ms, std::int64_t now_ms, offset batch_from) {
   const std::size_t i = lookup(id, hash);
+  if (i != table_.size()) {
+    const entry& old = entry_at(seq_of(table_[i]));
+    if (old.at >= batch_from || old.ts >= now_ms - window_.count()) return old.at;
+  }
+  add_at(id, hash, i, at, ts_ms);
+  return std::nullopt;
+}
+
+void dedup_window::add_at(std::string_view id, std::uint64_t hash, std::size_t i, offset at, std::int64_t ts_ms) {
   const bool known = i != table_.size();
   if (known) {
     auto& old = order_[seq_of(table_[i]) - first_seq_];

@@ -56,6 +56,14 @@ class dedup_window {
   // (a later copy of an id in the window changes nothing).
   void add(std::string_view id, offset at, std::int64_t ts_ms) { add(id, hash_of(id), at, ts_ms); }
   void add(std::string_view id, std::uint64_t hash, offset at, std::int64_t ts_ms);
+  // A leader's batch in one probe per id: the offset of the first copy
+  // when `id` was seen within the window that ends at `now_ms`, or was
+  // added at or after `batch_from` (earlier in the same batch, whatever
+  // its timestamp); otherwise `id` is added as add() would and the answer
+  // is nullopt. At the bound, an id earlier in the batch may have left
+  // early like any other.
+  std::optional<offset> find_or_add(std::string_view id, std::uint64_t hash, offset at, std::int64_t ts_ms,
+                                    std::int64_t now_ms, offset batch_from);
   // Cache hints for a batch, called once before its finds and adds with
   // the hashes of its ids: the slots they probe first, in one tight loop.
   // Back-to-back prefetches overlap their misses; one between each
@@ -198,6 +206,8 @@ class dedup_window {
   [[nodiscard]] std::size_t lookup(std::string_view id, std::uint64_t h) const;
   void erase_slot(std::size_t i);
   void insert_slot(std::uint64_t h, std::uint64_t seq);
+  // add()'s and find_or_add()'s second half: `i` is lookup()'s answer.
+  void add_at(std::string_view id, std::uint64_t hash, std::size_t i, offset at, std::int64_t ts_ms);
   void grow();
   // Empties the dead slots, then moves each live one back to the first
   // empty slot of its probe path: two walks in slot order.

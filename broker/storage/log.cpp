@@ -443,8 +443,7 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   std::vector<std::pair<std::int32_t, offset>> dropped;
   std::vector<std::byte> rebuilt;
   // The records' ids; they point into the caller's batch, which outlives
-  // the append. `fresh`: the indexes into `ids` of the ones written, for
-  // the window once the base offset is known.
+  // the append.
   struct record_id {
     std::size_t index;  // in the batch
     std::string_view id;
@@ -453,7 +452,6 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
     std::int64_t ts;
   };
   std::vector<record_id> ids;
-  std::vector<std::uint32_t> fresh;
   if (msg_ids_) {
     const auto v = schemas::batch_view::of_verified(batch, *h);
     const std::int64_t now = wall_clock_now().value();
@@ -473,36 +471,23 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
     }
     msg_ids_->prefetch_batch(std::views::transform(ids, &record_id::hash));
     msg_ids_->expire(now);  // ids past the window give their memory back
-    // Second pass: repeats of the window, then repeats within the batch
-    // (an open-addressed set of indexes + 1 into `ids`, at most half full,
-    // reused).
-    std::size_t cap = 16;
-    while (cap < 2 * ids.size()) cap *= 2;
-    batch_ids_.assign(cap, 0);
-    fresh.reserve(ids.size());
+    // Second pass, one probe per id: repeats of the window or of an id
+    // earlier in the batch are dropped, the rest go into the window at
+    // the offsets they will have (taken back below if the batch is not
+    // written after all).
+    const std::uint64_t evicted_before = msg_ids_->evicted_early();
     std::size_t next_id = 0;
     for (std::size_t i = 0; i < v.record_count(); ++i) {
       if (next_id < ids.size() && ids[next_id].index == i) {
-        const auto k = static_cast<std::uint32_t>(next_id++);
-        const auto& c = ids[k];
-        if (auto first = msg_ids_->find(c.id, c.hash, now)) {
+        const auto& c = ids[next_id++];
+        if (auto first = msg_ids_->find_or_add(c.id, c.hash, next_offset_ + c.delta, c.ts, now, next_offset_)) {
           dropped.emplace_back(static_cast<std::int32_t>(i), *first);
           continue;
         }
-        std::size_t s = c.hash & (cap - 1);
-        for (; batch_ids_[s] != 0; s = (s + 1) & (cap - 1)) {
-          const auto& earlier = ids[batch_ids_[s] - 1];
-          if (earlier.hash == c.hash && earlier.id == c.id) break;
-        }
-        if (batch_ids_[s] != 0) {
-          dropped.emplace_back(static_cast<std::int32_t>(i), next_offset_ + ids[batch_ids_[s] - 1].delta);
-          continue;
-        }
-        fresh.push_back(k);
-        batch_ids_[s] = k + 1;
       }
       keep.push_back(i);
     }
+    warn_if_evicted(evicted_before);
     if (!dropped.empty() && keep.empty()) {
       // Nothing new: nothing written. An idempotent producer's sequence
       // range is still taken (at the first copies), or its next batch
@@ -515,7 +500,10 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
       rebuilt = schemas::rebuild_batch(v, keep);
       batch = rebuilt;
       auto rh = schemas::decode_header(batch);
-      if (!rh) co_return std::unexpected(make_error_code(errc::bad_batch));
+      if (!rh) {
+        msg_ids_->truncate(next_offset_);  // the ids just added: not written
+        co_return std::unexpected(make_error_code(errc::bad_batch));
+      }
       h = rh;
     }
   }
@@ -528,12 +516,6 @@ asio::awaitable<std::expected<append_result, std::error_code>> log::append(std::
   // Now, not when the write is done: a retry that arrives meanwhile is a
   // duplicate of this batch.
   producers_.apply(*h);
-  if (msg_ids_) {
-    // The kept records keep their offset deltas in a rebuilt batch.
-    const std::uint64_t before = msg_ids_->evicted_early();
-    for (auto k : fresh) msg_ids_->add(ids[k].id, ids[k].hash, h->base_offset + ids[k].delta, ids[k].ts);
-    warn_if_evicted(before);
-  }
   auto r = co_await enqueue(batch, *h, epoch >= 0);
   if (r) r->dropped = std::move(dropped);
   co_return r;

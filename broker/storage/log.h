@@ -279,7 +279,6 @@ class log {
 
   producer_state producers_;
   std::optional<dedup_window> msg_ids_;
-  std::vector<std::uint32_t> batch_ids_;  // append(): the batch's new ids (scratch)
 
   offset cleaned_end_{0};  // the cleaner checkpoint (first dirty offset)
   bool cleaning_ = false;  // plan_clean .. finish_clean
