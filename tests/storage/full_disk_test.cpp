@@ -44,22 +44,6 @@ std::vector<std::byte> batch_of(const std::string& prefix, int n, std::size_t va
   return b.finish();
 }
 
-// offset -> value of every record the log holds.
-std::map<std::int64_t, std::string> records(log_fixture& f) {
-  std::vector<std::vector<std::byte>> bytes;
-  f.read_all(f.l->log_start_offset(), &bytes);
-  std::map<std::int64_t, std::string> out;
-  for (const auto& b : bytes) {
-    auto v = schemas::batch_view::open(b, schemas::verify_limits{static_cast<std::uint32_t>(b.size())});
-    REQUIRE(v.has_value());
-    for (std::size_t i = 0; i < v->record_count(); ++i) {
-      auto r = v->record(i);
-      out[r.off.value()] = std::string(reinterpret_cast<const char*>(r.value->data()), r.value->size());
-    }
-  }
-  return out;
-}
-
 std::expected<append_result, std::error_code> append(log_fixture& f, std::vector<std::byte> b) {
   return run(f.io, f.l->append(std::span(b)));
 }
@@ -88,7 +72,7 @@ TEST_CASE("full disk: a write that meets ENOSPC answers storage_full, takes its 
   // The log still serves, and still holds exactly what was written.
   CHECK(f.l->log_end_offset() == offset(20));
   CHECK(f.l->next_offset() == offset(20));
-  CHECK(records(f).size() == 20);
+  CHECK(f.values().size() == 20);
   // Still full: refused again, the same way (not offline).
   auto again = append(f, batch_of("b", 40, 6000, 20));
   REQUIRE_FALSE(again.has_value());
@@ -110,7 +94,7 @@ TEST_CASE("full disk: a write that meets ENOSPC answers storage_full, takes its 
 
   // Dense offsets, every value whole, and the same after a crash: no bytes
   // of the refused write were left between the batches.
-  auto held = records(f);
+  auto held = f.values();
   CHECK(held.size() == 60);
   CHECK(held.begin()->first == 0);
   CHECK(held.rbegin()->first == 59);
@@ -118,7 +102,7 @@ TEST_CASE("full disk: a write that meets ENOSPC answers storage_full, takes its 
   CHECK(held.at(59).size() == 6000);
   f.crash();
   f.reopen();
-  CHECK(records(f) == held);
+  CHECK(f.values() == held);
   auto after = append(f, batch_of("c", 5, 100, 60));
   REQUIRE(after.has_value());
   CHECK(after->base_offset == offset(60));
@@ -152,6 +136,6 @@ TEST_CASE("full disk: a roll that cannot create its segment takes the batch's se
   CHECK(taken->base_offset == offset(10));
   CHECK(f.l->segment_bases().size() == 2);
   REQUIRE(!f.flush());
-  CHECK(records(f).size() == 15);
+  CHECK(f.values().size() == 15);
   CHECK(!f.close());
 }

@@ -80,4 +80,19 @@ std::filesystem::path log_fixture::seg(offset base, const char* ext) const {
   return storage::segment_path(dir, base, ext);
 }
 
+std::map<std::int64_t, std::string> log_fixture::values() {
+  std::vector<std::vector<std::byte>> bytes;
+  read_all(l->log_start_offset(), &bytes);
+  std::map<std::int64_t, std::string> out;
+  for (const auto& b : bytes) {
+    auto v = schemas::batch_view::open(b, schemas::verify_limits{static_cast<std::uint32_t>(b.size())});
+    REQUIRE(v.has_value());
+    for (std::size_t i = 0; i < v->record_count(); ++i) {
+      auto r = v->record(i);
+      out[r.off.value()] = std::string(reinterpret_cast<const char*>(r.value->data()), r.value->size());
+    }
+  }
+  return out;
+}
+
 }  // namespace runnel::testing

@@ -2,7 +2,10 @@
 // log_fixture: a temp directory, an io_context and an io_ring, and short
 // synchronous wrappers around the log's coroutines for tests.
 
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -45,6 +48,8 @@ struct log_fixture {
   // The batches read through log::read from `from` to the end, each checked
   // (whole, CRC-valid, dense offsets); `bytes` receives their bytes if given.
   std::vector<schemas::batch_header> read_all(offset from, std::vector<std::vector<std::byte>>* bytes = nullptr);
+  // offset -> value of every record from the log start to its end (read_all).
+  std::map<std::int64_t, std::string> values();
   std::filesystem::path seg(offset base, const char* ext) const;
 };
 
