@@ -69,7 +69,8 @@ log::log(io_ring& ring, asio::any_io_executor ex, std::filesystem::path dir, top
     : ring_(ring), ex_(std::move(ex)), dir_(std::move(dir)), tp_(std::move(tp)), cfg_(cfg), preallocate_(cfg.preallocate_bytes > 0) {}
 
 log::~log() {
-  RUNNEL_ASSERT(!writing_ && !syncing_ && queue_.empty(), "[{}] destroyed with I/O in flight", tp_);
+  RUNNEL_ASSERT(!writing_ && !syncing_ && saving_snapshots_ == 0 && queue_.empty(), "[{}] destroyed with I/O in flight",
+                tp_);
 }
 
 asio::awaitable<std::expected<std::unique_ptr<log>, std::error_code>> log::open(io_ring& ring,
@@ -325,21 +326,27 @@ asio::awaitable<std::error_code> log::rebuild_msg_ids() {
 
 void log::snapshot_producers() {
   producers_.expire(wall_clock_now().value() - cfg_.producer_id_expiration.count());
-  const auto path = producer_snapshot_path(dir_, next_offset_);
+  ++saving_snapshots_;  // before the spawn: quiesce() sees it at once
+  asio::co_spawn(ex_, write_producer_snapshot(next_offset_, producers_.encode()), asio::detached);
+}
+
+asio::awaitable<void> log::write_producer_snapshot(offset at, std::vector<std::byte> bytes) {
+  const auto path = producer_snapshot_path(dir_, at);
   auto tmp = path;
   tmp += ".tmp";
-  const auto bytes = producers_.encode();
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  out.close();
   std::error_code ec;
-  if (!out) {
-    logger().warn("[{}] cannot write producer snapshot {}", tp_, tmp.string());
-    std::filesystem::remove(tmp, ec);
-    return;
+  {
+    auto fd = file_handle::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    ec = fd ? co_await ring_.write_all(fd->get(), bytes, 0) : fd.error();
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) logger().warn("[{}] cannot rename producer snapshot {}: {}", tp_, tmp.string(), ec.message());
+  if (!ec) ec = co_await ring_.rename(tmp.c_str(), path.c_str());
+  if (ec) {
+    logger().warn("[{}] cannot write producer snapshot {}: {}", tp_, path.string(), ec.message());
+    std::error_code rec;
+    std::filesystem::remove(tmp, rec);
+  }
+  --saving_snapshots_;
+  maybe_notify_idle();
 }
 
 void log::remove_producer_snapshots(offset from, offset to) {
@@ -943,13 +950,13 @@ asio::awaitable<std::error_code> log::wait_for_data(offset after) {
 // --- truncate, retention, close -------------------------------------------------
 
 void log::maybe_notify_idle() {
-  if (writing_ || syncing_ || saving_epochs_ || !queue_.empty()) return;
+  if (!idle()) return;
   auto waiters = std::exchange(idle_waiters_, {});
   for (auto& c : waiters) c({});
 }
 
 asio::awaitable<std::error_code> log::quiesce() {
-  while (writing_ || syncing_ || saving_epochs_ || !queue_.empty()) {
+  while (!idle()) {
     co_await suspend_until([&](completion c) { idle_waiters_.push_back(std::move(c)); });
   }
   co_return std::error_code{};
@@ -1081,7 +1088,10 @@ asio::awaitable<std::error_code> log::close() {
     }
   }
   if (!ec) ec = co_await persist_recovery_point(written_end_);
-  if (!ec) snapshot_producers();  // the next open replays nothing
+  if (!ec) {
+    snapshot_producers();  // the next open replays nothing
+    co_await quiesce();
+  }
   if (ec) logger().error("[{}] clean close failed: {}", tp_, ec.message());
   written_waiters_.fail_all(errc::log_closed);
   durable_waiters_.fail_all(errc::log_closed);

@@ -217,6 +217,10 @@ class log {
   asio::awaitable<std::error_code> persist_recovery_point(offset point);
   void fail(std::error_code ec, const char* what);
   void maybe_notify_idle();
+  // No write, sync, checkpoint or snapshot in flight and none queued.
+  [[nodiscard]] bool idle() const {
+    return !writing_ && !syncing_ && !saving_epochs_ && saving_snapshots_ == 0 && queue_.empty();
+  }
   std::error_code check_usable() const;
   [[nodiscard]] std::shared_ptr<segment> segment_for(offset o) const;
   // Cancels a cleaning pass in progress and waits until it has finished.
@@ -231,9 +235,12 @@ class log {
   // The producer state as of the log end: the newest snapshot at or below
   // it (snapshots past it are deleted) plus the batches after it.
   asio::awaitable<std::error_code> rebuild_producers();
-  // Writes the producer state as of next_offset_ (roll, close); a failure
-  // only costs a longer replay later.
+  // Writes the producer state as of next_offset_ (roll, close) through the
+  // ring, unsynced (a torn one is skipped on open); a failure only costs a
+  // longer replay later. snapshot_producers() starts it in the background
+  // (quiesce waits for it); write_producer_snapshot() is the write.
   void snapshot_producers();
+  asio::awaitable<void> write_producer_snapshot(offset at, std::vector<std::byte> bytes);
   // Deletes producer snapshots outside [from, to].
   void remove_producer_snapshots(offset from, offset to);
   // The message-id window as of the log end: the ids of the records from
@@ -268,6 +275,7 @@ class log {
   bool truncating_ = false;
   bool rolling_back_ = false;  // take_back_unwritten() runs or is about to
   bool saving_epochs_ = false;  // epoch_save_loop() runs
+  std::size_t saving_snapshots_ = 0;  // write_producer_snapshot() calls running
   std::uint64_t epoch_generation_ = 0;  // epochs assigned by appends so far
   std::uint64_t saved_generation_ = 0;  // of them, in the checkpoint file
   std::error_code failure_;

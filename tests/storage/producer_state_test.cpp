@@ -216,3 +216,33 @@ TEST_CASE("log: a follower keeps the leader's producer state from what it replic
   CHECK_FALSE(n->duplicate);
   CHECK(n->base_offset == offset(4));
 }
+
+TEST_CASE("log: a producer snapshot at roll is written in the background, and one that cannot be written costs only replay") {
+  log_fixture f;
+  f.cfg.segment_bytes = 4096;  // a roll every few batches
+  REQUIRE_FALSE(f.open());
+  // The snapshot the first roll would write cannot be: its temp name is a
+  // directory.
+  std::filesystem::path blocked;
+  int sent = 0;
+  while (f.l->segment_bases().size() < 3 && sent < 1000) {
+    if (f.l->segment_bases().size() == 1) {
+      blocked = producer_snapshot_path(f.dir, f.l->log_end_offset());
+      std::filesystem::create_directories(std::filesystem::path(blocked.string() + ".tmp"));
+    }
+    f.append(idem(7, 0, sent, 1));
+    ++sent;
+  }
+  REQUIRE(f.l->segment_bases().size() == 3);
+  const auto bases = f.l->segment_bases();
+  REQUIRE_FALSE(f.close());  // waits for the background writes
+  CHECK_FALSE(std::filesystem::exists(producer_snapshot_path(f.dir, bases[1])));  // the blocked one
+  CHECK(std::filesystem::exists(producer_snapshot_path(f.dir, bases[2])));        // the next roll's
+  // The log took every append, and its state is whole.
+  f.reopen();
+  CHECK(f.l->producers().find(7)->batches.back().base == offset(sent - 1));
+  auto again = idem(7, 0, sent - 1, 1);
+  auto r = run(f.io, f.l->append(std::span(again)));
+  REQUIRE(r.has_value());
+  CHECK(r->duplicate);
+}
