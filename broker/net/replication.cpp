@@ -14,8 +14,9 @@
 
 #include "broker/net/context.h"
 #include "broker/net/logger.h"
-#include "client/src/wire_client.h"
+#include "broker/net/peer_client.h"
 #include "schemas/batch.h"
+#include "schemas/host_port.h"
 
 namespace runnel::net {
 
@@ -26,20 +27,6 @@ constexpr auto replica_fetch_wait = std::chrono::milliseconds(500);
 constexpr std::uint32_t replica_fetch_partition_bytes = 4U << 20;
 
 bool contains(const std::vector<std::int32_t>& v, std::int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
-
-// wire_client::call as an awaitable resumed on the caller's executor.
-asio::awaitable<result<client::response>> call(client::wire_client& w, flatbuffers::FlatBufferBuilder& fbb,
-                                               wire::Request type, flatbuffers::Offset<void> body) {
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(result<client::response>)>(
-      [&w, &fbb, type, body](auto handler) {
-        auto ex = asio::get_associated_executor(handler);
-        w.call(std::move(fbb), type, body, {},
-               [h = std::move(handler), ex](result<client::response> r) mutable {
-                 asio::post(ex, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
-               });
-      },
-      asio::use_awaitable);
-}
 
 asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor);
@@ -56,9 +43,9 @@ asio::awaitable<std::error_code> write_state_on_controller(broker_state& b, clus
 }  // namespace
 
 struct replica_manager::fetcher {
-  fetcher(std::int32_t id, std::unique_ptr<client::wire_client> w) : leader(id), wire(std::move(w)) {}
+  fetcher(std::int32_t id, std::unique_ptr<peer_client> w) : leader(id), wire(std::move(w)) {}
   std::int32_t leader;
-  std::unique_ptr<client::wire_client> wire;
+  std::unique_ptr<peer_client> wire;
   std::set<topic_partition> parts;
   bool stop = false;
 };
@@ -130,12 +117,12 @@ void replica_manager::apply(const meta::topics_snapshot& topics,
         if (r.leader_id >= 0) {
           auto& f = fetchers_[r.leader_id];
           if (!f && brokers_ && brokers_->contains(r.leader_id)) {
-            auto hp = client::parse_host_port(brokers_->at(r.leader_id));
+            auto hp = schemas::parse_host_port(brokers_->at(r.leader_id));
             if (hp) {
               f = std::make_shared<fetcher>(
-                  r.leader_id, std::make_unique<client::wire_client>(hp->first, hp->second,
-                                                                     "replica-" + std::to_string(me_),
-                                                                     std::chrono::milliseconds(10'000)));
+                  r.leader_id, std::make_unique<peer_client>(s_.io().get_executor(), hp->first, hp->second,
+                                                             "replica-" + std::to_string(me_),
+                                                             std::chrono::milliseconds(10'000)));
               asio::co_spawn(s_.io(), fetch_loop(f), asio::detached);
             }
           }
@@ -411,7 +398,7 @@ asio::awaitable<void> replica_manager::truncate(fetcher& f, const topic_partitio
     std::vector<flatbuffers::Offset<wire::EpochQuery>> qs{
         wire::CreateEpochQueryDirect(fbb, tp.topic.c_str(), tp.partition.value(), *mine, epoch)};
     auto body = wire::CreateOffsetForLeaderEpochRequestDirect(fbb, me_, &qs);
-    auto resp = co_await call(*f.wire, fbb, wire::Request::OffsetForLeaderEpochRequest, body.Union());
+    auto resp = co_await f.wire->call(fbb, wire::Request::OffsetForLeaderEpochRequest, body.Union());
     if (!*alive || f.stop) co_return;
     lp = s_.logs().get(tp);  // a deleted topic takes its log away meanwhile
     if (lp == nullptr) co_return;
@@ -489,7 +476,7 @@ asio::awaitable<void> replica_manager::fetch_once(fetcher& f) {
   for (auto& [name, parts] : by_topic) topics.push_back(wire::CreateFetchTopicDirect(fbb, name.c_str(), &parts));
   auto body = wire::CreateFetchRequestDirect(fbb, static_cast<std::int32_t>(replica_fetch_wait.count()), 1,
                                              static_cast<std::int32_t>(16U << 20), &topics, me_);
-  auto resp = co_await call(*f.wire, fbb, wire::Request::FetchRequest, body.Union());
+  auto resp = co_await f.wire->call(fbb, wire::Request::FetchRequest, body.Union());
   if (!*alive || f.stop || stopped_) co_return;
   if (!resp || resp->envelope == nullptr || resp->envelope->error() != wire::ErrorCode::NONE) {
     co_await sleep_for(std::chrono::milliseconds(200));  // the leader is away or busy: the next try reconnects

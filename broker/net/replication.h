@@ -38,10 +38,6 @@
 #include "schemas/protocol_generated.h"
 #include "schemas/types.h"
 
-namespace runnel::client {
-class wire_client;
-}
-
 namespace runnel::net {
 
 struct broker_state;

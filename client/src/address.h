@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runnel/errors.h"
+#include "schemas/host_port.h"
 
 namespace runnel::client {
 
@@ -20,8 +21,8 @@ struct host_port {
   auto operator<=>(const host_port&) const = default;
 };
 
-// Parses "host:port"; nullopt when malformed.
-std::optional<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view s);
+// Parses "host:port"; nullopt when malformed (shared with the broker).
+using schemas::parse_host_port;
 
 // Parses "host:port[,host:port...]" (blanks around entries are ignored).
 // errc::invalid_argument names the entry that is not host:port.
