@@ -46,6 +46,18 @@ std::chrono::milliseconds loss_moment(std::mt19937_64& rng) {
   return std::chrono::milliseconds(std::uniform_int_distribution<int>(300, 1500)(rng));
 }
 
+// Waits for the loss: `moment` of traffic, or sooner once 400,000 records
+// are acknowledged, so the loss always meets the producer mid-stream (it
+// stops at 500,000; a fast run used to reach that before a late moment).
+// Returns how long it waited.
+std::chrono::milliseconds wait_for_loss(std::chrono::milliseconds moment, const ack_checker& chk) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < moment && chk.acked_count() < 400'000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+}
+
 // One standalone broker on a powerfs mount at `dir`; lose_power() is the
 // loss: the durable state written out, then the broker SIGKILLed (it sees
 // only EIO in between), then the mount gone. start() brings the broker back
@@ -126,11 +138,12 @@ ack_checker::report standalone_power_loss(int acks, std::map<std::string, std::s
   create_standalone_topic(pb.broker(), "pl", 2, topic_configs);
   ack_checker chk;
   steady_producer prod(pb.broker().bootstrap(), "pl", 2, acks, chk, full_speed, std::nullopt, 1);
-  std::this_thread::sleep_for(moment);
+  const auto waited = wait_for_loss(moment, chk);
   pb.lose_power();
   const auto acked_at_loss = chk.acked_count();
-  MESSAGE("loss after " << moment.count() << " ms: " << acked_at_loss << " acknowledged ("
-                        << acked_at_loss * 1000 / static_cast<std::size_t>(moment.count()) << " rec/s)");
+  MESSAGE("loss after " << waited.count() << " ms: " << acked_at_loss << " acknowledged ("
+                        << acked_at_loss * 1000 / static_cast<std::size_t>(std::max<long>(1, waited.count()))
+                        << " rec/s)");
   pb.start();
   // The producer resends what it was not acknowledged on the restarted broker.
   REQUIRE_MESSAGE(prod.stop(), "records still outstanding 90 s after the producer stopped");
@@ -212,11 +225,11 @@ TEST_CASE("power loss 3: the leader of an RF=3 topic loses power: nothing acknow
   create_topic(c, "pc", 2, {{"min.insync.replicas", "2"}, {"segment.bytes", "1048576"}});
   ack_checker chk;
   steady_producer prod(c, "pc", 2, -1, chk, full_speed);
-  std::this_thread::sleep_for(moment);
+  const auto waited = wait_for_loss(moment, chk);
   const std::int32_t old = leader_of(c, "pc", 0);
   REQUIRE(old > 0);
   pc.lose_power({old});
-  MESSAGE("leader " << old << " lost power after " << moment.count() << " ms, " << chk.acked_count()
+  MESSAGE("leader " << old << " lost power after " << waited.count() << " ms, " << chk.acked_count()
                     << " acknowledged");
   REQUIRE(c.wait_for("pc", leader_left(old), 15s).has_value());
   std::this_thread::sleep_for(1000ms);
@@ -232,9 +245,9 @@ TEST_CASE("power loss 4: all three brokers lose power at once: nothing acknowled
   create_topic(c, "pd", 2, {{"min.insync.replicas", "2"}, {"segment.bytes", "1048576"}});
   ack_checker chk;
   steady_producer prod(c, "pd", 2, -1, chk, full_speed);
-  std::this_thread::sleep_for(moment);
+  const auto waited = wait_for_loss(moment, chk);
   pc.lose_power({1, 2, 3});
-  MESSAGE("all lost power after " << moment.count() << " ms, " << chk.acked_count() << " acknowledged");
+  MESSAGE("all lost power after " << waited.count() << " ms, " << chk.acked_count() << " acknowledged");
   for (std::int32_t id = 1; id <= 3; ++id) c.start(id);
   finish_healed(c, "pd", 2, prod, chk);
 }
