@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <memory>
 #include <span>
 #include <system_error>
 #include <vector>
@@ -63,6 +64,14 @@ inline std::error_code make_error_code(frame_errc e) noexcept { return {static_c
 
 // The payload of a verified frame; empty when the frame has none.
 [[nodiscard]] std::span<const std::byte> frame_payload(std::span<const std::byte> body, const frame_head& head);
+
+// A response frame as a client (the SDK's, or a broker's peer_client) holds
+// it: the body, and the verified envelope and payload inside it.
+struct response_frame {
+  std::shared_ptr<std::vector<std::byte>> body;  // keeps `envelope` and `payload` valid
+  const wire::ResponseEnvelope* envelope = nullptr;
+  std::span<const std::byte> payload;
+};
 
 }  // namespace runnel::schemas
 

@@ -21,16 +21,13 @@
 #include <asio/ip/tcp.hpp>
 #include <flatbuffers/flatbuffers.h>
 
+#include "schemas/frame.h"
 #include "schemas/frame_reader.h"
 #include "schemas/protocol_generated.h"
 
 namespace runnel::net {
 
-struct peer_response {
-  std::shared_ptr<std::vector<std::byte>> body;  // keeps `envelope` and `payload` valid
-  const wire::ResponseEnvelope* envelope = nullptr;
-  std::span<const std::byte> payload;
-};
+using peer_response = schemas::response_frame;
 
 class peer_client {
  public:

@@ -32,11 +32,7 @@
 
 namespace runnel::client {
 
-struct response {
-  std::shared_ptr<std::vector<std::byte>> body;  // keeps `envelope` and `payload` valid
-  const wire::ResponseEnvelope* envelope = nullptr;
-  std::span<const std::byte> payload;
-};
+using response = schemas::response_frame;
 
 using response_handler = std::move_only_function<void(result<response>)>;
 
