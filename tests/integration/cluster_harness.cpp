@@ -24,12 +24,13 @@ std::string read_file(const std::filesystem::path& p) {
 }  // namespace
 
 cluster_harness::cluster_harness(int brokers, std::vector<std::string> extra_args, bool proxied,
-                                 before_start_hook before_start)
+                                 before_start_hook before_start, env_hook env_of)
     : zk_(std::make_unique<zk_server>(dir_ / "zk")),
       connect_(zk_->connect_string() + "/runnel"),
       extra_(std::move(extra_args)),
       proxied_(proxied),
-      before_start_(std::move(before_start)) {
+      before_start_(std::move(before_start)),
+      env_of_(std::move(env_of)) {
   for (std::int32_t id = 1; id <= brokers; ++id) start(id);
   eventually([&] { return cluster().value_or(cluster_info{}).brokers.size() == static_cast<std::size_t>(brokers); },
              std::chrono::seconds(20));
@@ -74,7 +75,8 @@ void cluster_harness::start(std::int32_t id) {
     args.push_back("127.0.0.1:" + std::to_string(ports_[id]));
   }
   if (before_start_) before_start_(id, data_dir(id));
-  brokers_[id] = std::make_unique<broker_process>(data_dir(id), args);
+  brokers_[id] = std::make_unique<broker_process>(data_dir(id), args,
+                                                  env_of_ ? env_of_(id) : std::vector<std::string>{});
   ports_[id] = brokers_[id]->port();
   if (proxied_) proxies_[id]->set_target(brokers_[id]->port());
 }

@@ -41,8 +41,10 @@ class cluster_harness {
   // Runs before broker `id` starts, the first time and at every restart,
   // with its data directory (power_loss_test mounts a filesystem there).
   using before_start_hook = std::function<void(std::int32_t id, const std::filesystem::path& data_dir)>;
+  // Extra environment ("NAME=value") for broker `id`, at every start.
+  using env_hook = std::function<std::vector<std::string>(std::int32_t id)>;
   explicit cluster_harness(int brokers = 3, std::vector<std::string> extra_args = {}, bool proxied = false,
-                           before_start_hook before_start = {});
+                           before_start_hook before_start = {}, env_hook env_of = {});
 
   zk_server& zk() { return *zk_; }
   [[nodiscard]] std::filesystem::path data_dir(std::int32_t id) const;
@@ -78,6 +80,7 @@ class cluster_harness {
   std::vector<std::string> extra_;
   bool proxied_ = false;
   before_start_hook before_start_;
+  env_hook env_of_;
   std::map<std::int32_t, std::uint16_t> ports_;  // each broker's port, kept across restarts
   std::set<std::int32_t> paused_;
   std::map<std::int32_t, std::unique_ptr<fault_proxy>> proxies_;

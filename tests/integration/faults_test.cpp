@@ -494,3 +494,69 @@ TEST_CASE("partition 5: the leader's links to everyone delayed 300 ms each way: 
   c.zk_proxy(leader).set_delay(0ms);
   finish_healed(c, "p5", 2, prod, chk);
 }
+
+namespace {
+
+// libfaketime (Debian libfaketime): the broker's wall clock (CLOCK_REALTIME)
+// offset by what `file` says ("+0", "+49h", ...), read again every second;
+// its monotonic clocks stay true, as a real wall-clock jump leaves them.
+const char* const faketime_lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+std::vector<std::string> faketime_env(const std::filesystem::path& file) {
+  return {std::string("LD_PRELOAD=") + faketime_lib, "FAKETIME_TIMESTAMP_FILE=" + file.string(),
+          "FAKETIME_DONT_FAKE_MONOTONIC=1", "FAKETIME_CACHE_DURATION=1"};
+}
+
+void set_clock(const std::filesystem::path& file, const std::string& offset) {
+  std::ofstream(file) << offset << "\n";
+}
+
+}  // namespace
+
+TEST_CASE("faults 9: the leader's wall clock jumps two days ahead and back: nothing acknowledged lost, replicas identical") {
+  REQUIRE_MESSAGE(std::filesystem::exists(faketime_lib), faketime_lib << " missing (./dev.sh deps installs libfaketime)");
+  temp_dir clocks;
+  for (std::int32_t id = 1; id <= 3; ++id) set_clock(clocks / ("b" + std::to_string(id)), "+0");
+  cluster_harness c(3, {}, false, {}, [&](std::int32_t id) { return faketime_env(clocks / ("b" + std::to_string(id))); });
+  create_topic(c, "f9", 2, {{"min.insync.replicas", "2"}});
+  ack_checker chk;
+  steady_producer prod(c, "f9", 2, -1, chk, 1000, true);
+  std::this_thread::sleep_for(1000ms);
+  const std::int32_t leader = leader_of(c, "f9", 0);
+  REQUIRE(leader > 0);
+  const auto clock = clocks / ("b" + std::to_string(leader));
+  // Past producer.id.expiration.ms (a day): the leader takes the idempotent
+  // producer for expired, and the producer must start a new epoch.
+  set_clock(clock, "+49h");
+  const auto before = chk.acked_count();
+  std::this_thread::sleep_for(3000ms);
+  MESSAGE("leader " << leader << " two days ahead: " << chk.acked_count() - before << " acknowledged meanwhile");
+  CHECK(chk.acked_count() > before);  // the cluster kept taking records
+  set_clock(clock, "+0");  // and back: its clock now runs two days behind what it stamped
+  std::this_thread::sleep_for(2000ms);
+  // A restart on top: recovery reads the log whose times jumped.
+  c.kill9(leader);
+  REQUIRE(c.wait_for("f9", leader_left(leader), 15s).has_value());
+  c.start(leader);
+  finish_healed(c, "f9", 2, prod, chk);
+}
+
+TEST_CASE("faults 9 (control): the faked clock reaches the broker") {
+  // Without this, a libfaketime that did not load would make faults 9 pass
+  // on an unjumped clock. The broker's log lines carry its wall clock.
+  REQUIRE_MESSAGE(std::filesystem::exists(faketime_lib), faketime_lib << " missing (./dev.sh deps installs libfaketime)");
+  temp_dir t;
+  set_clock(t / "clock", "+49h");
+  std::string first;
+  {
+    broker_process b(t / "data", {}, faketime_env(t / "clock"));
+    std::ifstream in(t / "data.broker.log");
+    std::getline(in, first);
+  }
+  const auto ahead = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + std::chrono::hours(49));
+  std::tm tm{};
+  ::localtime_r(&ahead, &tm);  // spdlog stamps local time
+  char want[16];
+  std::strftime(want, sizeof want, "%Y-%m-%d", &tm);
+  CHECK_MESSAGE(first.find(want) != std::string::npos, "broker log line '" << first << "' is not stamped " << want);
+}

@@ -19,6 +19,7 @@ scenarios=(
   "faults 2:*"
   "faults 7: an idempotent*"
   "faults 8: answers lost*"
+  "faults 9: the leader's wall clock*"
   "partition 1:*"
   "partition 2:*"
   "partition 3:*"

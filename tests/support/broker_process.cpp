@@ -23,10 +23,15 @@ namespace runnel::testing {
 // fork + exec rather than posix_spawn: the child asks for SIGKILL when the
 // test process dies (PR_SET_PDEATHSIG), so a test killed by a timeout never
 // leaves a broker behind. Only async-signal-safe calls between fork and exec.
-pid_t spawn_process(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
+pid_t spawn_process(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd,
+                    const std::vector<std::string>& extra_env) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<char*> env;  // built before the fork: no allocation after it
+  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  for (const auto& e : extra_env) env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   RUNNEL_ASSERT(pid >= 0, "fork: {}", std::strerror(errno));
@@ -36,13 +41,14 @@ pid_t spawn_process(const std::vector<std::string>& argv, int in_fd, int out_fd,
     if (in_fd >= 0) ::dup2(in_fd, 0);
     if (out_fd >= 0) ::dup2(out_fd, 1);
     if (err_fd >= 0) ::dup2(err_fd, 2);
-    ::execve(args[0], args.data(), environ);
+    ::execve(args[0], args.data(), env.data());
     ::_exit(127);
   }
   return pid;
 }
 
-broker_process::broker_process(std::filesystem::path data_dir, std::vector<std::string> extra_args) {
+broker_process::broker_process(std::filesystem::path data_dir, std::vector<std::string> extra_args,
+                               const std::vector<std::string>& extra_env) {
   std::vector<std::string> argv{RUNNEL_BROKER_BIN, "--data-dir", data_dir.string(), "--listen", "127.0.0.1:0",
                                 "--shards", "2"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
@@ -50,7 +56,7 @@ broker_process::broker_process(std::filesystem::path data_dir, std::vector<std::
   RUNNEL_ASSERT(::pipe2(out, O_CLOEXEC) == 0, "pipe");
   const std::string log = (data_dir.parent_path() / (data_dir.filename().string() + ".broker.log")).string();
   const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_ = spawn_process(argv, -1, out[1], err);
+  pid_ = spawn_process(argv, -1, out[1], err, extra_env);
   ::close(out[1]);
   if (err >= 0) ::close(err);
   // "runnel-broker listening on 127.0.0.1:PORT\n", within 20 s.

@@ -14,7 +14,9 @@ namespace runnel::testing {
 
 class broker_process {
  public:
-  explicit broker_process(std::filesystem::path data_dir, std::vector<std::string> extra_args = {});
+  // `extra_env`: "NAME=value" entries added to the test's environment.
+  explicit broker_process(std::filesystem::path data_dir, std::vector<std::string> extra_args = {},
+                          const std::vector<std::string>& extra_env = {});
   ~broker_process();
   broker_process(const broker_process&) = delete;             // owns a child process
   broker_process& operator=(const broker_process&) = delete;  // owns a child process
@@ -45,7 +47,9 @@ struct command_result {
 command_result run_command(const std::vector<std::string>& argv, const std::string& input = {}, int timeout_s = 60);
 
 // Starts argv[0] (an absolute path) with the given fds as stdin/stdout/stderr
-// (-1: inherit); the child is SIGKILLed if the test process dies.
-pid_t spawn_process(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd);
+// (-1: inherit) and the test's environment plus `extra_env` ("NAME=value");
+// the child is SIGKILLed if the test process dies.
+pid_t spawn_process(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd,
+                    const std::vector<std::string>& extra_env = {});
 
 }  // namespace runnel::testing
