@@ -37,8 +37,7 @@ void peer_client::drop() {
   std::error_code ignored;
   socket_.close(ignored);  // what waits on it ends with operation_aborted
   connected_ = false;
-  reader_.reset();
-  ++generation_;
+  ++generation_;  // the reader stays: a read in progress in it is ending; the next connect replaces it
 }
 
 asio::awaitable<std::expected<peer_response, std::error_code>> peer_client::call(flatbuffers::FlatBufferBuilder& fbb,
