@@ -214,6 +214,13 @@ struct producer::impl {
     b.base_sequence = -1;
   }
 
+  // What a batch whose delivery.timeout passed reports: the last error it
+  // met itself (STORAGE_FULL, no leader, ...), or that it timed out.
+  static error expiry_error(const sealed& b) {
+    return b.last_error.value_or(
+        error{errc::timed_out, b.tp.first + "/" + std::to_string(b.tp.second) + ": delivery.timeout passed before it was written"});
+  }
+
   void unstick_locked(const tp_key& tp) {
     if (auto it = sticky.find(tp.first); it != sticky.end() && it->second == tp.second) sticky.erase(it);
   }
@@ -354,11 +361,7 @@ struct producer::impl {
         send_request(broker, std::move(r));
       }
     }
-    for (auto& b : expired) {
-      auto e = b.last_error.value_or(error{errc::timed_out, b.tp.first + "/" + std::to_string(b.tp.second) +
-                                                                ": delivery.timeout passed before it could be sent"});
-      complete(b.callbacks, b.reserved, std::unexpected(std::move(e)), false);
-    }
+    for (auto& b : expired) complete(b.callbacks, b.reserved, std::unexpected(expiry_error(b)), false);
     for (const auto& topic : need_metadata) refresh_metadata(topic);
   }
 
@@ -446,8 +449,22 @@ struct producer::impl {
         complete(b.callbacks, b.reserved, d, true, dropped);
         continue;
       }
-      if (idempotent && (err->code == errc::out_of_order_sequence || err->code == errc::unknown_producer_id) &&
-          now < b.deadline) {
+      const bool sequence_error =
+          idempotent && (err->code == errc::out_of_order_sequence || err->code == errc::unknown_producer_id);
+      if (sequence_error && now >= b.deadline) {
+        // Refused because an older batch did not land (or the partition
+        // forgot us), and out of time to go again in a new epoch: the
+        // batch was not written and its time is up. That is a timeout,
+        // with the batch's own last error if it had one; the sequence
+        // error is the producer's bookkeeping, not the cause.
+        {
+          std::lock_guard lock(mu);
+          forget_locked(b);
+        }
+        complete(b.callbacks, b.reserved, std::unexpected(expiry_error(b)), false);
+        continue;
+      }
+      if (sequence_error) {
         bool exhausted = false;
         {
           std::lock_guard lock(mu);
@@ -468,8 +485,9 @@ struct producer::impl {
           complete(b.callbacks, b.reserved, std::unexpected(error{errc::producer_fenced, "producer epoch exhausted"}), false);
           continue;
         }
+        // Not the batch's own error: if its time runs out, it reports
+        // what went wrong with it before (expiry_error).
         ++b.attempts;
-        b.last_error = *err;
         retries.push_back(std::move(b));
         continue;
       }
