@@ -54,6 +54,7 @@ struct producer::impl {
     clock_type::time_point retry_at;
     int attempts = 0;
     std::optional<error> last_error;  // why it is still here (a failed attempt, no leader)
+    std::int32_t failed_on = -1;       // the broker of its last attempt, when that leader may have moved
     // Idempotence: stamped when first sent, kept across retries.
     std::int32_t base_sequence = -1;
     std::int16_t epoch = -1;
@@ -317,6 +318,17 @@ struct producer::impl {
           it = ready.erase(it);
           continue;
         }
+        if (!blocked.contains(it->tp) && it->retry_at > now && it->failed_on >= 0) {
+          // Backing off from a leader that may be gone: the backoff is for
+          // that broker, not for the partition's new leader. Look again
+          // (rate-limited by retry.backoff) and go as soon as it is known.
+          auto leader = meta->cached_leader(it->tp.first, it->tp.second);
+          if (leader && leader->broker != it->failed_on) {
+            it->retry_at = now;
+          } else {
+            need_metadata.insert(it->tp.first);
+          }
+        }
         if (blocked.contains(it->tp) || it->retry_at > now || !may_send_locked(*it)) {
           blocked.insert(it->tp);
           ++it;
@@ -495,6 +507,7 @@ struct producer::impl {
       // known where we sent it: look the leader up again, then retry.
       const bool stale = client::leader_may_have_moved(err->code) || err->code == errc::unknown_topic_or_partition;
       if (stale) stale_topics.insert(b.tp.first);
+      b.failed_on = stale ? broker : -1;
       if ((retriable(err->code) || stale) && now < b.deadline) {
         ++b.attempts;
         auto backoff = std::min<std::chrono::milliseconds>(cfg.retry_backoff * (1 << std::min(b.attempts, 10)),

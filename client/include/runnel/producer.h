@@ -14,7 +14,11 @@
 // failures (throttled, disconnected, not leader, fenced epoch, unknown
 // partition) are retried with exponential backoff and jitter until
 // delivery_timeout; those that say the leader may have moved fetch the
-// topic's metadata again first. After `breaker_failures` consecutive failed
+// topic's metadata again first, and keep looking (every retry_backoff)
+// while they back off: a batch goes to its partition's new leader as soon
+// as the metadata names it, not when its backoff for the old one ends
+// (a kill -9 of a leader costs writers the session timeout plus about
+// half a second; docs/reliability.md). After `breaker_failures` consecutive failed
 // requests to a broker the producer stops sending to it for `breaker_open`
 // (circuit breaker), failing nothing early: records wait.
 //
