@@ -8,7 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <exception>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -21,7 +24,8 @@ using namespace std::chrono_literals;
 
 // Sends "r-<seq>" records round-robin over the partitions at about `rate`
 // per second until stopped (bounded: 120 s, 500,000 records), recording
-// acknowledgments in the checker.
+// acknowledgments in the checker, and how long a partition went without one
+// (what the fault cost writers: the recovery time of docs/reliability.md).
 class steady_producer {
  public:
   steady_producer(const cluster_harness& c, std::string topic, std::int32_t partitions, int acks, ack_checker& chk,
@@ -55,7 +59,21 @@ class steady_producer {
     stopping_ = true;
     thread_.join();
     flushed_ = p_->flush(90s).has_value();
+    const auto [partition, gap] = longest_gap();
+    if (std::uncaught_exceptions() == 0) {  // not from a destructor while a REQUIRE unwinds
+      MESSAGE("recovery: writes to partition " << partition << " waited " << gap.count() << " ms for an ack (the longest wait)");
+    }
     return flushed_;
+  }
+  // The partition whose acknowledgements were furthest apart, and that
+  // time (from its first ack to its last).
+  [[nodiscard]] std::pair<std::int32_t, std::chrono::milliseconds> longest_gap() const {
+    std::lock_guard g(gap_mu_);
+    std::pair<std::int32_t, std::chrono::milliseconds> worst{-1, 0ms};
+    for (const auto& [p, gap] : gaps_) {
+      if (gap.longest >= worst.second) worst = {p, std::chrono::duration_cast<std::chrono::milliseconds>(gap.longest)};
+    }
+    return worst;
   }
   [[nodiscard]] long acked() const { return acked_.load(); }
   [[nodiscard]] long failed() const { return failed_.load(); }
@@ -74,6 +92,7 @@ class steady_producer {
         if (r) {
           chk_.acked(partition, r->offset, v);
           ++acked_;
+          note_ack(partition);
         } else {
           ++failed_;
         }
@@ -81,8 +100,22 @@ class steady_producer {
     }
   }
 
+  struct ack_gap {
+    std::optional<std::chrono::steady_clock::time_point> last;
+    std::chrono::steady_clock::duration longest{0};
+  };
+  void note_ack(std::int32_t partition) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard g(gap_mu_);
+    auto& gap = gaps_[partition];
+    if (gap.last) gap.longest = std::max(gap.longest, now - *gap.last);
+    gap.last = now;
+  }
+
   std::string topic_;
   std::int32_t partitions_;
+  mutable std::mutex gap_mu_;
+  std::map<std::int32_t, ack_gap> gaps_;
   ack_checker& chk_;
   std::unique_ptr<producer> p_;
   std::atomic<bool> stopping_{false};
@@ -139,7 +172,11 @@ inline std::int32_t leader_of(const cluster_harness& c, const std::string& topic
 // the cluster judged (check_healed).
 inline void finish_healed(cluster_harness& c, const std::string& topic, std::int32_t partitions, steady_producer& prod,
                    const ack_checker& chk) {
+  const auto healed = std::chrono::steady_clock::now();
   REQUIRE(c.wait_for(topic, full_isr, 40s).has_value());
+  MESSAGE("recovery: the ISR was full "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - healed).count()
+          << " ms after the heal");
   std::this_thread::sleep_for(1000ms);
   REQUIRE(prod.stop());
   check_healed(c, topic, partitions, chk);
