@@ -17,7 +17,7 @@ PACKAGES=(
   libzookeeper-mt-dev zookeeper
   liburing-dev libspdlog-dev doctest-dev
   fuse3 libfuse3-dev
-  libfaketime
+  libfaketime iproute2
 )
 # ./dev.sh fuzz only: clang-16 and its libFuzzer/sanitizer runtimes.
 FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev)

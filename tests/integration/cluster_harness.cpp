@@ -1,5 +1,6 @@
 #include "tests/integration/cluster_harness.h"
 
+#include <doctest/doctest.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -25,7 +26,15 @@ std::string read_file(const std::filesystem::path& p) {
 
 cluster_harness::cluster_harness(int brokers, std::vector<std::string> extra_args, bool proxied,
                                  before_start_hook before_start, env_hook env_of)
-    : zk_(std::make_unique<zk_server>(dir_ / "zk")),
+    : cluster_harness(brokers, std::move(extra_args), proxied, std::move(before_start), std::move(env_of), nullptr) {}
+
+cluster_harness::cluster_harness(int brokers, netns_network& net, std::vector<std::string> extra_args)
+    : cluster_harness(brokers, std::move(extra_args), false, {}, {}, &net) {}
+
+cluster_harness::cluster_harness(int brokers, std::vector<std::string> extra_args, bool proxied,
+                                 before_start_hook before_start, env_hook env_of, netns_network* net)
+    : net_(net),
+      zk_(std::make_unique<zk_server>(dir_ / "zk", net != nullptr ? net->hub_address() : "127.0.0.1")),
       connect_(zk_->connect_string() + "/runnel"),
       extra_(std::move(extra_args)),
       proxied_(proxied),
@@ -41,7 +50,7 @@ std::filesystem::path cluster_harness::data_dir(std::int32_t id) const { return 
 std::string cluster_harness::bootstrap() const {
   std::string s;
   for (const auto& [id, b] : brokers_) {
-    if (!b || paused_.contains(id)) continue;
+    if (!b || paused_.contains(id) || cut_.contains(id)) continue;
     if (!s.empty()) s += ",";
     s += b->bootstrap();
   }
@@ -70,13 +79,15 @@ void cluster_harness::start(std::int32_t id) {
     args.push_back("advertised.listeners=" + proxies_[id]->address());
   }
   args.insert(args.end(), extra_.begin(), extra_.end());
-  if (ports_.contains(id)) {
+  const std::string host = net_ != nullptr ? net_->address(id) : "127.0.0.1";
+  if (ports_.contains(id) || net_ != nullptr) {
     args.push_back("--listen");
-    args.push_back("127.0.0.1:" + std::to_string(ports_[id]));
+    args.push_back(host + ":" + std::to_string(ports_.contains(id) ? ports_[id] : 0));
   }
   if (before_start_) before_start_(id, data_dir(id));
   brokers_[id] = std::make_unique<broker_process>(data_dir(id), args,
-                                                  env_of_ ? env_of_(id) : std::vector<std::string>{});
+                                                  env_of_ ? env_of_(id) : std::vector<std::string>{},
+                                                  net_ != nullptr ? net_->launcher(id) : std::vector<std::string>{});
   ports_[id] = brokers_[id]->port();
   if (proxied_) proxies_[id]->set_target(brokers_[id]->port());
 }
@@ -115,6 +126,18 @@ void cluster_harness::pause(std::int32_t id) {
 void cluster_harness::resume(std::int32_t id) {
   ::kill(brokers_.at(id)->pid(), SIGCONT);
   paused_.erase(id);
+}
+
+void cluster_harness::cut(std::int32_t id) {
+  REQUIRE_MESSAGE(net_ != nullptr, "cut() needs a cluster on a netns_network");
+  net_->cut(id);
+  cut_.insert(id);
+}
+
+void cluster_harness::heal(std::int32_t id) {
+  REQUIRE_MESSAGE(net_ != nullptr, "heal() needs a cluster on a netns_network");
+  net_->heal(id);
+  cut_.erase(id);
 }
 
 result<topic_info> cluster_harness::describe(const std::string& topic) const {

@@ -5,7 +5,9 @@
 // each broker advertises a fault proxy in front of its listener (so clients
 // and the other brokers' replica fetches pass through it) and reaches
 // ZooKeeper through a second one: proxy(id) and zk_proxy(id) make the
-// network faults.
+// network faults. On a netns_network, broker `id` runs in host `id`'s
+// namespace and ZooKeeper listens on the hub: cut(id) partitions it from
+// everything, silently.
 //
 // ack_checker: the fault tests' judge. It records every acknowledged
 // (partition, offset, payload) and, after the cluster healed, compares them
@@ -31,6 +33,7 @@
 #include "runnel/admin.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/fault_proxy.h"
+#include "tests/support/netns.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/zk_server.h"
 
@@ -45,6 +48,8 @@ class cluster_harness {
   using env_hook = std::function<std::vector<std::string>(std::int32_t id)>;
   explicit cluster_harness(int brokers = 3, std::vector<std::string> extra_args = {}, bool proxied = false,
                            before_start_hook before_start = {}, env_hook env_of = {});
+  // Brokers 1..`brokers` on hosts 1..`brokers` of `net` (which outlives the harness).
+  cluster_harness(int brokers, netns_network& net, std::vector<std::string> extra_args = {});
 
   zk_server& zk() { return *zk_; }
   [[nodiscard]] std::filesystem::path data_dir(std::int32_t id) const;
@@ -55,7 +60,7 @@ class cluster_harness {
   fault_proxy& proxy(std::int32_t id) { return *proxies_.at(id); }
   fault_proxy& zk_proxy(std::int32_t id) { return *zk_proxies_.at(id); }
   // Every running broker's own address (not its proxy's), comma-separated;
-  // a paused one is left out (it would hold every request to it).
+  // a paused or cut-off one is left out (it would hold every request to it).
   [[nodiscard]] std::string bootstrap() const;
 
   // A restart listens on the port the broker had before, so a client whose
@@ -65,6 +70,9 @@ class cluster_harness {
   int stop(std::int32_t id);  // SIGTERM: controlled shutdown
   void pause(std::int32_t id);   // SIGSTOP
   void resume(std::int32_t id);  // SIGCONT
+  // Only on a netns_network: broker `id`'s link down (and up again).
+  void cut(std::int32_t id);
+  void heal(std::int32_t id);
 
   // Through any running broker; errors as values.
   result<topic_info> describe(const std::string& topic) const;
@@ -74,7 +82,11 @@ class cluster_harness {
                                      std::chrono::milliseconds limit) const;
 
  private:
+  cluster_harness(int brokers, std::vector<std::string> extra_args, bool proxied, before_start_hook before_start,
+                  env_hook env_of, netns_network* net);
+
   temp_dir dir_;
+  netns_network* net_ = nullptr;
   std::unique_ptr<zk_server> zk_;
   std::string connect_;
   std::vector<std::string> extra_;
@@ -83,6 +95,7 @@ class cluster_harness {
   env_hook env_of_;
   std::map<std::int32_t, std::uint16_t> ports_;  // each broker's port, kept across restarts
   std::set<std::int32_t> paused_;
+  std::set<std::int32_t> cut_;
   std::map<std::int32_t, std::unique_ptr<fault_proxy>> proxies_;
   std::map<std::int32_t, std::unique_ptr<fault_proxy>> zk_proxies_;
   std::map<std::int32_t, std::unique_ptr<broker_process>> brokers_;

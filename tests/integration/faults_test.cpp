@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include "tests/support/batches.h"
 #include "tests/support/eventually.h"
 #include "tests/support/fault_proxy.h"
+#include "tests/support/netns.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/temp_dir.h"
 
@@ -493,6 +495,63 @@ TEST_CASE("partition 5: the leader's links to everyone delayed 300 ms each way: 
   c.proxy(leader).set_delay(0ms);
   c.zk_proxy(leader).set_delay(0ms);
   finish_healed(c, "p5", 2, prod, chk);
+}
+
+// Network namespaces (root; ../shared/MACHINE.md): each broker on a host of
+// its own behind a veth link, ZooKeeper and the clients on the bridge. A
+// link taken down is a real partition: silent (no RST, no FIN), everything
+// to and from the host lost, for TCP's own timers and the brokers' and
+// clients' timeouts to find out, where the fault proxy closes connections.
+
+TEST_CASE("partition 6: a leader's link goes down silently (netns) past its session, then up: a new leader, nothing acknowledged lost, one history") {
+  netns_network net(3);
+  REQUIRE_MESSAGE(net.ready(), net.error());
+  cluster_harness c(3, net);
+  create_topic(c, "p6", 2, {{"min.insync.replicas", "2"}});
+  ack_checker chk;
+  steady_producer prod(c, "p6", 2, -1, chk, 2'000);
+  std::this_thread::sleep_for(1000ms);
+  const std::int32_t old = leader_of(c, "p6", 0);
+  REQUIRE(old > 0);
+  c.cut(old);
+  // Its session expires (2 s) at ZooKeeper; the controller (another broker,
+  // or a new one if the cut broker was it) moves its partitions.
+  auto moved = c.wait_for("p6", leader_left(old), 20s);
+  REQUIRE_MESSAGE(moved.has_value(), "p6/0 kept its cut-off leader");
+  // Writes go on through the new leaders: requests stuck on the silent
+  // link end by request.timeout (5 s) and go again.
+  const long at_move = prod.acked();
+  CHECK(eventually([&] { return prod.acked() > at_move + 1'000; }, 20s));
+  c.heal(old);  // it finds its session gone, registers again, follows and truncates
+  finish_healed(c, "p6", 2, prod, chk);
+}
+
+TEST_CASE("partition 7: a follower's link goes down silently (netns): the ISR shrinks, acks=all goes on with min.insync.replicas=2, and it catches up") {
+  netns_network net(3);
+  REQUIRE_MESSAGE(net.ready(), net.error());
+  cluster_harness c(3, net);
+  create_topic(c, "p7", 1, {{"min.insync.replicas", "2"}});
+  ack_checker chk;
+  steady_producer prod(c, "p7", 1, -1, chk, 2'000);
+  std::this_thread::sleep_for(1000ms);
+  auto t = c.describe("p7");
+  REQUIRE(t.has_value());
+  const std::int32_t leader = t->partitions[0].leader;
+  std::int32_t follower = -1;
+  for (const auto id : t->partitions[0].replicas) {
+    if (id != leader) follower = id;
+  }
+  REQUIRE(follower > 0);
+  c.cut(follower);
+  auto shrunk = c.wait_for("p7", [&](const topic_info& ti) {
+    const auto& isr = ti.partitions[0].isr;
+    return ti.partitions[0].leader == leader && isr.size() == 2 && std::find(isr.begin(), isr.end(), follower) == isr.end();
+  }, 20s);
+  CHECK_MESSAGE(shrunk.has_value(), "the cut-off follower stayed in the ISR");
+  const long at_shrink = prod.acked();
+  CHECK(eventually([&] { return prod.acked() > at_shrink + 1'000; }, 20s));  // acks=all with two in sync
+  c.heal(follower);
+  finish_healed(c, "p7", 1, prod, chk);
 }
 
 namespace {

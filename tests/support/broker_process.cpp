@@ -48,9 +48,11 @@ pid_t spawn_process(const std::vector<std::string>& argv, int in_fd, int out_fd,
 }
 
 broker_process::broker_process(std::filesystem::path data_dir, std::vector<std::string> extra_args,
-                               const std::vector<std::string>& extra_env) {
-  std::vector<std::string> argv{RUNNEL_BROKER_BIN, "--data-dir", data_dir.string(), "--listen", "127.0.0.1:0",
-                                "--shards", "2"};
+                               const std::vector<std::string>& extra_env, const std::vector<std::string>& launcher) {
+  const std::vector<std::string> own{RUNNEL_BROKER_BIN, "--data-dir", data_dir.string(), "--listen", "127.0.0.1:0",
+                                     "--shards", "2"};
+  std::vector<std::string> argv = launcher;
+  argv.insert(argv.end(), own.begin(), own.end());
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   int out[2];
   RUNNEL_ASSERT(::pipe2(out, O_CLOEXEC) == 0, "pipe");
@@ -59,7 +61,7 @@ broker_process::broker_process(std::filesystem::path data_dir, std::vector<std::
   pid_ = spawn_process(argv, -1, out[1], err, extra_env);
   ::close(out[1]);
   if (err >= 0) ::close(err);
-  // "runnel-broker listening on 127.0.0.1:PORT\n", within 20 s.
+  // "runnel-broker listening on HOST:PORT\n", within 20 s.
   std::string line;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
@@ -72,13 +74,15 @@ broker_process::broker_process(std::filesystem::path data_dir, std::vector<std::
   }
   ::close(out[0]);
   const auto colon = line.rfind(':');
-  if (line.find("listening on") == std::string::npos || colon == std::string::npos) {
+  const auto at = line.find("listening on ");
+  if (at == std::string::npos || colon == std::string::npos || colon < at) {
     kill9();
     std::ifstream in(log);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (text.size() > 2000) text = text.substr(text.size() - 2000);
     throw std::runtime_error("runnel-broker did not start; its log:\n" + text);
   }
+  host_ = line.substr(at + 13, colon - at - 13);
   port_ = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
 }
 

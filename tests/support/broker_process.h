@@ -1,6 +1,8 @@
 #pragma once
-// broker_process: a real runnel-broker child on 127.0.0.1 with an ephemeral
-// port, its data in a directory the test owns. Started with --shards 2.
+// broker_process: a real runnel-broker child on 127.0.0.1 (or where a
+// --listen in `extra_args` says) with an ephemeral port, its data in a
+// directory the test owns. Started with --shards 2, through `launcher`
+// when given (argv before the broker's: netns_network::launcher).
 // The destructor kills it (SIGKILL) and reaps it by PID if still running.
 
 #include <sys/types.h>
@@ -16,7 +18,8 @@ class broker_process {
  public:
   // `extra_env`: "NAME=value" entries added to the test's environment.
   explicit broker_process(std::filesystem::path data_dir, std::vector<std::string> extra_args = {},
-                          const std::vector<std::string>& extra_env = {});
+                          const std::vector<std::string>& extra_env = {},
+                          const std::vector<std::string>& launcher = {});
   ~broker_process();
   broker_process(const broker_process&) = delete;             // owns a child process
   broker_process& operator=(const broker_process&) = delete;  // owns a child process
@@ -24,7 +27,7 @@ class broker_process {
   broker_process& operator=(broker_process&&) = delete;       // tests keep it on the stack
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
-  [[nodiscard]] std::string bootstrap() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::string bootstrap() const { return host_ + ":" + std::to_string(port_); }
   [[nodiscard]] pid_t pid() const { return pid_; }
 
   // SIGTERM and wait; returns the exit status (0 for a clean shutdown).
@@ -34,6 +37,7 @@ class broker_process {
 
  private:
   pid_t pid_ = -1;
+  std::string host_;
   std::uint16_t port_ = 0;
 };
 

@@ -25,12 +25,12 @@ constexpr const char* java = "/usr/bin/java";
 constexpr const char* zk_jar = "/usr/share/java/zookeeper.jar";
 
 // ZooKeeper's four-letter "ruok" -> "imok".
-bool answers_ruok(std::uint16_t port) {
+bool answers_ruok(const std::string& host, std::uint16_t port) {
   int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
   bool ok = false;
   if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::write(s, "ruok", 4) == 4) {
     pollfd p{s, POLLIN, 0};
@@ -58,13 +58,14 @@ std::uint16_t free_port() {
 
 bool zk_server_available() { return ::access(java, X_OK) == 0 && ::access(zk_jar, R_OK) == 0; }
 
-zk_server::zk_server(std::filesystem::path dir) : dir_(std::move(dir)), port_(free_port()) {
+zk_server::zk_server(std::filesystem::path dir, std::string host)
+    : dir_(std::move(dir)), host_(std::move(host)), port_(free_port()) {
   std::filesystem::create_directories(dir_ / "data");
   std::ofstream cfg(dir_ / "zoo.cfg");
   cfg << "tickTime=500\n"  // minimum session timeout 1 s, maximum 10 s
       << "dataDir=" << (dir_ / "data").string() << "\n"
       << "clientPort=" << port_ << "\n"
-      << "clientPortAddress=127.0.0.1\n"
+      << "clientPortAddress=" << host_ << "\n"
       << "admin.enableServer=false\n"
       << "4lw.commands.whitelist=ruok\n"
       << "maxSessionTimeout=10000\n";
@@ -83,7 +84,7 @@ void zk_server::start() {
                        -1, out, out);
   if (out >= 0) ::close(out);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!answers_ruok(port_)) {
+  while (!answers_ruok(host_, port_)) {
     if (std::chrono::steady_clock::now() > deadline) {
       stop();
       throw std::runtime_error("ZooKeeper did not start; see " + log);
