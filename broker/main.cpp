@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
   }
 
   auto server = runnel::net::server::start(cfg);
-  if (!server) return fail(server.error(), 1);
+  if (!server) return fail(server.error().message, 1);
   std::printf("runnel-broker listening on %s:%u\n", cfg.listen_host.c_str(), static_cast<unsigned>((*server)->port()));
   std::fflush(stdout);
 

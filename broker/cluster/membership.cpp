@@ -61,30 +61,36 @@ membership::~membership() {
   retired_sessions_.clear();
 }
 
-asio::awaitable<std::expected<std::unique_ptr<membership>, std::string>> membership::start(
+asio::awaitable<std::expected<std::unique_ptr<membership>, error>> membership::start(
     asio::any_io_executor ex, std::string connect, std::chrono::milliseconds session_timeout, broker_registration me,
     hooks h) {
   std::unique_ptr<membership> m(new membership(ex, std::move(connect), session_timeout, std::move(me), std::move(h)));
-  if (auto why = co_await m->join(); !why.empty()) co_return std::unexpected(why);
+  if (auto why = co_await m->join()) co_return std::unexpected(std::move(*why));
   co_return m;
 }
 
-asio::awaitable<std::string> membership::join() {
+asio::awaitable<std::optional<error>> membership::join() {
   // Built in locals and swapped in whole at the end: until then the old
   // session, election and topic view stay in place (an expired session's
   // operations fail cleanly), so nothing ever finds them missing.
   const std::shared_ptr<bool> alive = alive_;
-  const std::string gone = "broker stopping";
+  const error gone{errc::stopping, "broker stopping"};
+  auto unavailable = [](const std::string& what, std::error_code ec) {
+    return error{errc::zookeeper_unavailable, "zookeeper " + what + ": " + ec.message()};
+  };
+  auto failed = [](const std::string& what, std::error_code ec) {
+    return error{errc::zookeeper_failed, "zookeeper " + what + ": " + ec.message()};
+  };
   const auto slash = connect_.find('/');
   if (slash != std::string::npos && slash + 1 < connect_.size()) {
     // A chroot must exist before a session can use it.
     zk::session root(ex_, connect_.substr(0, slash), timeout_);
     auto ec = co_await root.wait_connected(timeout_ * 3);
     if (!*alive) co_return gone;
-    if (ec) co_return "zookeeper " + connect_ + ": " + ec.message();
+    if (ec) co_return unavailable(connect_, ec);
     ec = co_await root.ensure_path(connect_.substr(slash));
     if (!*alive) co_return gone;
-    if (ec) co_return "zookeeper chroot: " + ec.message();
+    if (ec) co_return failed("chroot", ec);
   }
   std::weak_ptr<bool> weak = alive_;
   auto session = std::make_unique<zk::session>(ex_, connect_, timeout_, [this, weak](zk::session_state st) {
@@ -94,19 +100,23 @@ asio::awaitable<std::string> membership::join() {
   });
   auto ec = co_await session->wait_connected(timeout_ * 3);
   if (!*alive) co_return gone;
-  if (ec) co_return "zookeeper " + connect_ + ": " + ec.message();
+  if (ec) co_return unavailable(connect_, ec);
   auto cluster_id = co_await read_or_make_cluster_id(*session);
   if (!*alive) co_return gone;
-  if (!cluster_id) co_return "zookeeper /cluster/id: " + cluster_id.error().message();
+  if (!cluster_id) co_return failed("/cluster/id", cluster_id.error());
   if (hooks_.check_cluster_id) {
-    if (auto why = hooks_.check_cluster_id(*cluster_id); !why.empty()) co_return why;
+    if (auto why = hooks_.check_cluster_id(*cluster_id)) co_return std::move(*why);
   }
   ec = co_await register_broker(*session, me_, timeout_ + std::chrono::seconds(1));
   if (!*alive) co_return gone;
-  if (ec) co_return "broker.id " + std::to_string(me_.id) + ": cannot register (" + ec.message() + ")";
+  if (ec) {
+    co_return error{ec == zk::make_error_code(zk::node_exists) ? make_error_code(errc::broker_id_in_use)
+                                                               : make_error_code(errc::zookeeper_failed),
+                    "broker.id " + std::to_string(me_.id) + ": cannot register (" + ec.message() + ")"};
+  }
   ec = co_await session->ensure_path("/topics");
   if (!*alive) co_return gone;
-  if (ec) co_return "zookeeper /topics: " + ec.message();
+  if (ec) co_return failed("/topics", ec);
 
   brokers_watch_.reset();
   if (topics_) retired_topic_watches_.push_back(std::move(topics_));
@@ -140,7 +150,7 @@ asio::awaitable<std::string> membership::join() {
   co_await refresh_brokers();
   if (!*alive) co_return gone;
   logger().info("broker {} registered in {}", me_.id, connect_);
-  co_return std::string();
+  co_return std::nullopt;
 }
 
 asio::awaitable<void> membership::rejoin() {
@@ -151,8 +161,8 @@ asio::awaitable<void> membership::rejoin() {
   while (*alive) {
     auto why = co_await join();
     if (!*alive) co_return;
-    if (why.empty()) break;
-    logger().error("rejoining the cluster failed: {}; trying again in 1 s", why);
+    if (!why) break;
+    logger().error("rejoining the cluster failed: {}; trying again in 1 s", why->message);
     t.expires_after(std::chrono::seconds(1));
     co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
@@ -231,7 +241,7 @@ asio::awaitable<std::expected<void, meta::error>> membership::create_topic(const
   if (!live) co_return fail(meta::errc::storage_failed, "zookeeper: " + live.error().message());
   auto replicas = assign_replicas(*live, partitions, replication_factor,
                                   static_cast<std::uint32_t>(std::hash<std::string>{}(name)));
-  if (!replicas) co_return fail(meta::errc::invalid_replication, replicas.error());
+  if (!replicas) co_return fail(meta::errc::invalid_replication, replicas.error().message);
   std::vector<zk::op> ops;
   auto create = [&](std::string path, std::string data) {
     ops.push_back(zk::op{zk::op::kind::create, std::move(path), std::move(data), zk::create_mode::persistent, -1});
@@ -288,7 +298,7 @@ asio::awaitable<std::expected<void, meta::error>> membership::alter_topic(
     if (!node && node.error() == zk::make_error_code(zk::no_node)) co_return fail(meta::errc::unknown_topic, "unknown topic " + name);
     if (!node) co_return fail(meta::errc::storage_failed, "zookeeper: " + node.error().message());
     auto a = decode_topic(node->data);
-    if (!a) co_return fail(meta::errc::storage_failed, topic_path(name) + " is malformed: " + a.error());
+    if (!a) co_return fail(meta::errc::storage_failed, topic_path(name) + " is malformed: " + a.error().message);
     if (auto r = edit(a->config); !r) co_return std::unexpected(r.error());
     auto st = co_await session_->set(topic_path(name), encode_topic(*a), node->stat.version);
     if (!*alive) co_return fail(meta::errc::storage_failed, "broker shutting down");

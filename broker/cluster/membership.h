@@ -16,6 +16,7 @@
 #include <functional>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include <asio/awaitable.hpp>
 
 #include "broker/cluster/controller.h"
+#include "broker/cluster/errc.h"
 #include "broker/cluster/topic_state.h"
 #include "broker/cluster/topic_watch.h"
 #include "broker/meta/errc.h"
@@ -43,13 +45,14 @@ class membership {
     // Whether unclean leader election is allowed for a topic.
     std::function<bool(const topic_view&)> unclean_allowed;
     // On every join, before registering: the cluster's id (/cluster/id,
-    // made by the first broker that joined). A non-empty answer refuses
-    // the join with that reason (a data directory of another cluster).
-    std::function<std::string(const std::string& cluster_id)> check_cluster_id;
+    // made by the first broker that joined). An error refuses the join
+    // with it (errc::wrong_cluster: a data directory of another cluster).
+    std::function<std::optional<error>(const std::string& cluster_id)> check_cluster_id;
   };
 
-  // Errors name what failed (ZooKeeper unreachable, id taken).
-  static asio::awaitable<std::expected<std::unique_ptr<membership>, std::string>> start(
+  // Errors name what failed: errc::zookeeper_unavailable, broker_id_in_use,
+  // wrong_cluster (from check_cluster_id), zookeeper_failed, stopping.
+  static asio::awaitable<std::expected<std::unique_ptr<membership>, error>> start(
       asio::any_io_executor ex, std::string connect, std::chrono::milliseconds session_timeout, broker_registration me,
       hooks h);
 
@@ -95,7 +98,7 @@ class membership {
  private:
   membership(asio::any_io_executor ex, std::string connect, std::chrono::milliseconds timeout, broker_registration me,
              hooks h);
-  asio::awaitable<std::string> join();  // "" on success, else why not
+  asio::awaitable<std::optional<error>> join();  // nullopt on success, else why not
   asio::awaitable<void> rejoin();       // after an expiry: join() until it works
   // co_spawn of a member coroutine that starts only if this still exists.
   void spawn_if_alive(asio::awaitable<void> (membership::*fn)());

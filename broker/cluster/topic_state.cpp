@@ -79,7 +79,9 @@ std::string encode_topic(const topic_assignment& a) {
   return s;
 }
 
-std::expected<topic_assignment, std::string> decode_topic(std::string_view data) {
+namespace {
+
+std::expected<topic_assignment, std::string> parse_topic(std::string_view data) {
   topic_assignment a;
   std::int32_t count = -1;
   std::size_t line_no = 0;
@@ -124,11 +126,21 @@ std::expected<topic_assignment, std::string> decode_topic(std::string_view data)
   return a;
 }
 
+}  // namespace
+
+std::expected<topic_assignment, error> decode_topic(std::string_view data) {
+  auto a = parse_topic(data);
+  if (!a) return std::unexpected(error{errc::malformed_state, std::move(a.error())});
+  return std::move(*a);
+}
+
 std::string encode_state(const leader_state& s) {
   return fmt::format("leader {} epoch {} isr {}", s.leader, s.leader_epoch, join_ids(s.isr));
 }
 
-std::expected<leader_state, std::string> decode_state(std::string_view data) {
+namespace {
+
+std::expected<leader_state, std::string> parse_state(std::string_view data) {
   const auto w = words(data);
   if ((w.size() != 6 && w.size() != 5) || w[0] != "leader" || w[2] != "epoch" || w[4] != "isr") {
     return std::unexpected(fmt::format("malformed partition state '{}'", data));
@@ -149,13 +161,23 @@ std::expected<leader_state, std::string> decode_state(std::string_view data) {
   return s;
 }
 
-std::expected<std::vector<std::vector<std::int32_t>>, std::string> assign_replicas(
+}  // namespace
+
+std::expected<leader_state, error> decode_state(std::string_view data) {
+  auto s = parse_state(data);
+  if (!s) return std::unexpected(error{errc::malformed_state, std::move(s.error())});
+  return std::move(*s);
+}
+
+std::expected<std::vector<std::vector<std::int32_t>>, error> assign_replicas(
     const std::vector<broker_registration>& live, std::int32_t partitions, std::int32_t replication_factor,
     std::uint32_t start) {
-  if (replication_factor < 1) return std::unexpected(fmt::format("replication factor {} < 1", replication_factor));
+  if (replication_factor < 1) {
+    return std::unexpected(error{errc::invalid_replication, fmt::format("replication factor {} < 1", replication_factor)});
+  }
   if (static_cast<std::size_t>(replication_factor) > live.size()) {
-    return std::unexpected(
-        fmt::format("replication factor {} is more than the {} live brokers", replication_factor, live.size()));
+    return std::unexpected(error{errc::not_enough_brokers, fmt::format("replication factor {} is more than the {} live brokers",
+                                                                       replication_factor, live.size())});
   }
   // Rack-alternating order: r1b1, r2b1, r3b1, r1b2, ... (Kafka's order).
   std::map<std::string, std::vector<std::int32_t>> by_rack;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "broker/cluster/controller.h"
+#include "broker/cluster/errc.h"
 #include "broker/meta/topic_store.h"
 #include "broker/meta/types.h"
 
@@ -79,9 +80,9 @@ std::string partition_path(std::string_view topic, std::int32_t partition);
 std::string state_path(std::string_view topic, std::int32_t partition);
 
 std::string encode_topic(const topic_assignment& a);
-std::expected<topic_assignment, std::string> decode_topic(std::string_view data);
+std::expected<topic_assignment, error> decode_topic(std::string_view data);
 std::string encode_state(const leader_state& s);
-std::expected<leader_state, std::string> decode_state(std::string_view data);
+std::expected<leader_state, error> decode_state(std::string_view data);
 
 // Replicas for a new topic over the live brokers: partition p's preferred
 // leader is the (start + p)-th broker and its followers the next ones, so
@@ -89,7 +90,7 @@ std::expected<leader_state, std::string> decode_state(std::string_view data);
 // ordered alternating between racks first, so a partition's replicas land
 // on as many racks as possible. Errors: replication_factor < 1 or more
 // than the live brokers.
-std::expected<std::vector<std::vector<std::int32_t>>, std::string> assign_replicas(
+std::expected<std::vector<std::vector<std::int32_t>>, error> assign_replicas(
     const std::vector<broker_registration>& live, std::int32_t partitions, std::int32_t replication_factor,
     std::uint32_t start);
 

@@ -66,7 +66,7 @@ void topic_watch::on_topic(const std::string& name, const std::optional<zk::node
   }
   auto a = decode_topic(n->data);
   if (!a) {
-    logger().error("{} in ZooKeeper is malformed ({}); the topic is ignored", topic_path(name), a.error());
+    logger().error("{} in ZooKeeper is malformed ({}); the topic is ignored", topic_path(name), a.error().message);
     read_[name].clear();
     changed();
     return;
@@ -101,7 +101,7 @@ void topic_watch::on_state(const std::string& name, std::int32_t partition, cons
   auto s = decode_state(n->data);
   if (!s) {
     logger().error("{} in ZooKeeper is malformed ({}); the partition is treated as offline", state_path(name, partition),
-                   s.error());
+                   s.error().message);
     pv = partition_view{};
   } else {
     pv = partition_view{std::move(*s), n->stat.version, true};

@@ -16,6 +16,7 @@ class category final : public std::error_category {
       case errc::invalid_config: return "invalid topic config";
       case errc::unknown_topic: return "unknown topic";
       case errc::storage_failed: return "metadata could not be stored";
+      case errc::malformed_store: return "metadata file malformed";
     }
     return "unknown metadata error";
   }

@@ -13,7 +13,8 @@ enum class errc {
   invalid_replication, // INVALID_REPLICATION_FACTOR
   invalid_config,      // INVALID_CONFIG
   unknown_topic,       // UNKNOWN_TOPIC_OR_PARTITION
-  storage_failed,      // STORAGE_ERROR: the metadata file could not be written
+  storage_failed,      // STORAGE_ERROR: the metadata file could not be read or written
+  malformed_store,     // the metadata file does not parse (or fails its checksum)
 };
 
 const std::error_category& error_category() noexcept;

@@ -25,18 +25,20 @@ topic_store::topic_store(std::filesystem::path file, topic_config defaults)
 
 bool topic_store::valid_topic_name(std::string_view name) { return storage::log_manager::valid_topic_name(name); }
 
-std::expected<topic_store, std::string> topic_store::load(const std::filesystem::path& data_dir, topic_config defaults) {
+std::expected<topic_store, error> topic_store::load(const std::filesystem::path& data_dir, topic_config defaults) {
   topic_store store(data_dir / "topics", defaults);
   std::ifstream in(store.file_, std::ios::binary);
   if (!in) {
-    if (std::filesystem::exists(store.file_)) return std::unexpected(fmt::format("{}: cannot read", store.file_.string()));
+    if (std::filesystem::exists(store.file_)) {
+      return std::unexpected(error{errc::storage_failed, fmt::format("{}: cannot read", store.file_.string())});
+    }
     return store;  // a fresh data directory
   }
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string text = ss.str();
   auto fail = [&](std::size_t line, std::string_view what) {
-    return std::unexpected(fmt::format("{}:{}: {}", store.file_.string(), line, what));
+    return std::unexpected(error{errc::malformed_store, fmt::format("{}:{}: {}", store.file_.string(), line, what)});
   };
   const auto crc_at = text.rfind("crc32c ");
   if (crc_at == std::string::npos || (crc_at != 0 && text[crc_at - 1] != '\n')) return fail(0, "no checksum line");
@@ -74,7 +76,9 @@ std::expected<topic_store, std::string> topic_store::load(const std::filesystem:
   }
   for (auto& [name, t] : *map) {
     auto cfg = resolve(defaults, t.overrides);
-    if (!cfg) return std::unexpected(fmt::format("{}: topic {}: {}", store.file_.string(), name, cfg.error()));
+    if (!cfg) {
+      return std::unexpected(error{errc::invalid_config, fmt::format("{}: topic {}: {}", store.file_.string(), name, cfg.error())});
+    }
     t.config = *cfg;
   }
   store.topics_ = std::move(map);

@@ -36,7 +36,7 @@ std::expected<topic_config, error> apply_config_changes(config_overrides& overri
 
 class topic_store {
  public:
-  static std::expected<topic_store, std::string> load(const std::filesystem::path& data_dir, topic_config defaults);
+  static std::expected<topic_store, error> load(const std::filesystem::path& data_dir, topic_config defaults);
 
   [[nodiscard]] topics_snapshot snapshot() const { return topics_; }
   [[nodiscard]] const topic_config& defaults() const { return defaults_; }

@@ -5,6 +5,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 
+#include "broker/cluster/errc.h"
 #include "broker/group/errc.h"
 #include "broker/meta/errc.h"
 #include "broker/meta/topic_config.h"
@@ -54,6 +55,7 @@ wire::ErrorCode to_wire(const std::error_code& ec) {
       case meta::errc::invalid_config: return ErrorCode::INVALID_CONFIG;
       case meta::errc::unknown_topic: return ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
       case meta::errc::storage_failed: return ErrorCode::STORAGE_ERROR;
+      case meta::errc::malformed_store: return ErrorCode::STORAGE_ERROR;
     }
   }
   if (ec.category() == storage::error_category()) {
@@ -88,6 +90,19 @@ wire::ErrorCode to_wire(const std::error_code& ec) {
       case group::errc::invalid_request: return ErrorCode::INVALID_REQUEST;
     }
   }
+  if (ec.category() == cluster::error_category()) {
+    switch (static_cast<cluster::errc>(ec.value())) {
+      case cluster::errc::zookeeper_unavailable: return ErrorCode::COORDINATOR_NOT_AVAILABLE;
+      case cluster::errc::zookeeper_failed: return ErrorCode::COORDINATOR_NOT_AVAILABLE;
+      case cluster::errc::stopping: return ErrorCode::BROKER_SHUTTING_DOWN;
+      case cluster::errc::not_enough_brokers: return ErrorCode::INVALID_REPLICATION_FACTOR;
+      case cluster::errc::invalid_replication: return ErrorCode::INVALID_REPLICATION_FACTOR;
+      case cluster::errc::wrong_cluster: return ErrorCode::STORAGE_ERROR;
+      case cluster::errc::malformed_state: return ErrorCode::STORAGE_ERROR;
+      case cluster::errc::broker_id_in_use: return ErrorCode::UNKNOWN;
+    }
+  }
+  if (ec == std::errc::no_space_on_device) return ErrorCode::STORAGE_FULL;
   if (ec.category() == std::system_category() || ec.category() == std::generic_category()) return ErrorCode::STORAGE_ERROR;
   return ErrorCode::UNKNOWN;
 }

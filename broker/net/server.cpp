@@ -44,7 +44,8 @@ bool still_leading(broker_state& st) {
 // broker would otherwise take its logs for strays. Stray logs are removed
 // only when the file was there and matched at this process's start (so from
 // the second start on); rejoins after a session expiry only compare.
-std::string check_cluster_id(broker_state& st, const std::string& id, bool& checked_before) {
+std::optional<cluster::error> check_cluster_id(broker_state& st, const std::string& id, bool& checked_before) {
+  auto refuse = [](std::string why) { return cluster::error{cluster::errc::wrong_cluster, std::move(why)}; };
   const bool first_check = !checked_before;
   checked_before = true;
   const auto file = st.cfg.data_dir / "cluster.id";
@@ -52,27 +53,27 @@ std::string check_cluster_id(broker_state& st, const std::string& id, bool& chec
   std::error_code ec;
   const auto status = std::filesystem::status(file, ec);
   if (status.type() == std::filesystem::file_type::not_found) {
-    if (!first_check) return fmt::format("{} disappeared while the broker ran", file.string());
+    if (!first_check) return refuse(fmt::format("{} disappeared while the broker ran", file.string()));
     const std::string text = expected + "\n";
     if (auto wec = storage::write_file_atomic(file, std::as_bytes(std::span(text.data(), text.size())))) {
-      return fmt::format("{}: {}", file.string(), wec.message());
+      return cluster::error{wec, fmt::format("{}: {}", file.string(), wec.message())};
     }
     logger().info("data directory joined cluster {} as broker {} (logs not held in ZooKeeper are kept this time)", id,
                   st.cfg.broker_id);
-    return {};
+    return std::nullopt;
   }
   std::ifstream in(file);
   std::string mine;
   if (ec || !in || !std::getline(in, mine) || mine.empty()) {
-    return fmt::format("{}: cannot read it{}{}", file.string(), ec ? ": " : "", ec ? ec.message() : "");
+    return refuse(fmt::format("{}: cannot read it{}{}", file.string(), ec ? ": " : "", ec ? ec.message() : ""));
   }
   if (mine != expected) {
-    return fmt::format("{} belongs to cluster and broker '{}', but ZooKeeper {} holds cluster {} and this is broker {}: "
-                       "use that cluster's --zookeeper and broker id, or an empty --data-dir",
-                       st.cfg.data_dir.string(), mine, st.cfg.zookeeper, id, st.cfg.broker_id);
+    return refuse(fmt::format("{} belongs to cluster and broker '{}', but ZooKeeper {} holds cluster {} and this is "
+                              "broker {}: use that cluster's --zookeeper and broker id, or an empty --data-dir",
+                              st.cfg.data_dir.string(), mine, st.cfg.zookeeper, id, st.cfg.broker_id));
   }
   if (first_check) st.remove_stray_logs = true;
-  return {};
+  return std::nullopt;
 }
 }  // namespace
 
@@ -235,15 +236,15 @@ server::~server() { stop(); }
 
 std::uint16_t server::port() const { return impl_->port; }
 
-std::expected<std::unique_ptr<server>, std::string> server::start(broker_config cfg) {
+std::expected<std::unique_ptr<server>, error> server::start(broker_config cfg) {
   auto i = std::make_unique<impl>();
   auto& st = i->state;
   if (cfg.shards == 0) cfg.shards = std::max(1U, std::thread::hardware_concurrency());
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
-  if (ec) return std::unexpected(fmt::format("data.dir {}: {}", cfg.data_dir.string(), ec.message()));
+  if (ec) return std::unexpected(error{ec, fmt::format("data.dir {}: {}", cfg.data_dir.string(), ec.message())});
   auto store = meta::topic_store::load(cfg.data_dir, cfg.topic_defaults);
-  if (!store) return std::unexpected(store.error());
+  if (!store) return std::unexpected(error{store.error().code, std::move(store.error().message)});
   st.cfg = cfg;
   st.store.emplace(std::move(*store));
   st.min_free_bytes = cfg.storage_min_free_bytes;
@@ -272,7 +273,8 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
       i->stopped = true;
       for (auto& sh : st.shards) sh->stop();
       for (auto& sh : st.shards) sh->join();
-      return std::unexpected(fmt::format("{}: cannot open logs: {}", cfg.data_dir.string(), r.error().message()));
+      return std::unexpected(
+          error{r.error(), fmt::format("{}: cannot open logs: {}", cfg.data_dir.string(), r.error().message())});
     }
     opened += *r;
     for (const auto& [tp, why] : st.shards[s]->logs().offline()) {
@@ -293,7 +295,8 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
   } catch (const std::system_error& e) {
     auto self = std::unique_ptr<server>(new server(std::move(i)));
     self->stop();
-    return std::unexpected(fmt::format("listen {}:{}: {}", cfg.listen_host, cfg.listen_port, e.code().message()));
+    return std::unexpected(
+        error{e.code(), fmt::format("listen {}:{}: {}", cfg.listen_host, cfg.listen_port, e.code().message())});
   }
   if (!cfg.zookeeper.empty()) {
     // Partition roles on every shard, then membership (registration,
@@ -317,7 +320,7 @@ std::expected<std::unique_ptr<server>, std::string> server::start(broker_config 
     if (!joined) {
       auto self = std::unique_ptr<server>(new server(std::move(i)));
       self->stop();
-      return std::unexpected(joined.error());
+      return std::unexpected(error{joined.error().code, std::move(joined.error().message)});
     }
     i->block_on(*st.shards[0], [](broker_state& b, std::unique_ptr<cluster::membership> m) -> asio::awaitable<int> {
       b.cluster = std::move(m);

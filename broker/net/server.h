@@ -12,13 +12,17 @@
 #include <string>
 
 #include "broker/config.h"
+#include "broker/net/error.h"
 
 namespace runnel::net {
 
 class server {
  public:
-  // Errors (bad data directory, corrupt metadata, port in use) name what failed.
-  static std::expected<std::unique_ptr<server>, std::string> start(broker_config cfg);
+  // Errors (bad data directory, corrupt metadata, port in use, ZooKeeper
+  // unreachable, a data directory of another cluster) carry the failing
+  // part's code (std::errc::address_in_use, meta::errc::malformed_store,
+  // cluster::errc::wrong_cluster, ...) and name what failed.
+  static std::expected<std::unique_ptr<server>, error> start(broker_config cfg);
   ~server();
   server(const server&) = delete;             // owns threads
   server& operator=(const server&) = delete;  // owns threads

@@ -23,7 +23,7 @@ struct EmbeddedBroker::impl {
       if (auto r = cfg.set(k, v); !r) return std::unexpected(error{errc::invalid_argument, r.error()});
     }
     auto s = net::server::start(cfg);
-    if (!s) return std::unexpected(error{errc::connection_failed, s.error()});
+    if (!s) return std::unexpected(error{errc::connection_failed, s.error().message});
     server = std::move(*s);
     port = server->port();
     return {};

@@ -24,10 +24,11 @@ TEST_CASE("malformed topic assignments are refused with the line that is wrong")
   CHECK_FALSE(decode_topic("runnel-topic 2\npartitions 1\nreplicas 0 1").has_value());
   auto missing = decode_topic("runnel-topic 1\npartitions 2\nreplicas 0 1");
   REQUIRE_FALSE(missing.has_value());
-  CHECK(missing.error().find("partition 1 has no replicas") != std::string::npos);
+  CHECK(missing.error().message.find("partition 1 has no replicas") != std::string::npos);
+  CHECK(missing.error().code == errc::malformed_state);
   auto twice = decode_topic("runnel-topic 1\npartitions 1\nreplicas 0 1,1");
   REQUIRE_FALSE(twice.has_value());
-  CHECK(twice.error().find("line 3") != std::string::npos);
+  CHECK(twice.error().message.find("line 3") != std::string::npos);
   CHECK_FALSE(decode_topic("runnel-topic 1\npartitions 1\nreplicas 1 1").has_value());
   CHECK_FALSE(decode_topic("runnel-topic 1\npartitions 0").has_value());
   CHECK_FALSE(decode_topic("runnel-topic 1\npartitions x").has_value());
@@ -40,7 +41,7 @@ TEST_CASE("partition state round-trips, including an empty ISR and no leader") {
     REQUIRE(back.has_value());
     CHECK(*back == s);
   }
-  CHECK_FALSE(decode_state("leader 1 epoch x isr 1").has_value());
+  CHECK(decode_state("leader 1 epoch x isr 1").error().code == errc::malformed_state);
   CHECK_FALSE(decode_state("leader -2 epoch 0 isr 1").has_value());
   CHECK_FALSE(decode_state("leader 1 epoch 0 isr 1,-1").has_value());
   CHECK_FALSE(decode_state("epoch 0 leader 1 isr 1").has_value());
@@ -59,8 +60,9 @@ TEST_CASE("replica assignment spreads leaders and replicas and refuses too few b
   CHECK(leaders == std::map<std::int32_t, int>{{1, 2}, {2, 2}, {3, 2}});
   auto too_many = assign_replicas(live, 1, 4, 0);
   REQUIRE_FALSE(too_many.has_value());
-  CHECK(too_many.error().find("3 live brokers") != std::string::npos);
-  CHECK_FALSE(assign_replicas(live, 1, 0, 0).has_value());
+  CHECK(too_many.error().message.find("3 live brokers") != std::string::npos);
+  CHECK(too_many.error().code == errc::not_enough_brokers);
+  CHECK(assign_replicas(live, 1, 0, 0).error().code == errc::invalid_replication);
 }
 
 TEST_CASE("with racks, each partition's replicas land on different racks") {

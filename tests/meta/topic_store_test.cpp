@@ -92,8 +92,9 @@ TEST_CASE("topic_store: a damaged metadata file is refused with its path") {
   testing::flip_byte(file, 20);
   auto s = topic_store::load(dir.path(), {});
   REQUIRE_FALSE(s.has_value());
-  CHECK(s.error().find(file.string()) != std::string::npos);
-  CHECK(s.error().find("checksum") != std::string::npos);
+  CHECK(s.error().message.find(file.string()) != std::string::npos);
+  CHECK(s.error().message.find("checksum") != std::string::npos);
+  CHECK(s.error().code == errc::malformed_store);
 }
 
 TEST_CASE("broker_config: keys, files and errors naming the key") {

@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include "broker/cluster/errc.h"
+#include "broker/net/error.h"
 #include "broker/net/handlers/handlers.h"
 #include "broker/net/logger.h"
 #include "broker/storage/file.h"
@@ -15,22 +17,29 @@ constexpr std::uint32_t producer_ids_magic = 0x49504e52;  // "RNPI"
 constexpr const char* producer_ids_file = "producer-ids";
 
 // Standalone: <data.dir>/producer-ids holds the first id of the next block.
-std::expected<std::int64_t, std::string> reserve_local(const broker_state& b) {
+std::expected<std::int64_t, error> reserve_local(const broker_state& b) {
   const auto path = b.cfg.data_dir / producer_ids_file;
   const std::int64_t first = storage::read_offset_file(path, producer_ids_magic).value_or(0);
   const auto bytes = storage::encode_offset_file(producer_ids_magic, first + producer_id_block);
-  if (auto ec = storage::write_file_atomic(path, bytes)) return std::unexpected(fmt::format("{}: {}", path.string(), ec.message()));
+  if (auto ec = storage::write_file_atomic(path, bytes)) {
+    return std::unexpected(error{ec, fmt::format("{}: {}", path.string(), ec.message())});
+  }
   return first;
 }
 
 // On shard 0, which owns the reserved block.
-asio::awaitable<std::expected<std::int64_t, std::string>> next_producer_id(broker_state& b) {
+asio::awaitable<std::expected<std::int64_t, error>> next_producer_id(broker_state& b) {
   if (b.producer_ids_next >= b.producer_ids_end) {
-    std::expected<std::int64_t, std::string> first;
+    std::expected<std::int64_t, error> first;
     if (b.cluster_mode()) {
-      if (!b.cluster) co_return std::unexpected(std::string("not connected to the cluster"));
+      if (!b.cluster) {
+        co_return std::unexpected(error{cluster::errc::zookeeper_unavailable, "not connected to the cluster"});
+      }
       auto r = co_await b.cluster->reserve_producer_ids(producer_id_block);
-      if (!r) co_return std::unexpected(fmt::format("ZooKeeper /producer_ids: {}", r.error().message()));
+      if (!r) {
+        co_return std::unexpected(
+            error{cluster::errc::zookeeper_failed, fmt::format("ZooKeeper /producer_ids: {}", r.error().message())});
+      }
       first = *r;
     } else {
       first = reserve_local(b);
@@ -53,8 +62,10 @@ asio::awaitable<handler_result> init_producer_id(request_context& ctx) {
   auto id = co_await run_on(ctx.broker.controller(), next_producer_id(ctx.broker));
   auto& fbb = ctx.fbb;
   if (!id) {
-    logger().error("InitProducerId: {}", id.error());
-    auto body = wire::CreateInitProducerIdResponseDirect(fbb, wire::ErrorCode::STORAGE_ERROR, id.error().c_str());
+    // ZooKeeper away: COORDINATOR_NOT_AVAILABLE, as Kafka answers while no
+    // coordinator can hand out ids; a full disk: STORAGE_FULL.
+    logger().error("InitProducerId: {}", id.error().message);
+    auto body = wire::CreateInitProducerIdResponseDirect(fbb, to_wire(id.error().code), id.error().message.c_str());
     co_return handler_result{wire::Response::InitProducerIdResponse, body.Union()};
   }
   auto body = wire::CreateInitProducerIdResponseDirect(fbb, wire::ErrorCode::NONE, nullptr, *id, 0);
