@@ -27,6 +27,8 @@ scenarios=(
   "partition 3:*"
   "partition 4:*"
   "partition 5:*"
+  "partition 6:*"
+  "partition 7:*"
 )
 if [[ $# -gt 2 ]]; then scenarios=("${@:3}"); fi
 log="$work/series.log"
