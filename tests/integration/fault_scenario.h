@@ -65,6 +65,12 @@ class steady_producer {
     }
     return flushed_;
   }
+  // Whether `partition` had an acknowledgement after `t`.
+  [[nodiscard]] bool acked_since(std::int32_t partition, std::chrono::steady_clock::time_point t) const {
+    std::lock_guard g(gap_mu_);
+    auto it = gaps_.find(partition);
+    return it != gaps_.end() && it->second.last && *it->second.last > t;
+  }
   // The partition whose acknowledgements were furthest apart, and that
   // time (from its first ack to its last).
   [[nodiscard]] std::pair<std::int32_t, std::chrono::milliseconds> longest_gap() const {
