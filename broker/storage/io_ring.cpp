@@ -14,6 +14,7 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "broker/storage/file.h"
 #include "broker/storage/logger.h"
 #include "schemas/assert.h"
 
@@ -226,6 +227,21 @@ asio::awaitable<std::error_code> io_ring::fallocate(int fd, int mode, std::uint6
   co_return to_error(co_await run_op(*impl_, [=](io_uring_sqe* sqe) {
     io_uring_prep_fallocate(sqe, fd, mode, static_cast<off_t>(offset), static_cast<off_t>(len));
   }));
+}
+
+asio::awaitable<std::error_code> io_ring::replace_file(std::filesystem::path path, std::span<const std::byte> bytes) {
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    auto fd = file_handle::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    if (!fd) co_return fd.error();
+    if (auto ec = co_await write_all(fd->get(), bytes, 0)) co_return ec;
+    if (auto ec = co_await fdatasync(fd->get())) co_return ec;
+  }
+  if (auto ec = co_await rename(tmp.c_str(), path.c_str())) co_return ec;
+  auto dirfd = file_handle::open(path.parent_path(), O_RDONLY | O_DIRECTORY);
+  if (!dirfd) co_return dirfd.error();
+  co_return co_await fsync(dirfd->get());
 }
 
 asio::awaitable<std::error_code> io_ring::write_all(int fd, std::span<const std::byte> buf, std::uint64_t pos) {

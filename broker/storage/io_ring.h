@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <filesystem>
 #include <memory>
 #include <span>
 #include <system_error>
@@ -59,6 +60,11 @@ class io_ring {
   // from std::errc, i.e. std::make_error_code(std::errc::io_error)).
   asio::awaitable<std::error_code> write_all(int fd, std::span<const std::byte> buf, std::uint64_t pos);
   asio::awaitable<std::error_code> read_exact(int fd, std::span<std::byte> buf, std::uint64_t pos);
+
+  // write_file_atomic (file.h) with its fdatasync, rename and directory
+  // fsync on the ring: `bytes` to <path>.tmp, synced, renamed over `path`,
+  // the directory synced. The thread only opens the files.
+  asio::awaitable<std::error_code> replace_file(std::filesystem::path path, std::span<const std::byte> bytes);
 
   // Operations submitted and not yet completed (for tests and shutdown).
   [[nodiscard]] std::size_t in_flight() const noexcept;

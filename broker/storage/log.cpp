@@ -872,17 +872,7 @@ asio::awaitable<std::error_code> log::persist_recovery_point(offset point) {
 // write_file_atomic with the fsyncs on the ring: temp file, fdatasync,
 // rename, directory fsync.
 asio::awaitable<std::error_code> log::replace_file(const char* name, std::span<const std::byte> bytes) {
-  auto path = dir_ / name;
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    auto fd = file_handle::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-    if (!fd) co_return fd.error();
-    if (auto ec = co_await ring_.write_all(fd->get(), bytes, 0)) co_return ec;
-    if (auto ec = co_await ring_.fdatasync(fd->get())) co_return ec;
-  }
-  if (auto ec = co_await ring_.rename(tmp.c_str(), path.c_str())) co_return ec;
-  co_return co_await sync_dir();
+  co_return co_await ring_.replace_file(dir_ / name, bytes);
 }
 
 asio::awaitable<std::error_code> log::sync_dir(std::filesystem::path dir) {

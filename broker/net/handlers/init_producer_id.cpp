@@ -17,14 +17,15 @@ constexpr std::uint32_t producer_ids_magic = 0x49504e52;  // "RNPI"
 constexpr const char* producer_ids_file = "producer-ids";
 
 // Standalone: <data.dir>/producer-ids holds the first id of the next block.
-std::expected<std::int64_t, error> reserve_local(const broker_state& b) {
+// Written through shard 0's ring: no fsync on the shard thread.
+asio::awaitable<std::expected<std::int64_t, error>> reserve_local(broker_state& b) {
   const auto path = b.cfg.data_dir / producer_ids_file;
   const std::int64_t first = storage::read_offset_file(path, producer_ids_magic).value_or(0);
   const auto bytes = storage::encode_offset_file(producer_ids_magic, first + producer_id_block);
-  if (auto ec = storage::write_file_atomic(path, bytes)) {
-    return std::unexpected(error{ec, fmt::format("{}: {}", path.string(), ec.message())});
+  if (auto ec = co_await b.controller().ring().replace_file(path, bytes)) {
+    co_return std::unexpected(error{ec, fmt::format("{}: {}", path.string(), ec.message())});
   }
-  return first;
+  co_return first;
 }
 
 // On shard 0, which owns the reserved block.
@@ -42,7 +43,7 @@ asio::awaitable<std::expected<std::int64_t, error>> next_producer_id(broker_stat
       }
       first = *r;
     } else {
-      first = reserve_local(b);
+      first = co_await reserve_local(b);
     }
     if (!first) co_return std::unexpected(first.error());
     // A reservation that raced another on this shard: the newer block wins;
