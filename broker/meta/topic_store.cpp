@@ -85,17 +85,23 @@ std::expected<topic_store, error> topic_store::load(const std::filesystem::path&
   return store;
 }
 
-std::expected<void, error> topic_store::save(const topic_map& next) {
+topic_change topic_store::change_to(std::shared_ptr<topic_map> next) const {
   std::string text(header_line);
   text += '\n';
-  for (const auto& [name, t] : next) {
+  for (const auto& [name, t] : *next) {
     text += fmt::format("topic {} {}\n", name, t.partitions);
     for (const auto& [k, v] : t.overrides) text += fmt::format("config {} {} {}\n", name, k, v);
   }
   text += fmt::format("crc32c {:08x}\n", crc_of(text));
-  if (auto ec = storage::write_file_atomic(file_, std::as_bytes(std::span(text.data(), text.size())))) {
+  return topic_change{std::move(next), std::move(text)};
+}
+
+std::expected<void, error> topic_store::write_and_commit(std::optional<topic_change> c) {
+  if (!c) return {};
+  if (auto ec = storage::write_file_atomic(file_, std::as_bytes(std::span(c->text.data(), c->text.size())))) {
     return std::unexpected(error{errc::storage_failed, fmt::format("{}: {}", file_.string(), ec.message())});
   }
+  commit(std::move(*c));
   return {};
 }
 
@@ -129,9 +135,11 @@ std::expected<topic_config, error> apply_config_changes(config_overrides& overri
   return *cfg;
 }
 
-std::expected<void, error> topic_store::create(const std::string& name, std::int32_t partitions,
-                                               std::int32_t replication, const config_overrides& overrides,
-                                               bool validate_only) {
+std::expected<std::optional<topic_change>, error> topic_store::prepare_create(const std::string& name,
+                                                                              std::int32_t partitions,
+                                                                              std::int32_t replication,
+                                                                              const config_overrides& overrides,
+                                                                              bool validate_only) const {
   if (!valid_topic_name(name)) {
     return std::unexpected(error{errc::invalid_topic, fmt::format("'{}': names are 1-249 of [a-zA-Z0-9._-]", name)});
   }
@@ -142,7 +150,7 @@ std::expected<void, error> topic_store::create(const std::string& name, std::int
     return std::unexpected(error{errc::invalid_replication,
                                  fmt::format("replication factor {} needs cluster mode; a standalone broker has 1", replication)});
   }
-  if (validate_only) return {};
+  if (validate_only) return std::nullopt;
   auto next = std::make_shared<topic_map>(*topics_);
   topic t;
   t.name = name;
@@ -150,34 +158,50 @@ std::expected<void, error> topic_store::create(const std::string& name, std::int
   t.overrides = overrides;
   t.config = *cfg;
   next->emplace(name, std::move(t));
-  if (auto r = save(*next); !r) return r;
-  topics_ = std::move(next);
-  return {};
+  return change_to(std::move(next));
 }
 
-std::expected<void, error> topic_store::remove(const std::string& name) {
+std::expected<topic_change, error> topic_store::prepare_remove(const std::string& name) const {
   if (!topics_->contains(name)) return std::unexpected(error{errc::unknown_topic, fmt::format("unknown topic {}", name)});
   auto next = std::make_shared<topic_map>(*topics_);
   next->erase(name);
-  if (auto r = save(*next); !r) return r;
-  topics_ = std::move(next);
-  return {};
+  return change_to(std::move(next));
 }
 
-std::expected<void, error> topic_store::alter(const std::string& name, const config_overrides& changes,
-                                              bool validate_only) {
+std::expected<std::optional<topic_change>, error> topic_store::prepare_alter(const std::string& name,
+                                                                             const config_overrides& changes,
+                                                                             bool validate_only) const {
   auto it = topics_->find(name);
   if (it == topics_->end()) return std::unexpected(error{errc::unknown_topic, fmt::format("unknown topic {}", name)});
   topic t = it->second;
   auto cfg = apply_config_changes(t.overrides, changes, defaults_);
   if (!cfg) return std::unexpected(cfg.error());
-  if (validate_only) return {};
+  if (validate_only) return std::nullopt;
   t.config = *cfg;
   auto next = std::make_shared<topic_map>(*topics_);
   (*next)[name] = std::move(t);
-  if (auto r = save(*next); !r) return r;
-  topics_ = std::move(next);
-  return {};
+  return change_to(std::move(next));
+}
+
+std::expected<void, error> topic_store::create(const std::string& name, std::int32_t partitions,
+                                               std::int32_t replication, const config_overrides& overrides,
+                                               bool validate_only) {
+  auto c = prepare_create(name, partitions, replication, overrides, validate_only);
+  if (!c) return std::unexpected(c.error());
+  return write_and_commit(std::move(*c));
+}
+
+std::expected<void, error> topic_store::remove(const std::string& name) {
+  auto c = prepare_remove(name);
+  if (!c) return std::unexpected(c.error());
+  return write_and_commit(std::move(*c));
+}
+
+std::expected<void, error> topic_store::alter(const std::string& name, const config_overrides& changes,
+                                              bool validate_only) {
+  auto c = prepare_alter(name, changes, validate_only);
+  if (!c) return std::unexpected(c.error());
+  return write_and_commit(std::move(*c));
 }
 
 }  // namespace runnel::meta

@@ -4,6 +4,7 @@
 // build the response body into `fbb`, and never touch the socket.
 
 #include <atomic>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
 #include <flatbuffers/flatbuffers.h>
 
 #include "broker/cluster/membership.h"
@@ -26,11 +28,19 @@
 
 namespace runnel::net {
 
+// Changes of the standalone topic store waiting for their turn
+// (topic_writes.cpp; shard 0 only).
+struct topic_store_queue {
+  bool busy = false;
+  std::deque<std::shared_ptr<asio::steady_timer>> waiting;
+};
+
 // State shared by every shard. `store` is touched on shard 0 only.
 struct broker_state {
   broker_config cfg;
   std::vector<std::unique_ptr<shard>> shards;
   std::optional<meta::topic_store> store;
+  topic_store_queue store_queue;  // its changes, one at a time (shard 0)
   std::unique_ptr<cluster::membership> cluster;  // shard 0 only; null in standalone mode
   bool publishing = false;                       // publish_cluster in progress (shard 0)
   bool publish_again = false;                    // ... and asked again meanwhile (shard 0)

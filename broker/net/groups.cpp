@@ -11,6 +11,7 @@
 #include "broker/net/replication.h"
 #include "broker/net/shard.h"
 #include "broker/storage/segment.h"
+#include "broker/net/topic_writes.h"
 #include "schemas/batch.h"
 
 namespace runnel::net {
@@ -59,7 +60,7 @@ asio::awaitable<std::optional<group::error>> ensure_offsets_topic(broker_state& 
                                          {"segment.bytes", std::to_string(b.cfg.offsets_topic_segment_bytes)}};
   const std::int32_t partitions = b.cfg.offsets_topic_partitions;
   if (!b.cluster_mode()) {
-    auto r = b.store->create(name, partitions, 1, overrides, false);
+    auto r = co_await create_topic_locally(b, name, partitions, 1, overrides, false);
     if (!r && r.error().code != meta::errc::topic_exists) co_return not_available(r.error().message);
     if (r) {
       group::logger().info("created {} with {} partitions", name, partitions);

@@ -1,6 +1,7 @@
 #include "broker/meta/topic_store.h"
 #include "broker/net/handlers/handlers.h"
 #include "broker/net/logger.h"
+#include "broker/net/topic_writes.h"
 
 namespace runnel::net::handlers {
 
@@ -16,7 +17,8 @@ asio::awaitable<std::vector<topic_outcome>> alter_on_controller(broker_state& b,
         for (const auto* c : *t->configs()) changes[c->key()->str()] = c->value()->str();
       }
       const std::string name = t->name() != nullptr ? t->name()->str() : std::string();
-      if (auto r = b.store->alter(name, changes, req->validate_only()); !r) {
+      auto r = co_await alter_topic_locally(b, name, changes, req->validate_only());
+      if (!r) {
         out.push_back({name, r.error().code, r.error().message});
         continue;
       }

@@ -7,6 +7,7 @@
 #include "broker/meta/topic_store.h"
 #include "broker/net/handlers/handlers.h"
 #include "broker/net/logger.h"
+#include "broker/net/topic_writes.h"
 
 namespace runnel::net::handlers {
 
@@ -26,8 +27,10 @@ asio::awaitable<std::vector<topic_outcome>> create_on_controller(broker_state& b
   bool changed = false;
   if (req->topics() != nullptr) {
     for (const auto* t : *req->topics()) {
-      auto r = b.store->create(t->name()->str(), t->partitions(), t->replication_factor(), overrides_of(t->configs()),
-                               req->validate_only());
+      const std::string name = t->name()->str();
+      auto overrides = overrides_of(t->configs());
+      auto r = co_await create_topic_locally(b, name, t->partitions(), t->replication_factor(), std::move(overrides),
+                                             req->validate_only());
       if (r) {
         changed = changed || !req->validate_only();
         if (!req->validate_only()) logger().info("created topic {} with {} partitions", t->name()->str(), t->partitions());

@@ -1,5 +1,6 @@
 #include "broker/net/handlers/handlers.h"
 #include "broker/net/logger.h"
+#include "broker/net/topic_writes.h"
 
 namespace runnel::net::handlers {
 
@@ -20,15 +21,13 @@ asio::awaitable<std::vector<topic_outcome>> delete_on_controller(broker_state& b
   std::vector<topic_outcome> out;
   std::vector<std::pair<std::string, std::int32_t>> removed;
   for (auto& name : names) {
-    auto snap = b.store->snapshot();
-    auto it = snap->find(name);
-    const std::int32_t partitions = it == snap->end() ? 0 : it->second.partitions;
-    if (auto r = b.store->remove(name); !r) {
+    auto r = co_await delete_topic_locally(b, name);
+    if (!r) {
       out.push_back({name, r.error().code, r.error().message});
       continue;
     }
     logger().info("deleted topic {}", name);
-    removed.emplace_back(name, partitions);
+    removed.emplace_back(name, *r);
     out.push_back({name, {}, {}});
   }
   if (!removed.empty()) {
