@@ -105,7 +105,9 @@ asio::awaitable<std::optional<error>> membership::join() {
   if (!*alive) co_return gone;
   if (!cluster_id) co_return failed("/cluster/id", cluster_id.error());
   if (hooks_.check_cluster_id) {
-    if (auto why = hooks_.check_cluster_id(*cluster_id)) co_return std::move(*why);
+    auto why = co_await hooks_.check_cluster_id(*cluster_id);
+    if (!*alive) co_return gone;
+    if (why) co_return std::move(*why);
   }
   ec = co_await register_broker(*session, me_, timeout_ + std::chrono::seconds(1));
   if (!*alive) co_return gone;

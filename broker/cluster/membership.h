@@ -47,7 +47,7 @@ class membership {
     // On every join, before registering: the cluster's id (/cluster/id,
     // made by the first broker that joined). An error refuses the join
     // with it (errc::wrong_cluster: a data directory of another cluster).
-    std::function<std::optional<error>(const std::string& cluster_id)> check_cluster_id;
+    std::function<asio::awaitable<std::optional<error>>(std::string cluster_id)> check_cluster_id;
   };
 
   // Errors name what failed: errc::zookeeper_unavailable, broker_id_in_use,

@@ -44,36 +44,40 @@ bool still_leading(broker_state& st) {
 // broker would otherwise take its logs for strays. Stray logs are removed
 // only when the file was there and matched at this process's start (so from
 // the second start on); rejoins after a session expiry only compare.
-std::optional<cluster::error> check_cluster_id(broker_state& st, const std::string& id, bool& checked_before) {
+// Runs on shard 0; the file is written through its io_uring ring (no
+// fsync on the shard thread).
+asio::awaitable<std::optional<cluster::error>> check_cluster_id(broker_state& st, std::string id,
+                                                                std::shared_ptr<bool> checked_before) {
   auto refuse = [](std::string why) { return cluster::error{cluster::errc::wrong_cluster, std::move(why)}; };
-  const bool first_check = !checked_before;
-  checked_before = true;
+  const bool first_check = !*checked_before;
+  *checked_before = true;
   const auto file = st.cfg.data_dir / "cluster.id";
   const std::string expected = fmt::format("{} {}", id, st.cfg.broker_id);
   std::error_code ec;
   const auto status = std::filesystem::status(file, ec);
   if (status.type() == std::filesystem::file_type::not_found) {
-    if (!first_check) return refuse(fmt::format("{} disappeared while the broker ran", file.string()));
+    if (!first_check) co_return refuse(fmt::format("{} disappeared while the broker ran", file.string()));
     const std::string text = expected + "\n";
-    if (auto wec = storage::write_file_atomic(file, std::as_bytes(std::span(text.data(), text.size())))) {
-      return cluster::error{wec, fmt::format("{}: {}", file.string(), wec.message())};
+    const auto bytes = std::as_bytes(std::span(text.data(), text.size()));
+    if (auto wec = co_await st.controller().ring().replace_file(file, bytes)) {
+      co_return cluster::error{wec, fmt::format("{}: {}", file.string(), wec.message())};
     }
     logger().info("data directory joined cluster {} as broker {} (logs not held in ZooKeeper are kept this time)", id,
                   st.cfg.broker_id);
-    return std::nullopt;
+    co_return std::nullopt;
   }
   std::ifstream in(file);
   std::string mine;
   if (ec || !in || !std::getline(in, mine) || mine.empty()) {
-    return refuse(fmt::format("{}: cannot read it{}{}", file.string(), ec ? ": " : "", ec ? ec.message() : ""));
+    co_return refuse(fmt::format("{}: cannot read it{}{}", file.string(), ec ? ": " : "", ec ? ec.message() : ""));
   }
   if (mine != expected) {
-    return refuse(fmt::format("{} belongs to cluster and broker '{}', but ZooKeeper {} holds cluster {} and this is "
+    co_return refuse(fmt::format("{} belongs to cluster and broker '{}', but ZooKeeper {} holds cluster {} and this is "
                               "broker {}: use that cluster's --zookeeper and broker id, or an empty --data-dir",
                               st.cfg.data_dir.string(), mine, st.cfg.zookeeper, id, st.cfg.broker_id));
   }
   if (first_check) st.remove_stray_logs = true;
-  return std::nullopt;
+  co_return std::nullopt;
 }
 }  // namespace
 
@@ -308,8 +312,8 @@ std::expected<std::unique_ptr<server>, error> server::start(broker_config cfg) {
     cluster::broker_registration me{cfg.broker_id, st.cfg.advertise_host(), st.cfg.advertise_port(), cfg.rack};
     cluster::membership::hooks hooks;
     hooks.topics_changed = [&st](const cluster::topics_view&) { publish_cluster(st); };
-    hooks.check_cluster_id = [&st, checked = std::make_shared<bool>(false)](const std::string& id) {
-      return check_cluster_id(st, id, *checked);
+    hooks.check_cluster_id = [&st, checked = std::make_shared<bool>(false)](std::string id) {
+      return check_cluster_id(st, std::move(id), checked);
     };
     hooks.unclean_allowed = [&st](const cluster::topic_view& t) {
       auto c = meta::resolve(st.cfg.topic_defaults, t.assignment.config);
