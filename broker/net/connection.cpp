@@ -3,6 +3,8 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
+#include <cstring>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -25,7 +27,12 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::int32_t throttle_retry_ms = 100;
 constexpr std::size_t read_buffer_bytes = 16 * 1024;  // per connection: small requests in one recv
 constexpr std::size_t max_answers_per_write = 64;      // iovecs of one write
-constexpr std::size_t first_body_step = 64 * 1024;     // a request body's first allocation
+// A request body up to this size is allocated whole (not zero-filled, so
+// nothing is resident before its bytes arrive); a larger one starts at
+// first_body_step and doubles as its bytes arrive, so a peer announcing a
+// frame near max.request.bytes and sending little holds little.
+constexpr std::size_t whole_body_bytes = 8 << 20;
+constexpr std::size_t first_body_step = 64 * 1024;
 
 std::string peer_of(const asio::ip::tcp::socket& s) {
   std::error_code ec;
@@ -152,16 +159,16 @@ asio::awaitable<void> connection::read_loop() {
     }
     broker_.request_bytes.fetch_add(want, std::memory_order_relaxed);
     auto give_back = [&] { broker_.request_bytes.fetch_sub(want, std::memory_order_relaxed); };
-    // The body's memory grows as its bytes arrive (doubling from 64 KiB),
-    // so a peer that announces a large frame and sends little holds little.
-    std::vector<std::byte> body;
+    request_body body;
     frame_started_ = std::chrono::steady_clock::now();
     reading_frame_ = true;
-    while (body.size() < want) {
-      const std::size_t got = body.size();
-      const std::size_t step = std::min(want - got, std::max<std::size_t>(first_body_step, got));
+    std::size_t capacity = want <= whole_body_bytes ? want : first_body_step;
+    while (body.size < want) {
       try {
-        body.resize(got + step);
+        // The first allocation, or (a large body) the next doubling.
+        auto grown = std::make_unique_for_overwrite<std::byte[]>(capacity);
+        if (body.size > 0) std::memcpy(grown.get(), body.data.get(), body.size);
+        body.data = std::move(grown);
       } catch (const std::bad_alloc&) {
         logger().error("shard {}: closing connection from {}: out of memory for a {} byte request", home_.id(),
                        peer_of(socket_), want);
@@ -169,32 +176,35 @@ asio::awaitable<void> connection::read_loop() {
         give_back();
         co_return;
       }
-      if (auto ec = co_await reader.read_body(std::span(body).subspan(got, step))) {
+      const std::size_t got = body.size;
+      if (auto ec = co_await reader.read_body(std::span(body.data.get() + got, capacity - got))) {
         reading_frame_ = false;
         give_back();
         co_return;
       }
+      body.size = capacity;
+      capacity = std::min(want, 2 * capacity);
     }
     reading_frame_ = false;
-    auto env = schemas::verify_request(body, *head);
+    auto env = schemas::verify_request(body.bytes(), *head);
     if (!env) {
       logger().warn("shard {}: closing connection from {}: {}", home_.id(), peer_of(socket_), env.error().message());
       give_back();
       co_return;
     }
     std::uint64_t produce_bytes = 0;
-    if ((*env)->body_type() == wire::Request::ProduceRequest) produce_bytes = body.size();
+    if ((*env)->body_type() == wire::Request::ProduceRequest) produce_bytes = body.size;
     auto s = std::make_shared<slot>();
     queue_.push_back(s);
-    inflight_request_bytes_ += body.size();
+    inflight_request_bytes_ += body.size;
     asio::co_spawn(socket_.get_executor(), handle(s, std::move(body), *head, produce_bytes), asio::detached);
   }
 }
 
-asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, std::vector<std::byte> body, schemas::frame_head head,
+asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, request_body body, schemas::frame_head head,
                                          std::uint64_t produce_bytes) {
   auto self = shared_from_this();
-  const auto* env = flatbuffers::GetRoot<wire::RequestEnvelope>(body.data());
+  const auto* env = flatbuffers::GetRoot<wire::RequestEnvelope>(body.data.get());
   flatbuffers::FlatBufferBuilder fbb(1024);
   // acks=0: the client expects no answer at all, not even a refusal.
   const auto* as_produce = env->body_as_ProduceRequest();
@@ -232,7 +242,7 @@ asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, std::vector<st
       result.error = wire::ErrorCode::INVALID_REQUEST;
       result.message = "request without a body";
     } else {
-      auto payload = std::span<std::byte>(body).subspan(schemas::payload_start(head.envelope_length));
+      auto payload = body.bytes().subspan(schemas::payload_start(head.envelope_length));
       request_context ctx{broker_, home_, *env, payload, fbb, s->files, peer_host_};
       try {
         result = co_await fn(ctx);
@@ -253,8 +263,8 @@ asio::awaitable<void> connection::handle(std::shared_ptr<slot> s, std::vector<st
     asio::steady_timer t(socket_.get_executor(), std::chrono::milliseconds(delay));
     co_await t.async_wait(use_tuple);
   }
-  inflight_request_bytes_ -= body.size();
-  broker_.request_bytes.fetch_sub(body.size(), std::memory_order_relaxed);
+  inflight_request_bytes_ -= body.size;
+  broker_.request_bytes.fetch_sub(body.size, std::memory_order_relaxed);
   if (result.no_response || never_answer) {
     s->silent = true;
   } else {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -49,7 +50,15 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<void> read_loop();
   asio::awaitable<void> write_loop();
   asio::awaitable<void> idle_watch();
-  asio::awaitable<void> handle(std::shared_ptr<slot> s, std::vector<std::byte> body, schemas::frame_head head,
+  // A request's bytes, allocated without zero-filling: the socket fills
+  // them, and pages of a body still arriving are not touched before.
+  struct request_body {
+    std::unique_ptr<std::byte[]> data;
+    std::size_t size = 0;
+    [[nodiscard]] std::span<std::byte> bytes() const { return {data.get(), size}; }
+  };
+
+  asio::awaitable<void> handle(std::shared_ptr<slot> s, request_body body, schemas::frame_head head,
                                std::uint64_t produce_bytes);
   asio::awaitable<bool> send_file(const storage::file_range& r);
   void finish(slot& s, flatbuffers::FlatBufferBuilder& fbb, std::uint32_t correlation_id, const handler_result& r,
