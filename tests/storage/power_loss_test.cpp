@@ -16,6 +16,18 @@ namespace {
 
 std::size_t one_batch() { return make_batch().size(); }
 
+// A log of 3-batch segments opened on a fresh powerfs mount (declared
+// after the fixture, so it unmounts before the fixture's directory goes).
+struct powerfs_log {
+  log_fixture f;
+  powerfs_mount m{f.tmp / "mnt"};
+  powerfs_log() {
+    f.dir = m.path() / "t-0";
+    f.cfg.segment_bytes = 3 * one_batch();
+    REQUIRE_FALSE(f.open());
+  }
+};
+
 // Appends `batches` (one after another, without letting the log's
 // background work run out in between, as under a broker's traffic), then
 // flushes and cuts the power in the flush's completion handler: the loss
@@ -54,11 +66,8 @@ void append_flush_lose_power(log_fixture& f, powerfs_mount& m, int batches, cons
 // point written after that is too late). Without that fsync, the segments a
 // roll made vanish at a power loss and the flushed batches in them too.
 TEST_CASE("log power loss: batches flushed into a segment a roll created survive a loss at the flush's answer") {
-  log_fixture f;
-  powerfs_mount m(f.tmp / "mnt");
-  f.dir = m.path() / "t-0";
-  f.cfg.segment_bytes = 3 * one_batch();
-  REQUIRE_FALSE(f.open());
+  powerfs_log p;
+  auto& [f, m] = p;
   f.append_n(9);  // rolls at offsets 3 and 6
   REQUIRE_FALSE(f.flush());  // and the recovery point moves to 6: the directory is synced, quiet
   REQUIRE(f.l->segment_count() == 3);
@@ -80,11 +89,8 @@ TEST_CASE("log power loss: batches flushed into a segment a roll created survive
 // The negative control: what was appended after the last flush is gone
 // (the check above would pass a filesystem that kept everything).
 TEST_CASE("log power loss: a batch appended after the last flush is lost") {
-  log_fixture f;
-  powerfs_mount m(f.tmp / "mnt");
-  f.dir = m.path() / "t-0";
-  f.cfg.segment_bytes = 3 * one_batch();
-  REQUIRE_FALSE(f.open());
+  powerfs_log p;
+  auto& [f, m] = p;
   f.append_n(2);
   REQUIRE_FALSE(f.flush());
   f.append_n(1);  // no roll (a roll flushes the segment it seals)
