@@ -96,10 +96,14 @@ topic_change topic_store::change_to(std::shared_ptr<topic_map> next) const {
   return topic_change{std::move(next), std::move(text)};
 }
 
+error topic_store::write_failed(std::error_code ec) const {
+  return error{errc::storage_failed, fmt::format("{}: {}", file_.string(), ec.message())};
+}
+
 std::expected<void, error> topic_store::write_and_commit(std::optional<topic_change> c) {
   if (!c) return {};
   if (auto ec = storage::write_file_atomic(file_, std::as_bytes(std::span(c->text.data(), c->text.size())))) {
-    return std::unexpected(error{errc::storage_failed, fmt::format("{}: {}", file_.string(), ec.message())});
+    return std::unexpected(write_failed(ec));
   }
   commit(std::move(*c));
   return {};

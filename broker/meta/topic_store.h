@@ -15,12 +15,13 @@
 // its changes in two steps, prepare_*() then commit() once the change's text
 // is durable in file() (written through shard 0's io_uring ring, so no fsync
 // runs on a shard thread: broker/net/topic_writes.h); create(), remove() and
-// alter() do both with a blocking write (tests, tools).
+// alter() do both with a blocking write (the store's own tests).
 
 #include <expected>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include "broker/meta/errc.h"
 #include "broker/meta/types.h"
@@ -72,6 +73,8 @@ class topic_store {
   // `c` (prepared from the current state) is durable in file(): it is the state now.
   void commit(topic_change c) { topics_ = std::move(c.next); }
   [[nodiscard]] const std::filesystem::path& file() const { return file_; }
+  // The error for a failed write of file().
+  [[nodiscard]] error write_failed(std::error_code ec) const;
 
   [[nodiscard]] static bool valid_topic_name(std::string_view name);
 

@@ -8,7 +8,6 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include "broker/net/context.h"
 
@@ -59,8 +58,7 @@ asio::awaitable<std::expected<void, meta::error>> write_change(broker_state& b, 
   if (!c) co_return std::expected<void, meta::error>{};
   const auto bytes = std::as_bytes(std::span(c->text.data(), c->text.size()));
   if (auto ec = co_await b.controller().ring().replace_file(b.store->file(), bytes)) {
-    co_return std::unexpected(
-        meta::error{meta::errc::storage_failed, fmt::format("{}: {}", b.store->file().string(), ec.message())});
+    co_return std::unexpected(b.store->write_failed(ec));
   }
   b.store->commit(std::move(*c));
   co_return std::expected<void, meta::error>{};

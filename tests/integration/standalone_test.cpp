@@ -246,14 +246,18 @@ TEST_CASE("standalone: topics changed concurrently from several clients are all 
   temp_dir dir;
   constexpr int clients = 4;
   constexpr int per_client = 12;
+  // Client c's topic i: its name, partitions and retention.ms.
+  auto name_of = [](int c, int i) { return "c" + std::to_string(c) + "-" + std::to_string(i); };
+  auto partitions_of = [](int i) { return 1 + (i % 3); };
+  auto retention_of = [&](int c, int i) { return std::to_string(3'600'000 + 1000 * (c * per_client + i)); };
+  auto deleted_again = [](int i) { return i % 4 == 3; };
   std::map<std::string, std::int32_t> want_partitions;
   std::map<std::string, std::string> want_retention;
   for (int c = 0; c < clients; ++c) {
     for (int i = 0; i < per_client; ++i) {
-      if (i % 4 == 3) continue;  // deleted again
-      const auto name = "c" + std::to_string(c) + "-" + std::to_string(i);
-      want_partitions[name] = 1 + (i % 3);
-      want_retention[name] = std::to_string(3'600'000 + 1000 * (c * per_client + i));
+      if (deleted_again(i)) continue;
+      want_partitions[name_of(c, i)] = partitions_of(i);
+      want_retention[name_of(c, i)] = retention_of(c, i);
     }
   }
   want_partitions["race"] = 2;
@@ -276,11 +280,10 @@ TEST_CASE("standalone: topics changed concurrently from several clients are all 
         if (r) ++race_won;
         else if (r.error().code == errc::topic_already_exists) ++race_exists;
         for (int i = 0; i < per_client; ++i) {
-          const auto name = "c" + std::to_string(c) + "-" + std::to_string(i);
-          if (!(*a)->create_topic(name, 1 + (i % 3))) ++failures;
-          const auto retention = std::to_string(3'600'000 + 1000 * (c * per_client + i));
-          if (!(*a)->alter_configs(name, {{"retention.ms", retention}})) ++failures;
-          if (i % 4 == 3 && !(*a)->delete_topic(name)) ++failures;
+          const auto name = name_of(c, i);
+          if (!(*a)->create_topic(name, partitions_of(i))) ++failures;
+          if (!(*a)->alter_configs(name, {{"retention.ms", retention_of(c, i)}})) ++failures;
+          if (deleted_again(i) && !(*a)->delete_topic(name)) ++failures;
         }
       });
     }
