@@ -4,13 +4,6 @@
 
 #include <doctest/doctest.h>
 
-// A standard header before Asio's: Asio's config picks its allocator
-// (aligned_alloc/free or operator new/delete) from libstdc++'s macros,
-// so with none included yet this file would allocate coroutine frames one
-// way and the log's files free them the other (ASan:
-// alloc-dealloc-mismatch).
-#include <cstdlib>
-
 #include <asio/co_spawn.hpp>
 
 #include "tests/support/log_fixture.h"
