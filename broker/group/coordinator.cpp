@@ -24,6 +24,9 @@ error stopped_error(std::int32_t p) {
   return error(errc::not_coordinator, fmt::format("the coordinator of __consumer_offsets/{} moved", p));
 }
 
+// A group with no record of any kind left in the log is gone.
+bool holds_nothing(const group& g) { return !g.has_record && g.offsets.empty() && g.share_states.empty(); }
+
 }  // namespace
 
 coordinator::coordinator(asio::any_io_executor ex, std::int32_t partition, group_limits limits, hooks h)
@@ -49,7 +52,21 @@ void coordinator::replay(std::span<const std::byte> key, std::optional<std::span
       logger().warn("__consumer_offsets/{}: group {}: an offset of {} does not decode; skipped", partition_, ok->group,
                     ok->tp);
     }
-    if (!g.has_record && g.offsets.empty()) groups_.erase(ok->group);
+    if (holds_nothing(g)) groups_.erase(ok->group);
+    return;
+  }
+  if (auto* sk = std::get_if<share_state_key>(&*k)) {
+    auto& g = groups_[sk->group];
+    g.id = sk->group;
+    if (!value) {
+      g.share_states.erase(sk->tp);
+    } else if (auto v = decode_share_state_value(*value)) {
+      g.share_states[sk->tp] = std::move(*v);
+    } else {
+      logger().warn("__consumer_offsets/{}: group {}: the share state of {} does not decode; skipped", partition_,
+                    sk->group, sk->tp);
+    }
+    if (holds_nothing(g)) groups_.erase(sk->group);
     return;
   }
   const auto& gk = std::get<group_key>(*k);
@@ -63,7 +80,7 @@ void coordinator::replay(std::span<const std::byte> key, std::optional<std::span
   } else if (!decode_group_value(*value, g)) {
     logger().warn("__consumer_offsets/{}: group {}: its metadata does not decode; skipped", partition_, gk.group);
   }
-  if (!g.has_record && g.offsets.empty()) groups_.erase(gk.group);
+  if (holds_nothing(g)) groups_.erase(gk.group);
 }
 
 void coordinator::start() {

@@ -23,6 +23,8 @@ class category final : public std::error_category {
       case errc::unsupported_assignor: return "unsupported assignor";
       case errc::unknown_topic_or_partition: return "unknown topic or partition";
       case errc::invalid_request: return "invalid request";
+      case errc::invalid_record_state: return "invalid record state";
+      case errc::inconsistent_group_type: return "group is of another type";
     }
     return "unknown group error";
   }

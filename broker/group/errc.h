@@ -22,6 +22,8 @@ enum class errc {
   unsupported_assignor,           // UNSUPPORTED_ASSIGNOR
   unknown_topic_or_partition,     // UNKNOWN_TOPIC_OR_PARTITION
   invalid_request,                // INVALID_REQUEST
+  invalid_record_state,           // INVALID_RECORD_STATE: a share acknowledgement the record's state refuses
+  inconsistent_group_type,        // INCONSISTENT_GROUP_TYPE: a consumer group's id used as a share group, or back
 };
 
 const std::error_category& error_category() noexcept;

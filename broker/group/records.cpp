@@ -11,6 +11,7 @@ namespace {
 constexpr std::uint8_t key_version = 1;
 constexpr std::uint8_t offset_type = 1;
 constexpr std::uint8_t group_type = 2;
+constexpr std::uint8_t share_state_type = 3;
 
 void put_u16(std::vector<std::byte>& out, std::size_t v) {
   out.push_back(static_cast<std::byte>(v & 0xff));
@@ -63,13 +64,24 @@ std::vector<std::byte> finish(fbb_t& fbb) {
 
 }  // namespace
 
-std::vector<std::byte> encode_key(const offset_key& k) {
-  std::vector<std::byte> out{std::byte{key_version}, std::byte{offset_type}};
-  put_string(out, k.group);
-  put_string(out, k.tp.topic);
-  const auto p = static_cast<std::uint32_t>(k.tp.partition.value());
+namespace {
+
+// Offset commits and share states: [version][type][group][topic][partition].
+std::vector<std::byte> encode_partition_key(std::uint8_t type, const std::string& group, const topic_partition& tp) {
+  std::vector<std::byte> out{std::byte{key_version}, std::byte{type}};
+  put_string(out, group);
+  put_string(out, tp.topic);
+  const auto p = static_cast<std::uint32_t>(tp.partition.value());
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::byte>((p >> (8 * i)) & 0xff));
   return out;
+}
+
+}  // namespace
+
+std::vector<std::byte> encode_key(const offset_key& k) { return encode_partition_key(offset_type, k.group, k.tp); }
+
+std::vector<std::byte> encode_key(const share_state_key& k) {
+  return encode_partition_key(share_state_type, k.group, k.tp);
 }
 
 std::vector<std::byte> encode_key(const group_key& k) {
@@ -88,12 +100,14 @@ std::optional<record_key> decode_key(std::span<const std::byte> in) {
     if (!in.empty()) return std::nullopt;
     return group_key{std::move(g)};
   }
-  if (type != offset_type) return std::nullopt;
+  if (type != offset_type && type != share_state_type) return std::nullopt;
   std::string topic;
   if (!get_string(in, topic) || in.size() != 4) return std::nullopt;
   std::uint32_t p = 0;
   for (int i = 0; i < 4; ++i) p |= std::to_integer<std::uint32_t>(in[static_cast<std::size_t>(i)]) << (8 * i);
-  return offset_key{std::move(g), topic_partition(std::move(topic), partition_id(static_cast<std::int32_t>(p)))};
+  topic_partition tp(std::move(topic), partition_id(static_cast<std::int32_t>(p)));
+  if (type == share_state_type) return share_state_key{std::move(g), std::move(tp)};
+  return offset_key{std::move(g), std::move(tp)};
 }
 
 std::vector<std::byte> encode_offset_value(const committed_offset& v) {
@@ -173,6 +187,33 @@ bool decode_group_value(std::span<const std::byte> bytes, group& g) {
   }
   g.has_record = true;
   return true;
+}
+
+std::vector<std::byte> encode_share_state_value(const share_state& s) {
+  fbb_t fbb(64 + 24 * s.runs.size());
+  std::vector<fb::ShareStateRun> runs;
+  runs.reserve(s.runs.size());
+  for (const auto& r : s.runs) {
+    runs.emplace_back(r.first.value(), r.last.value(), r.delivery_count, static_cast<std::uint8_t>(r.state));
+  }
+  fbb.Finish(fb::CreateShareStateValue(fbb, s.start.value(), s.end.value(), fbb.CreateVectorOfStructs(runs)));
+  return finish(fbb);
+}
+
+std::optional<share_state> decode_share_state_value(std::span<const std::byte> bytes) {
+  flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  if (!verifier.VerifyBuffer<fb::ShareStateValue>(nullptr)) return std::nullopt;
+  const auto* v = flatbuffers::GetRoot<fb::ShareStateValue>(bytes.data());
+  share_state s{offset(v->start_offset()), offset(v->end_offset()), {}};
+  if (v->runs() != nullptr) {
+    s.runs.reserve(v->runs()->size());
+    for (const auto* r : *v->runs()) {
+      if (r->state() > static_cast<std::uint8_t>(share_record_state::dead_lettering)) return std::nullopt;
+      s.runs.push_back(share_state_run{offset(r->first()), offset(r->last()),
+                                       static_cast<share_record_state>(r->state()), r->delivery_count()});
+    }
+  }
+  return s;
 }
 
 }  // namespace runnel::group

@@ -5,8 +5,10 @@
 // Key layout (little endian), version byte first so it can evolve:
 //   offset commit   [u8 1][u8 1][u16 n][group: n bytes][u16 m][topic: m bytes][i32 partition]
 //   group metadata  [u8 1][u8 2][u16 n][group: n bytes]
-// Values: group_records.fbs (OffsetCommitValue, GroupValue); a tombstone
-// (absent value) deletes the offset, or the group's metadata.
+//   share state     [u8 1][u8 3][u16 n][group: n bytes][u16 m][topic: m bytes][i32 partition]
+// Values: group_records.fbs (OffsetCommitValue, GroupValue,
+// ShareStateValue); a tombstone (absent value) deletes the offset, the
+// group's metadata, or the share partition's state.
 
 #include <cstddef>
 #include <optional>
@@ -26,10 +28,15 @@ struct offset_key {
 struct group_key {
   std::string group;
 };
-using record_key = std::variant<offset_key, group_key>;
+struct share_state_key {
+  std::string group;
+  topic_partition tp;
+};
+using record_key = std::variant<offset_key, group_key, share_state_key>;
 
 std::vector<std::byte> encode_key(const offset_key& k);
 std::vector<std::byte> encode_key(const group_key& k);
+std::vector<std::byte> encode_key(const share_state_key& k);
 // nullopt: not a key of ours (unknown version or type, or truncated).
 std::optional<record_key> decode_key(std::span<const std::byte> bytes);
 
@@ -42,5 +49,10 @@ std::vector<std::byte> encode_group_value(const group& g);
 // Replaces the persisted part of `g` with `bytes`; false when they do not
 // verify (g is then unchanged).
 bool decode_group_value(std::span<const std::byte> bytes, group& g);
+
+std::vector<std::byte> encode_share_state_value(const share_state& s);
+// nullopt when `bytes` do not verify or name an unknown state (the runs'
+// order is share_partition::from_state's to check).
+std::optional<share_state> decode_share_state_value(std::span<const std::byte> bytes);
 
 }  // namespace runnel::group

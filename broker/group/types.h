@@ -28,6 +28,33 @@ inline constexpr std::size_t max_commit_metadata_bytes = 4096;  // Kafka's offse
 // bytes taken as Latin-1, made non-negative as Kafka's Utils.abs does.
 std::int32_t offsets_partition_for(std::string_view group_id, std::int32_t partitions);
 
+// Share groups (ADR 0016): a record's state in a share partition.
+enum class share_record_state : std::uint8_t {
+  available = 0,
+  acquired = 1,
+  acknowledged = 2,
+  archived = 3,
+  dead_lettering = 4,  // archived, its DLQ copy not yet acknowledged
+};
+std::string_view state_name(share_record_state s);
+
+// The persisted form: records in flight as runs of equal state and
+// delivery count over consecutive offsets (acquired ones saved as
+// available: a lock does not outlive the leader that granted it).
+struct share_state_run {
+  offset first{0};
+  offset last{0};
+  share_record_state state = share_record_state::available;
+  std::uint16_t delivery_count = 0;
+  auto operator<=>(const share_state_run&) const = default;
+};
+struct share_state {
+  offset start{0};
+  offset end{0};
+  std::vector<share_state_run> runs;  // ascending, within [start, end)
+  auto operator<=>(const share_state&) const = default;
+};
+
 struct committed_offset {
   std::int64_t offset = -1;
   std::int32_t leader_epoch = -1;
@@ -66,6 +93,8 @@ struct group {
   assignment target;                            // member id -> partitions it is heading for
   std::map<std::string, std::int32_t> subscribed;  // partition counts of subscribed topics at the last bump
   std::map<topic_partition, committed_offset> offsets;
+  // Share groups: each share partition's persisted state (share_partition.h).
+  std::map<topic_partition, share_state> share_states;
   bool has_record = false;  // a group record exists in the log (else only offsets)
   // Runtime only: the sequence of the commit whose value `offsets` holds,
   // per partition, so commits that finish out of order never go back.

@@ -88,6 +88,8 @@ wire::ErrorCode to_wire(const std::error_code& ec) {
       case group::errc::unsupported_assignor: return ErrorCode::UNSUPPORTED_ASSIGNOR;
       case group::errc::unknown_topic_or_partition: return ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
       case group::errc::invalid_request: return ErrorCode::INVALID_REQUEST;
+      case group::errc::invalid_record_state: return ErrorCode::INVALID_RECORD_STATE;
+      case group::errc::inconsistent_group_type: return ErrorCode::INCONSISTENT_GROUP_TYPE;
     }
   }
   if (ec.category() == cluster::error_category()) {
