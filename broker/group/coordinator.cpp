@@ -113,24 +113,103 @@ asio::awaitable<std::optional<error>> coordinator::persist(const std::string& gr
   co_return co_await append(b.finish());
 }
 
+std::expected<group*, error> coordinator::group_of_type(const std::string& group_id, group_type type, bool& created) {
+  auto [it, fresh] = groups_.try_emplace(group_id);
+  group& g = it->second;
+  created = fresh;
+  g.id = group_id;
+  // A group with only offsets (or share states) takes the type of its
+  // first member, set by the caller once the member is in.
+  if (fresh || (!g.has_record && g.members.empty())) return &g;
+  if (g.type != type) {
+    return std::unexpected(error(errc::inconsistent_group_type, fmt::format("group {} is a {} group, not a {} group",
+                                                                            group_id, type_name(g.type), type_name(type))));
+  }
+  return &g;
+}
+
+asio::awaitable<std::optional<error>> coordinator::persist_if_changed(std::string group_id, std::vector<std::byte> before) {
+  auto self = shared_from_this();
+  auto it = groups_.find(group_id);
+  if (it == groups_.end()) co_return std::nullopt;
+  std::vector<std::byte> after = encode_group_value(it->second);
+  if (after == before) co_return std::nullopt;
+  it->second.has_record = true;
+  co_return co_await persist(group_id, std::move(after));
+}
+
 asio::awaitable<std::expected<heartbeat_result, error>> coordinator::heartbeat(std::string group_id, heartbeat_request r) {
   auto self = shared_from_this();
   if (stopped_) co_return std::unexpected(stopped_error(partition_));
-  auto [it, created] = groups_.try_emplace(group_id);
-  group& g = it->second;
-  g.id = group_id;
-  const std::vector<std::byte> before = g.has_record ? encode_group_value(g) : std::vector<std::byte>{};
-  auto result = ::runnel::group::heartbeat(g, r, hooks_.topics(), clock_type::now(), limits_);
+  bool created = false;
+  auto g = group_of_type(group_id, group_type::consumer, created);
+  if (!g) co_return std::unexpected(g.error());
+  const std::vector<std::byte> before = (*g)->has_record ? encode_group_value(**g) : std::vector<std::byte>{};
+  auto result = ::runnel::group::heartbeat(**g, r, hooks_.topics(), clock_type::now(), limits_);
   if (!result) {
-    if (created) groups_.erase(it);
+    if (created) groups_.erase(group_id);
     co_return std::unexpected(result.error());
   }
-  std::vector<std::byte> after = encode_group_value(g);
-  if (after != before) {
-    g.has_record = true;
-    if (auto e = co_await persist(group_id, std::move(after))) co_return std::unexpected(*e);
-  }
+  (*g)->type = group_type::consumer;
+  if (auto e = co_await persist_if_changed(group_id, before)) co_return std::unexpected(*e);
   co_return result;
+}
+
+asio::awaitable<std::expected<heartbeat_result, error>> coordinator::share_heartbeat(std::string group_id,
+                                                                                     share_heartbeat_request r) {
+  auto self = shared_from_this();
+  if (stopped_) co_return std::unexpected(stopped_error(partition_));
+  bool created = false;
+  auto g = group_of_type(group_id, group_type::share, created);
+  if (!g) co_return std::unexpected(g.error());
+  const std::vector<std::byte> before = (*g)->has_record ? encode_group_value(**g) : std::vector<std::byte>{};
+  auto result = ::runnel::group::share_heartbeat(**g, r, hooks_.topics(), clock_type::now(), limits_);
+  if (!result) {
+    if (created) groups_.erase(group_id);
+    co_return std::unexpected(result.error());
+  }
+  (*g)->type = group_type::share;
+  if (auto e = co_await persist_if_changed(group_id, before)) co_return std::unexpected(*e);
+  co_return result;
+}
+
+asio::awaitable<std::optional<error>> coordinator::write_share_state(std::string group_id, topic_partition tp,
+                                                                     share_state s) {
+  auto self = shared_from_this();
+  if (stopped_) co_return stopped_error(partition_);
+  auto it = groups_.find(group_id);
+  if (it == groups_.end()) co_return error(errc::group_not_found, fmt::format("share group {}", group_id));
+  if (it->second.type != group_type::share) {
+    co_return error(errc::inconsistent_group_type, fmt::format("group {} is a consumer group, not a share group", group_id));
+  }
+  const topic_counts topics = hooks_.topics();
+  auto t = topics.find(tp.topic);
+  if (t == topics.end() || tp.partition.value() < 0 || tp.partition.value() >= t->second) {
+    co_return error(errc::unknown_topic_or_partition, fmt::format("unknown topic or partition {}", tp));
+  }
+  schemas::batch_builder b;
+  auto key = encode_key(share_state_key{group_id, tp});
+  auto value = encode_share_state_value(s);
+  const timestamp_ms now(wall_ms());
+  b.add(std::span<const std::byte>(key), std::span<const std::byte>(value), now);
+  const std::uint64_t seq = next_seq_++;
+  if (auto e = co_await append(b.finish())) co_return e;
+  if (auto removed = removed_seq_.find(group_id); removed != removed_seq_.end() && removed->second > seq) co_return std::nullopt;
+  auto& applied = share_applied_seq_[std::pair{group_id, tp}];
+  if (applied > seq) co_return std::nullopt;
+  applied = seq;
+  auto& dest = groups_[group_id];
+  dest.id = group_id;
+  dest.share_states[tp] = std::move(s);
+  co_return std::nullopt;
+}
+
+std::optional<share_state> coordinator::share_state_of(std::string_view group_id, const topic_partition& tp) const {
+  auto it = groups_.find(group_id);
+  if (it == groups_.end()) return std::nullopt;
+  auto s = it->second.share_states.find(tp);
+  if (s == it->second.share_states.end()) return std::nullopt;
+  return s->second;
 }
 
 asio::awaitable<std::vector<std::optional<error>>> coordinator::commit(std::string group_id, std::string member_id,
@@ -151,6 +230,11 @@ asio::awaitable<std::vector<std::optional<error>>> coordinator::commit(std::stri
   group empty;
   empty.id = group_id;
   const group& g = it != groups_.end() ? it->second : empty;
+  if (g.type == group_type::share) {
+    // Share groups acknowledge records instead (share_partition.h).
+    for (auto& o : out) o = error(errc::inconsistent_group_type, fmt::format("group {} is a share group: it commits no offsets", group_id));
+    co_return out;
+  }
   schemas::batch_builder b;
   std::vector<std::size_t> accepted;
   const std::int64_t now = wall_ms();
@@ -231,6 +315,10 @@ asio::awaitable<std::optional<error>> coordinator::remove_group(std::string grou
     auto key = encode_key(offset_key{group_id, tp});
     b.add(std::span<const std::byte>(key), std::nullopt, now);
   }
+  for (const auto& [tp, s] : it->second.share_states) {
+    auto key = encode_key(share_state_key{group_id, tp});
+    b.add(std::span<const std::byte>(key), std::nullopt, now);
+  }
   auto key = encode_key(group_key{group_id});
   b.add(std::span<const std::byte>(key), std::nullopt, now);
   const std::uint64_t seq = next_seq_++;
@@ -263,7 +351,10 @@ asio::awaitable<void> coordinator::timer_loop() {
         topics = hooks_.topics();
         have_topics = true;
       }
-      if (!expire(g, topics, now, limits_).empty()) changed.push_back(id);
+      const std::int32_t epoch = g.epoch;
+      const bool removed = g.type == group_type::share ? !share_expire(g, topics, now).empty()
+                                                       : !expire(g, topics, now, limits_).empty();
+      if (removed || g.epoch != epoch) changed.push_back(id);
     }
     for (const auto& id : changed) {
       auto it = groups_.find(id);

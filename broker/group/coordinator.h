@@ -8,6 +8,9 @@
 //   commit:    checks (member, epoch, ownership, topic) --> offset records
 //              appended (acks=all) --> applied in memory --> answer
 //   timer:     session and rebalance timeouts --> members removed --> group record
+//   share groups (ADR 0016): share_heartbeat as heartbeat, with
+//              share_membership.h; write_share_state --> the share
+//              partition's state record appended (acks=all) --> applied
 //
 // What answers say is durable: a request is answered only after the
 // records it implies are on the offsets partition's ISR (the hooks'
@@ -29,6 +32,7 @@
 
 #include "broker/group/errc.h"
 #include "broker/group/membership.h"
+#include "broker/group/share_membership.h"
 #include "broker/group/types.h"
 
 namespace runnel::group {
@@ -62,6 +66,15 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
   void stop();
 
   asio::awaitable<std::expected<heartbeat_result, error>> heartbeat(std::string group_id, heartbeat_request r);
+  // A share group member's heartbeat; the group is created as a share group.
+  asio::awaitable<std::expected<heartbeat_result, error>> share_heartbeat(std::string group_id,
+                                                                          share_heartbeat_request r);
+  // The state of share partition `tp` of share group `group_id`, from its
+  // partition's leader: durable on the offsets partition's ISR, then
+  // applied (in issue order) and answered.
+  asio::awaitable<std::optional<error>> write_share_state(std::string group_id, topic_partition tp, share_state s);
+  // The last state written for `tp` (nullopt: none; the partition's leader starts it afresh).
+  [[nodiscard]] std::optional<share_state> share_state_of(std::string_view group_id, const topic_partition& tp) const;
 
   struct commit_entry {
     topic_partition tp;
@@ -84,6 +97,11 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
  private:
   asio::awaitable<std::optional<error>> append(std::vector<std::byte> batch);
   asio::awaitable<std::optional<error>> persist(const std::string& group_id, std::vector<std::byte> value);
+  // For heartbeat and share_heartbeat: the group (created, and `created`
+  // set, when missing); refused when it is of the other type than `type`.
+  std::expected<group*, error> group_of_type(const std::string& group_id, group_type type, bool& created);
+  // The group's record appended when it is no longer `before`.
+  asio::awaitable<std::optional<error>> persist_if_changed(std::string group_id, std::vector<std::byte> before);
   asio::awaitable<void> timer_loop();
 
   asio::any_io_executor ex_;
@@ -94,6 +112,8 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
   asio::steady_timer timer_;
   std::uint64_t next_seq_ = 1;                           // commits and deletions, in issue order
   std::map<std::string, std::uint64_t, std::less<>> removed_seq_;  // group -> sequence of its deletion
+  // (group, share partition) -> sequence of the write whose state is applied.
+  std::map<std::pair<std::string, topic_partition>, std::uint64_t, std::less<>> share_applied_seq_;
   bool started_ = false;
   bool stopped_ = false;
 };

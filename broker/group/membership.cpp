@@ -345,6 +345,8 @@ std::optional<error> check_commit(const group& g, std::string_view member_id, st
   return std::nullopt;
 }
 
+std::string_view type_name(group_type t) { return t == group_type::share ? "share" : "consumer"; }
+
 std::string_view state_name(const group& g) {
   if (g.members.empty()) return "empty";
   if (g.epoch > g.assignment_epoch) return "assigning";

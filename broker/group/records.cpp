@@ -9,9 +9,9 @@ namespace runnel::group {
 namespace {
 
 constexpr std::uint8_t key_version = 1;
-constexpr std::uint8_t offset_type = 1;
-constexpr std::uint8_t group_type = 2;
-constexpr std::uint8_t share_state_type = 3;
+constexpr std::uint8_t offset_key_type = 1;
+constexpr std::uint8_t group_key_type = 2;
+constexpr std::uint8_t share_state_key_type = 3;
 
 void put_u16(std::vector<std::byte>& out, std::size_t v) {
   out.push_back(static_cast<std::byte>(v & 0xff));
@@ -78,14 +78,14 @@ std::vector<std::byte> encode_partition_key(std::uint8_t type, const std::string
 
 }  // namespace
 
-std::vector<std::byte> encode_key(const offset_key& k) { return encode_partition_key(offset_type, k.group, k.tp); }
+std::vector<std::byte> encode_key(const offset_key& k) { return encode_partition_key(offset_key_type, k.group, k.tp); }
 
 std::vector<std::byte> encode_key(const share_state_key& k) {
-  return encode_partition_key(share_state_type, k.group, k.tp);
+  return encode_partition_key(share_state_key_type, k.group, k.tp);
 }
 
 std::vector<std::byte> encode_key(const group_key& k) {
-  std::vector<std::byte> out{std::byte{key_version}, std::byte{group_type}};
+  std::vector<std::byte> out{std::byte{key_version}, std::byte{group_key_type}};
   put_string(out, k.group);
   return out;
 }
@@ -96,17 +96,17 @@ std::optional<record_key> decode_key(std::span<const std::byte> in) {
   in = in.subspan(2);
   std::string g;
   if (!get_string(in, g)) return std::nullopt;
-  if (type == group_type) {
+  if (type == group_key_type) {
     if (!in.empty()) return std::nullopt;
     return group_key{std::move(g)};
   }
-  if (type != offset_type && type != share_state_type) return std::nullopt;
+  if (type != offset_key_type && type != share_state_key_type) return std::nullopt;
   std::string topic;
   if (!get_string(in, topic) || in.size() != 4) return std::nullopt;
   std::uint32_t p = 0;
   for (int i = 0; i < 4; ++i) p |= std::to_integer<std::uint32_t>(in[static_cast<std::size_t>(i)]) << (8 * i);
   topic_partition tp(std::move(topic), partition_id(static_cast<std::int32_t>(p)));
-  if (type == share_state_type) return share_state_key{std::move(g), std::move(tp)};
+  if (type == share_state_key_type) return share_state_key{std::move(g), std::move(tp)};
   return offset_key{std::move(g), std::move(tp)};
 }
 
@@ -145,7 +145,7 @@ std::vector<std::byte> encode_group_value(const group& g) {
   std::vector<flatbuffers::Offset<fb::TopicCount>> counts;
   for (const auto& [t, n] : g.subscribed) counts.push_back(fb::CreateTopicCountDirect(fbb, t.c_str(), n));
   fbb.Finish(fb::CreateGroupValue(fbb, g.epoch, g.assignment_epoch, fbb.CreateString(g.assignor), fbb.CreateVector(members),
-                                  fbb.CreateVector(counts)));
+                                  fbb.CreateVector(counts), static_cast<std::uint8_t>(g.type)));
   return finish(fbb);
 }
 
@@ -153,6 +153,8 @@ bool decode_group_value(std::span<const std::byte> bytes, group& g) {
   flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   if (!verifier.VerifyBuffer<fb::GroupValue>(nullptr)) return false;
   const auto* v = flatbuffers::GetRoot<fb::GroupValue>(bytes.data());
+  if (v->type() > static_cast<std::uint8_t>(group_type::share)) return false;
+  g.type = static_cast<group_type>(v->type());
   g.epoch = v->group_epoch();
   g.assignment_epoch = v->assignment_epoch();
   g.assignor = str(v->assignor());

@@ -84,8 +84,13 @@ struct member {
   clock_type::time_point revoke_deadline{};
 };
 
+// A group's type, fixed when it is created (ADR 0016: one namespace of ids).
+enum class group_type : std::uint8_t { consumer = 0, share = 1 };
+std::string_view type_name(group_type t);
+
 struct group {
   std::string id;
+  group_type type = group_type::consumer;
   std::int32_t epoch = 0;             // bumps on every change of members, subscriptions or partition counts
   std::int32_t assignment_epoch = 0;  // the group epoch the target assignment was computed for
   std::string assignor;               // empty: the broker's default

@@ -37,6 +37,7 @@ handler_fn find_handler(wire::Request type) {
     case wire::Request::DescribeGroupsRequest: return handlers::describe_groups;
     case wire::Request::DeleteGroupsRequest: return handlers::delete_groups;
     case wire::Request::InitProducerIdRequest: return handlers::init_producer_id;
+    case wire::Request::ShareGroupHeartbeatRequest: return handlers::share_group_heartbeat;
     case wire::Request::NONE: break;
   }
   return nullptr;

@@ -423,3 +423,135 @@ TEST_CASE("coordinator: a commit still being written when its group is deleted d
   CHECK(h.c->find("g") == nullptr);
   CHECK(h.replayed()->find("g") == nullptr);
 }
+
+// --- share groups (ADR 0016) ---------------------------------------------------
+
+namespace {
+
+std::expected<heartbeat_result, error> share_hb(harness& h, const std::string& g, share_heartbeat_request r) {
+  started<std::expected<heartbeat_result, error>> s(h.io, h.c->share_heartbeat(g, std::move(r)));
+  settle(h.io);
+  REQUIRE(s.done());
+  return s.get();
+}
+
+share_heartbeat_request share_join(std::string id, std::vector<std::string> names) {
+  share_heartbeat_request r;
+  r.member_id = std::move(id);
+  r.topic_names = std::move(names);
+  return r;
+}
+
+std::optional<error> write_state(harness& h, const std::string& g, const topic_partition& p, const share_state& st) {
+  started<std::optional<error>> s(h.io, h.c->write_share_state(g, p, st));
+  settle(h.io);
+  REQUIRE(s.done());
+  return s.get();
+}
+
+share_state some_state(std::int64_t start) {
+  using runnel::offset;
+  return share_state{offset(start), offset(start + 4),
+                     {{offset(start), offset(start + 1), share_record_state::available, 2},
+                      {offset(start + 3), offset(start + 3), share_record_state::dead_lettering, 5}}};
+}
+
+}  // namespace
+
+TEST_CASE("coordinator: a share group's members share every partition, and the group replays as a share group") {
+  harness h;
+  auto a = share_hb(h, "q", share_join("a", {"t"}));
+  auto b = share_hb(h, "q", share_join("b", {"t"}));
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  CHECK(a->assignment == all_parts("t", 6));
+  CHECK(b->assignment == all_parts("t", 6));
+  CHECK(h.c->find("q")->type == group_type::share);
+  REQUIRE_FALSE(write_state(h, "q", tp("t", 2), some_state(10)).has_value());
+  REQUIRE_FALSE(write_state(h, "q", tp("t", 2), some_state(12)).has_value());  // the latest wins
+  CHECK(h.c->share_state_of("q", tp("t", 2)) == some_state(12));
+  CHECK(h.c->share_state_of("q", tp("t", 3)) == std::nullopt);
+  auto fresh = h.replayed();
+  const auto diffs = coordinator_differences(*h.c, *fresh);
+  CHECK_MESSAGE(diffs.empty(), fmt::format("{}", fmt::join(diffs, "; ")));
+  CHECK(fresh->find("q")->type == group_type::share);
+  CHECK(fresh->share_state_of("q", tp("t", 2)) == some_state(12));
+}
+
+TEST_CASE("coordinator: the replay comparison sees a lost share state write (negative control)") {
+  harness h;
+  REQUIRE(share_hb(h, "q", share_join("a", {"t"})).has_value());
+  REQUIRE_FALSE(write_state(h, "q", tp("t", 0), some_state(0)).has_value());
+  REQUIRE_FALSE(write_state(h, "q", tp("t", 0), some_state(3)).has_value());
+  h.log.batches.pop_back();
+  auto fresh = h.replayed();
+  CHECK(coordinator_differences(*h.c, *fresh).size() == 1);
+  CHECK(fresh->share_state_of("q", tp("t", 0)) == some_state(0));
+}
+
+TEST_CASE("coordinator: a group id is either a consumer group or a share group") {
+  harness h;
+  h.ok("c", join_request("a", {"t"}));
+  REQUIRE(share_hb(h, "q", share_join("a", {"t"})).has_value());
+  const auto written = h.log.batches.size();
+  auto as_share = share_hb(h, "c", share_join("x", {"t"}));
+  REQUIRE_FALSE(as_share.has_value());
+  CHECK(as_share.error().code == code(errc::inconsistent_group_type));
+  CHECK(as_share.error().message.find("consumer group") != std::string::npos);
+  auto as_consumer = h.hb("q", join_request("x", {"t"}));
+  REQUIRE_FALSE(as_consumer.has_value());
+  CHECK(as_consumer.error().code == code(errc::inconsistent_group_type));
+  auto commit = h.commit("q", "a", 1, {entry("t", 0, 5)});
+  REQUIRE(commit[0].has_value());
+  CHECK(commit[0]->code == code(errc::inconsistent_group_type));
+  auto state = write_state(h, "c", tp("t", 0), some_state(0));
+  REQUIRE(state.has_value());
+  CHECK(state->code == code(errc::inconsistent_group_type));
+  CHECK(h.log.batches.size() == written);
+  CHECK(h.c->find("c")->members.size() == 1);
+  CHECK(h.c->find("q")->members.size() == 1);
+}
+
+TEST_CASE("coordinator: share state writes for an unknown group or partition are refused and not written") {
+  harness h;
+  REQUIRE(share_hb(h, "q", share_join("a", {"t"})).has_value());
+  const auto written = h.log.batches.size();
+  auto unknown = write_state(h, "nope", tp("t", 0), some_state(0));
+  REQUIRE(unknown.has_value());
+  CHECK(unknown->code == code(errc::group_not_found));
+  auto past = write_state(h, "q", tp("t", 6), some_state(0));
+  REQUIRE(past.has_value());
+  CHECK(past->code == code(errc::unknown_topic_or_partition));
+  auto topic = write_state(h, "q", tp("nope", 0), some_state(0));
+  REQUIRE(topic.has_value());
+  CHECK(topic->code == code(errc::unknown_topic_or_partition));
+  CHECK(h.log.batches.size() == written);
+}
+
+TEST_CASE("coordinator: deleting an empty share group deletes its share states too") {
+  harness h;
+  auto a = share_hb(h, "q", share_join("a", {"t"}));
+  REQUIRE(a.has_value());
+  REQUIRE_FALSE(write_state(h, "q", tp("t", 1), some_state(0)).has_value());
+  auto leave = share_join("a", {});
+  leave.topic_names.reset();
+  leave.member_epoch = -1;
+  REQUIRE(share_hb(h, "q", leave).has_value());
+  REQUIRE_FALSE(h.remove("q").has_value());
+  CHECK(h.c->find("q") == nullptr);
+  auto fresh = h.replayed();
+  CHECK(fresh->find("q") == nullptr);
+  CHECK(fresh->share_state_of("q", tp("t", 1)) == std::nullopt);
+}
+
+TEST_CASE("coordinator: a failing share state append answers the error, calls failed and stops") {
+  harness h;
+  REQUIRE(share_hb(h, "q", share_join("a", {"t"})).has_value());
+  h.log.fail = true;
+  auto e = write_state(h, "q", tp("t", 0), some_state(0));
+  REQUIRE(e.has_value());
+  CHECK(e->code == fake_log::failure_code());
+  CHECK(h.log.failures.size() == 1);
+  CHECK(h.c->stopped());
+  CHECK(h.c->share_state_of("q", tp("t", 0)) == std::nullopt);
+}

@@ -85,6 +85,9 @@ inline std::vector<std::string> group_differences(const group& a, const group& b
     if (!same) d.push_back(fmt::format("group {}: {}", a.id, what));
   };
   diff(a.id == b.id, "id");
+  diff(a.type == b.type, fmt::format("type {} vs {}", type_name(a.type), type_name(b.type)));
+  diff(a.share_states == b.share_states,
+       fmt::format("{} vs {} share states (or their contents)", a.share_states.size(), b.share_states.size()));
   diff(a.epoch == b.epoch, fmt::format("epoch {} vs {}", a.epoch, b.epoch));
   diff(a.assignment_epoch == b.assignment_epoch,
        fmt::format("assignment epoch {} vs {}", a.assignment_epoch, b.assignment_epoch));

@@ -1,12 +1,13 @@
 // The one mapping from internal error codes to the protocol's
-// (broker/net/context.h to_wire): cluster errors, a full disk and the
-// metadata store's own codes.
+// (broker/net/context.h to_wire): cluster errors, a full disk, the
+// metadata store's own codes and share groups'.
 #include <doctest/doctest.h>
 
 #include <cerrno>
 #include <system_error>
 
 #include "broker/cluster/errc.h"
+#include "broker/group/errc.h"
 #include "broker/meta/errc.h"
 #include "broker/net/context.h"
 
@@ -28,4 +29,10 @@ TEST_CASE("to_wire: ENOSPC from a file write is STORAGE_FULL (retriable), other 
   CHECK(net::to_wire(std::error_code(EIO, std::system_category())) == ErrorCode::STORAGE_ERROR);
   CHECK(net::to_wire(meta::errc::malformed_store) == ErrorCode::STORAGE_ERROR);
   CHECK(net::to_wire(std::error_code{}) == ErrorCode::NONE);
+}
+
+TEST_CASE("to_wire: share group refusals have their own codes") {
+  CHECK(net::to_wire(group::errc::invalid_record_state) == ErrorCode::INVALID_RECORD_STATE);
+  CHECK(net::to_wire(group::errc::inconsistent_group_type) == ErrorCode::INCONSISTENT_GROUP_TYPE);
+  CHECK(net::to_wire(group::errc::group_not_found) == ErrorCode::GROUP_ID_NOT_FOUND);
 }
