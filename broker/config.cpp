@@ -154,6 +154,15 @@ std::expected<void, std::string> broker_config::set(std::string_view key, std::s
   if (key == "group.consumer.max.size") {
     return num(1, 1'000'000, [&](auto v) { groups.max_members = static_cast<std::size_t>(v); });
   }
+  if (key == "share.record.lock.duration.ms") {
+    return num(100, 3'600'000, [&](auto v) { shares.lock_duration = std::chrono::milliseconds(v); });
+  }
+  if (key == "share.delivery.attempts.max") {
+    return num(1, 1000, [&](auto v) { shares.max_delivery_attempts = static_cast<std::uint16_t>(v); });
+  }
+  if (key == "share.partition.max.record.locks") {
+    return num(1, 1'000'000, [&](auto v) { shares.max_record_locks = static_cast<std::size_t>(v); });
+  }
   if (key == "producer.id.expiration.ms") {
     return num(1, 1LL << 40, [&](auto v) { topic_defaults.log.producer_id_expiration = std::chrono::milliseconds(v); });
   }

@@ -39,6 +39,9 @@
 //   group.consumer.heartbeat.interval.ms  10..3600000          5000
 //   group.consumer.assignor               uniform | range      uniform
 //   group.consumer.max.size               1..1000000           10000
+//   share.record.lock.duration.ms         100..3600000         30000 (share groups: how long an acquired record is the member's)
+//   share.delivery.attempts.max           1..1000              5 (deliveries before a record is archived)
+//   share.partition.max.record.locks      1..1000000           2000 (records in flight per share partition)
 // Topic defaults: every topic key (meta/topic_config.h) prefixed with
 // "log." (log.segment.bytes, log.retention.ms, ...), as in Kafka.
 
@@ -51,6 +54,7 @@
 #include <vector>
 
 #include "broker/group/membership.h"
+#include "broker/group/share_partition.h"
 #include "broker/meta/types.h"
 #include "broker/storage/types.h"
 
@@ -98,6 +102,7 @@ struct broker_config {
   std::int16_t offsets_topic_replication = 3;
   std::uint64_t offsets_topic_segment_bytes = 100ULL << 20;
   group::group_limits groups;
+  group::share_limits shares;  // share.*: share groups (ADR 0016)
 
   // Applies one key=value; the error text names the key.
   std::expected<void, std::string> set(std::string_view key, std::string_view value);

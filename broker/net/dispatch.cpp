@@ -38,6 +38,8 @@ handler_fn find_handler(wire::Request type) {
     case wire::Request::DeleteGroupsRequest: return handlers::delete_groups;
     case wire::Request::InitProducerIdRequest: return handlers::init_producer_id;
     case wire::Request::ShareGroupHeartbeatRequest: return handlers::share_group_heartbeat;
+    case wire::Request::ShareFetchRequest: return handlers::share_fetch;
+    case wire::Request::ShareAcknowledgeRequest: return handlers::share_acknowledge;
     case wire::Request::NONE: break;
   }
   return nullptr;

@@ -17,6 +17,7 @@
 
 #include "broker/net/connection.h"
 #include "broker/net/groups.h"
+#include "broker/net/share_partitions.h"
 #include "broker/meta/topic_config.h"
 #include "broker/net/logger.h"
 #include "broker/net/replication.h"
@@ -262,6 +263,7 @@ std::expected<std::unique_ptr<server>, error> server::start(broker_config cfg) {
     st.shards.push_back(std::make_unique<shard>(s, cfg.shards, cfg.data_dir));
     st.shards.back()->set_topics(st.store->snapshot());  // before its thread starts
     st.shards.back()->set_groups(std::make_unique<group_coordinators>(st, *st.shards.back()));
+    st.shards.back()->set_shares(std::make_unique<share_partitions>(st, *st.shards.back()));
     i->retention_timers.push_back(std::make_unique<asio::steady_timer>(st.shards.back()->io()));
   }
   i->connections.resize(cfg.shards);
@@ -405,9 +407,11 @@ void server::stop() {
       co_return 0;
     }(*s));
   }
-  // Group coordinators stop writing (their timers) before the logs close.
+  // Group coordinators and share partitions stop writing (their timers)
+  // before the logs close.
   for (auto& s : i.state.shards) {
     i.block_on(*s, [](shard& sh) -> asio::awaitable<int> {
+      sh.shares().stop();
       sh.groups().stop_all();
       co_return 0;
     }(*s));

@@ -7,6 +7,7 @@
 #include <asio/post.hpp>
 
 #include "broker/net/groups.h"
+#include "broker/net/share_partitions.h"
 #include "broker/net/logger.h"
 #include "broker/net/replication.h"
 
@@ -29,6 +30,8 @@ shard::~shard() { join(); }
 void shard::set_replicas(std::unique_ptr<replica_manager> r) { replicas_ = std::move(r); }
 
 void shard::set_groups(std::unique_ptr<group_coordinators> g) { groups_ = std::move(g); }
+
+void shard::set_shares(std::unique_ptr<share_partitions> p) { shares_ = std::move(p); }
 
 unsigned shard::owner_of(const topic_partition& tp, unsigned shard_count) {
   return static_cast<unsigned>(std::hash<topic_partition>{}(tp) % shard_count);

@@ -28,6 +28,7 @@ namespace runnel::net {
 
 class replica_manager;
 class group_coordinators;
+class share_partitions;
 
 // A fetch waiting for data: appends on any watched partition expire its
 // timer early (posted to the fetch's own shard).
@@ -72,6 +73,10 @@ class shard {
   [[nodiscard]] group_coordinators& groups() const { return *groups_; }
   void set_groups(std::unique_ptr<group_coordinators> g);
 
+  // The share groups' state of the partitions it owns (share_partitions.h).
+  [[nodiscard]] share_partitions& shares() const { return *shares_; }
+  void set_shares(std::unique_ptr<share_partitions> p);
+
   // Long poll: wake `w` when tp's log end passes `after`.
   void watch(const topic_partition& tp, offset after, const std::shared_ptr<fetch_wakeup>& w);
   // Called after appends to tp: wakes the watchers whose target was passed.
@@ -105,6 +110,7 @@ class shard {
   meta::topics_snapshot topics_;
   std::unique_ptr<replica_manager> replicas_;
   std::unique_ptr<group_coordinators> groups_;
+  std::unique_ptr<share_partitions> shares_;
   std::map<topic_partition, std::vector<watcher>> watchers_;
   std::thread thread_;
   std::promise<void> exited_;  // set when the thread's run() returned

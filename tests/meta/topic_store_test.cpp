@@ -97,6 +97,24 @@ TEST_CASE("topic_store: a damaged metadata file is refused with its path") {
   CHECK(s.error().code == errc::malformed_store);
 }
 
+TEST_CASE("broker_config: the share group keys, and their bounds") {
+  broker_config c;
+  CHECK(c.shares.lock_duration == std::chrono::milliseconds(30'000));
+  CHECK(c.shares.max_delivery_attempts == 5);
+  CHECK(c.shares.max_record_locks == 2000);
+  REQUIRE(c.set("share.record.lock.duration.ms", "1500").has_value());
+  REQUIRE(c.set("share.delivery.attempts.max", "3").has_value());
+  REQUIRE(c.set("share.partition.max.record.locks", "10").has_value());
+  CHECK(c.shares.lock_duration == std::chrono::milliseconds(1500));
+  CHECK(c.shares.max_delivery_attempts == 3);
+  CHECK(c.shares.max_record_locks == 10);
+  CHECK(c.set("share.record.lock.duration.ms", "99").error().find("share.record.lock.duration.ms") != std::string::npos);
+  CHECK(c.set("share.delivery.attempts.max", "0").error().find("share.delivery.attempts.max") != std::string::npos);
+  CHECK(c.set("share.partition.max.record.locks", "x").error().find("share.partition.max.record.locks") !=
+        std::string::npos);
+  CHECK(c.shares.max_delivery_attempts == 3);  // a refused value changes nothing
+}
+
 TEST_CASE("broker_config: keys, files and errors naming the key") {
   broker_config c;
   CHECK(c.set("listen", "127.0.0.1:1234").has_value());

@@ -18,6 +18,8 @@ asio::awaitable<handler_result> offset_for_leader_epoch(request_context& ctx);
 asio::awaitable<handler_result> find_coordinator(request_context& ctx);
 asio::awaitable<handler_result> consumer_group_heartbeat(request_context& ctx);
 asio::awaitable<handler_result> share_group_heartbeat(request_context& ctx);
+asio::awaitable<handler_result> share_fetch(request_context& ctx);
+asio::awaitable<handler_result> share_acknowledge(request_context& ctx);
 asio::awaitable<handler_result> offset_commit(request_context& ctx);
 asio::awaitable<handler_result> offset_fetch(request_context& ctx);
 asio::awaitable<handler_result> list_groups(request_context& ctx);

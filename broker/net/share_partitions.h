@@ -1,0 +1,97 @@
+#pragma once
+// share_partitions: the share partitions (group/share_partition.h) of the
+// partitions one shard owns, one per (share group, partition) fetched
+// (ADR 0016). A share partition is loaded on first use from its group's
+// coordinator (the state written last, or a fresh one at the log start);
+// every change other than an acquisition is written back through the
+// coordinator (acks=all on __consumer_offsets) before the fetch or the
+// acknowledgement that made it is answered. Locks that expire are found
+// by a timer on the shard every 100 ms, and the change written the same
+// way. Everything on the shard's thread.
+//
+// Standalone mode only so far (issue 13): in cluster mode the coordinator
+// may be another broker's, which needs an inter-broker call not built yet.
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "broker/group/errc.h"
+#include "broker/group/share_partition.h"
+#include "broker/storage/types.h"
+#include "broker/storage/waiters.h"
+#include "schemas/types.h"
+
+namespace runnel::net {
+
+struct broker_state;
+class shard;
+
+struct share_ack {
+  offset first{0};
+  offset last{0};
+  group::ack_kind kind = group::ack_kind::accept;
+};
+
+struct share_fetched {
+  std::optional<group::error> ack_error;  // the acknowledgements were refused (none applied)
+  std::vector<group::acquired_range> acquired;
+  std::optional<storage::file_range> range;  // whole batches holding `acquired`
+};
+
+class share_partitions {
+ public:
+  share_partitions(broker_state& b, shard& s);
+  ~share_partitions();
+  share_partitions(const share_partitions&) = delete;             // coroutines hold `this`
+  share_partitions& operator=(const share_partitions&) = delete;  // coroutines hold `this`
+  share_partitions(share_partitions&&) = delete;                  // coroutines hold `this`
+  share_partitions& operator=(share_partitions&&) = delete;       // coroutines hold `this`
+
+  // On tp's owner shard: applies `acks` of `member`, then acquires up to
+  // `max_records` for it from batches of at most `max_bytes`.
+  asio::awaitable<std::expected<share_fetched, group::error>> fetch(std::string group_id, std::string member,
+                                                                    topic_partition tp, std::vector<share_ack> acks,
+                                                                    std::size_t max_records, std::uint32_t max_bytes);
+  // On tp's owner shard: applies `acks` of `member` (all or nothing per
+  // range, the ranges in order; the first refusal stops).
+  asio::awaitable<std::optional<group::error>> acknowledge(std::string group_id, std::string member,
+                                                           topic_partition tp, std::vector<share_ack> acks);
+  // Timers end; later calls answer COORDINATOR_NOT_AVAILABLE.
+  void stop();
+
+ private:
+  using key = std::pair<std::string, topic_partition>;
+  struct slot {
+    std::optional<group::share_partition> sp;  // empty while loading
+    bool loading = false;
+    std::vector<storage::completion> waiters;
+  };
+  // The loaded share partition of (group, tp), loading it first.
+  asio::awaitable<std::expected<group::share_partition*, group::error>> get(const std::string& group_id,
+                                                                            const topic_partition& tp);
+  asio::awaitable<std::optional<group::error>> load(key k);
+  // Applies `acks`; true when one changed the state.
+  std::optional<group::error> apply(group::share_partition& sp, const std::string& member,
+                                    const std::vector<share_ack>& acks, bool& changed);
+  // Writes the current state of (group, tp) through the coordinator.
+  asio::awaitable<std::optional<group::error>> persist(std::string group_id, topic_partition tp);
+  asio::awaitable<void> lock_loop();
+
+  broker_state& b_;
+  shard& s_;
+  std::map<key, slot> slots_;
+  asio::steady_timer timer_;
+  bool timer_running_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace runnel::net
