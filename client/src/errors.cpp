@@ -45,6 +45,8 @@ class category final : public std::error_category {
       case errc::unknown_producer_id: return "unknown producer id";
       case errc::invalid_record: return "invalid record";
       case errc::storage_full: return "storage full";
+      case errc::invalid_record_state: return "invalid record state";
+      case errc::inconsistent_group_type: return "group is of another type";
       case errc::connection_failed: return "connection failed";
       case errc::disconnected: return "disconnected";
       case errc::timed_out: return "timed out";

@@ -5,13 +5,17 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <set>
 #include <tuple>
 #include <string>
 #include <vector>
 
 #include "runnel/admin.h"
+#include "runnel/share_consumer.h"
 #include "schemas/batch.h"
 #include "tests/support/batches.h"
 #include "tests/support/broker_process.h"
@@ -321,4 +325,105 @@ TEST_CASE("share fetch: each record goes to one member, acknowledgements hold ac
   CHECK(again.offsets() == range_of(8, 9));
   for (const auto& [f, l, count] : again.acquired) CHECK(count >= 2);
   CHECK(share_fetch(broker.port(), "q", b, "jobs", 100).acquired.empty());
+}
+
+namespace {
+
+std::unique_ptr<share_consumer> share_member(const std::string& bootstrap, const std::string& group, bool explicit_acks,
+                                             std::int32_t max_records) {
+  share_consumer_config c;
+  c.bootstrap = bootstrap;
+  c.group_id = group;
+  c.explicit_acknowledgement = explicit_acks;
+  c.max_poll_records = max_records;
+  c.fetch_max_wait = std::chrono::milliseconds(100);
+  auto sc = share_consumer::connect(c);
+  REQUIRE_MESSAGE(sc.has_value(), sc.error().what());
+  REQUIRE_MESSAGE((*sc)->subscribe({"jobs"}).has_value(), "subscribe");
+  return std::move(*sc);
+}
+
+}  // namespace
+
+TEST_CASE("share consumer: four members of one partition process every record exactly once between them") {
+  temp_dir dir;
+  broker_process broker(dir / "data");
+  create_topic(broker.bootstrap(), "jobs", 1);
+  for (int i = 0; i < 4; ++i) produce_records(broker.port(), "jobs", 50);
+  std::mutex mu;
+  std::map<std::int64_t, int> processed;  // offset -> times processed
+  std::vector<int> per_member(4, 0);
+  std::atomic<int> total{0};
+  std::vector<std::unique_ptr<share_consumer>> consumers;
+  for (int m = 0; m < 4; ++m) consumers.push_back(share_member(broker.bootstrap(), "workers", false, 7));
+  std::vector<std::thread> members;
+  for (int m = 0; m < 4; ++m) {
+    members.emplace_back([&, m] {
+      auto& sc = consumers[static_cast<std::size_t>(m)];
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (total.load() < 200 && std::chrono::steady_clock::now() < deadline) {
+        auto got = sc->poll(std::chrono::milliseconds(200));
+        if (!got) {  // no REQUIRE off the test's thread: it would throw past the thread
+          CHECK_MESSAGE(false, got.error().what());
+          break;
+        }
+        std::lock_guard lock(mu);
+        for (const auto& r : *got) {
+          ++processed[r.offset];
+          ++per_member[static_cast<std::size_t>(m)];
+          CHECK(r.delivery_count == 1);
+          ++total;
+        }
+      }
+      CHECK(sc->close().has_value());
+    });
+  }
+  for (auto& t : members) t.join();
+  CHECK(processed.size() == 200);
+  CHECK(processed.begin()->first == 0);
+  CHECK(processed.rbegin()->first == 199);
+  for (const auto& [o, n] : processed) CHECK_MESSAGE(n == 1, "offset ", o, " processed ", n, " times");
+  int busy = 0;
+  for (int n : per_member) busy += n > 0 ? 1 : 0;
+  CHECK(busy >= 2);  // the work was shared
+}
+
+TEST_CASE("share consumer: explicit acknowledgement releases a record to be redelivered, and rejects one for good") {
+  temp_dir dir;
+  broker_process broker(dir / "data");
+  create_topic(broker.bootstrap(), "jobs", 1);
+  produce_records(broker.port(), "jobs", 5);
+  auto sc = share_member(broker.bootstrap(), "explicit", true, 10);
+  auto first = sc->poll(std::chrono::seconds(5));
+  REQUIRE(first.has_value());
+  REQUIRE(first->size() == 5);
+  const auto& recs = first->records();
+  REQUIRE(sc->acknowledge(recs[0], acknowledge_type::release).has_value());
+  REQUIRE(sc->acknowledge(recs[1], acknowledge_type::reject).has_value());
+  for (std::size_t k = 2; k < 5; ++k) REQUIRE(sc->acknowledge(recs[k], acknowledge_type::accept).has_value());
+  // Not twice, and not a record that is not the last poll's.
+  auto twice = sc->acknowledge(recs[2], acknowledge_type::accept);
+  REQUIRE_FALSE(twice.has_value());
+  CHECK(twice.error().code == errc::invalid_argument);
+  REQUIRE(sc->commit_sync().has_value());
+  auto again = sc->poll(std::chrono::seconds(5));
+  REQUIRE(again.has_value());
+  REQUIRE(again->size() == 1);
+  CHECK(again->records()[0].offset == 0);
+  CHECK(again->records()[0].delivery_count == 2);
+  REQUIRE(sc->acknowledge(again->records()[0], acknowledge_type::accept).has_value());
+  REQUIRE(sc->commit_sync().has_value());
+  auto none = sc->poll(std::chrono::milliseconds(300));
+  REQUIRE(none.has_value());
+  CHECK(none->empty());  // 1 was rejected: never again
+  CHECK(sc->take_acknowledgement_errors().empty());
+
+  // Implicit mode refuses acknowledge(); an unknown group answers its error.
+  auto implicit = share_member(broker.bootstrap(), "implicit", false, 10);
+  CHECK(implicit->acknowledge(recs[0], acknowledge_type::accept).error().code == errc::invalid_argument);
+  share_consumer_config c;
+  c.bootstrap = broker.bootstrap();
+  auto no_group = share_consumer::connect(c);
+  REQUIRE_FALSE(no_group.has_value());
+  CHECK(no_group.error().code == errc::invalid_argument);
 }

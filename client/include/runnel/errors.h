@@ -11,7 +11,7 @@
 namespace runnel {
 
 enum class errc {
-  // 1..35: wire error codes
+  // 1..38: wire error codes
   unknown = 1,
   corrupt_message = 2,
   unknown_topic_or_partition = 3,
@@ -48,6 +48,8 @@ enum class errc {
   unknown_producer_id = 34,    // the partition forgot the producer (the SDK bumps its epoch and resends)
   invalid_record = 35,         // a record the broker refuses (a runnel.msg.id over 256 bytes)
   storage_full = 36,           // the broker's disk is (nearly) full; retried with backoff until space is back
+  invalid_record_state = 37,   // share groups: an acknowledgement of a record not acquired, expired or done
+  inconsistent_group_type = 38,  // a consumer group's id used as a share group, or the other way round
   // client side
   connection_failed = 100,  // could not connect to a broker (at connect(): to any of the bootstrap list)
   disconnected,             // the connection dropped with the request in flight

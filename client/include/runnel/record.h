@@ -31,6 +31,7 @@ struct record_view {
   std::optional<std::string_view> key;    // nullopt: null key
   std::optional<std::string_view> value;  // nullopt: tombstone
   std::vector<header_view> headers;
+  std::int32_t delivery_count = 0;  // share_consumer: 1 on a record's first delivery; 0 from consumer
 };
 
 // One poll's records; owns the response buffers the views point into.
@@ -44,6 +45,7 @@ class consumer_records {
 
  private:
   friend class consumer;
+  friend class share_consumer;
   std::vector<std::shared_ptr<const void>> buffers_;
   std::vector<record_view> records_;
 };
