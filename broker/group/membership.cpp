@@ -114,16 +114,7 @@ void remove_member(group& g, const std::string& id) {
 }
 
 std::expected<void, error> set_subscription(group& g, member& m, const heartbeat_request& r) {
-  bool changed = false;
-  if (r.topic_names) {
-    std::vector<std::string> names = *r.topic_names;
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    if (names != m.topic_names) {
-      m.topic_names = std::move(names);
-      changed = true;
-    }
-  }
+  bool changed = r.topic_names && set_topic_names(m, *r.topic_names);
   if (r.regex && *r.regex != m.regex) {
     m.regex = *r.regex;
     changed = true;
@@ -343,6 +334,14 @@ std::optional<error> check_commit(const group& g, std::string_view member_id, st
                  fmt::format("group {}: {} is not assigned to member {} at epoch {}", g.id, tp, member_id, m.epoch));
   }
   return std::nullopt;
+}
+
+bool set_topic_names(member& m, std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  if (names == m.topic_names) return false;
+  m.topic_names = std::move(names);
+  return true;
 }
 
 std::string_view type_name(group_type t) { return t == group_type::share ? "share" : "consumer"; }

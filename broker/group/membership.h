@@ -83,6 +83,9 @@ std::optional<clock_type::time_point> next_deadline(const group& g);
 std::optional<error> check_commit(const group& g, std::string_view member_id, std::int32_t epoch,
                                   const topic_partition& tp);
 
+// Sets m's subscribed topic names (sorted, without repeats); true when they changed.
+bool set_topic_names(member& m, std::vector<std::string> names);
+
 // Starts the timers of every member (after the group was loaded).
 void restart_deadlines(group& g, clock_type::time_point now);
 

@@ -77,15 +77,7 @@ std::expected<heartbeat_result, error> share_heartbeat(group& g, const share_hea
   m.rack = r.rack;
   m.client_id = r.client_id;
   m.client_host = r.client_host;
-  if (r.topic_names) {
-    std::vector<std::string> names = *r.topic_names;
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    if (names != m.topic_names) {
-      m.topic_names = std::move(names);
-      changed = true;
-    }
-  }
+  if (r.topic_names && set_topic_names(m, *r.topic_names)) changed = true;
   assign_all(g, topics, changed);
   if (m.epoch != g.epoch) {
     m.previous_epoch = m.epoch;

@@ -2,11 +2,21 @@
 
 #include <fmt/format.h>
 
+#include "broker/net/groups.h"
+
 namespace runnel::net::handlers {
 
-share_request parse_share_request(const request_context& ctx,
+share_request parse_share_request(const request_context& ctx, const flatbuffers::String& group_id,
+                                  const flatbuffers::String& member,
                                   const flatbuffers::Vector<flatbuffers::Offset<wire::ShareFetchTopic>>* topics) {
   share_request out;
+  out.group_id = group_id.str();
+  out.member = member.str();
+  if (auto e = check_group_id(out.group_id)) {
+    out.refusal = {to_wire(e->code), e->message};
+  } else if (out.member.empty()) {
+    out.refusal = {wire::ErrorCode::INVALID_REQUEST, "member_id is empty"};
+  }
   if (topics == nullptr) return out;
   for (const auto* t : *topics) {
     const meta::topic* topic = find_topic(ctx, t->name()->string_view());

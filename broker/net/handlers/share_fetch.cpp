@@ -6,7 +6,6 @@
 
 #include "broker/net/gather.h"
 #include "broker/net/handlers/group_common.h"
-#include "broker/net/groups.h"
 #include "broker/net/handlers/share_common.h"
 #include "broker/net/share_partitions.h"
 #include "broker/storage/log.h"
@@ -61,11 +60,10 @@ asio::awaitable<handler_result> share_fetch(request_context& ctx) {
   const auto* req = ctx.envelope.body_as_ShareFetchRequest();
   auto& fbb = ctx.fbb;
   const meta::topics_snapshot snapshot = ctx.home.topics();  // share_request points into it
-  share_request parsed = parse_share_request(ctx, req->topics());
-  const std::string group_id = req->group_id()->str();
-  const std::string member = req->member_id()->str();
-  if (auto e = check_group_id(group_id)) co_return handler_result::refuse(to_wire(e->code), e->message);
-  if (member.empty()) co_return handler_result::refuse(wire::ErrorCode::INVALID_REQUEST, "member_id is empty");
+  share_request parsed = parse_share_request(ctx, *req->group_id(), *req->member_id(), req->topics());
+  if (parsed.refusal) co_return handler_result::refuse(parsed.refusal->first, parsed.refusal->second);
+  const std::string& group_id = parsed.group_id;
+  const std::string& member = parsed.member;
   const auto max_records = static_cast<std::size_t>(std::max(1, req->max_records()));
   // Each partition reads its share of max_bytes (at least one batch).
   const auto max_bytes = static_cast<std::uint32_t>(
