@@ -12,6 +12,9 @@
 //                                     topic's --partitions: commits/s of one coordinator.
 //                                     --window W: W-1 commit_async, then a commit_sync
 //                                     (W commits on the wire per committer at most)
+//   share --group G --consumers N     N share consumers (issue 13) read --records records
+//                                     already in --topic, each sleeping --processing-ms
+//                                     per record, acknowledging implicitly
 
 #include <algorithm>
 #include <cstdio>
@@ -24,6 +27,7 @@
 #include "perf/perf.h"
 #include "runnel/consumer.h"
 #include "runnel/producer.h"
+#include "runnel/share_consumer.h"
 
 namespace runnel::perf {
 
@@ -173,6 +177,50 @@ int run_group_consume(const options& o) {
               o.group.c_str(), o.consumers, o.topic.c_str(), o.record_size, static_cast<long long>(n), secs,
               static_cast<double>(n) / secs, static_cast<double>(n) * static_cast<double>(o.record_size) / secs / 1e6,
               join_ms, o.auto_commit_ms);
+  return n >= o.records ? 0 : 1;
+}
+
+// Share group consumption (issue 13): --consumers share consumers of
+// --group read --records records of --topic (already there), each
+// sleeping --processing-ms per record, acknowledging implicitly.
+int run_share(const options& o) {
+  if (o.group.empty()) usage_error("share needs --group");
+  progress p;
+  auto printer = progress_printer("share", p);
+  std::vector<std::thread> threads;
+  const auto start = clock_type::now();
+  const auto deadline = start + std::chrono::seconds(o.max_seconds);
+  for (int t = 0; t < o.consumers; ++t) {
+    threads.emplace_back([&] {
+      runnel::share_consumer_config c;
+      c.bootstrap = o.bootstrap;
+      c.group_id = o.group;
+      c.fetch_max_wait = std::chrono::milliseconds(100);
+      // With slow records, small polls spread them over the members.
+      c.max_poll_records = o.processing_ms > 0 ? 10 : 500;
+      auto sc = runnel::share_consumer::connect(c);
+      if (!sc) usage_error(sc.error().what());
+      if (auto r = (*sc)->subscribe({o.topic}); !r) usage_error(r.error().what());
+      while (p.done.load() < o.records && clock_type::now() < deadline) {
+        auto recs = (*sc)->poll(std::chrono::milliseconds(100));
+        if (!recs) usage_error(recs.error().what());
+        for (std::size_t k = 0; k < recs->size(); ++k) {
+          if (o.processing_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.processing_ms));
+        }
+        p.done.fetch_add(static_cast<std::int64_t>(recs->size()));
+      }
+      (void)(*sc)->close();
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  p.stop = true;
+  printer.join();
+  const auto n = p.done.load();
+  std::printf("{\"mode\":\"share\",\"group\":\"%s\",\"consumers\":%d,\"topic\":\"%s\",\"processing_ms\":%d,"
+              "\"records\":%lld,\"seconds\":%.3f,\"records_per_sec\":%.0f}\n",
+              o.group.c_str(), o.consumers, o.topic.c_str(), o.processing_ms, static_cast<long long>(n), secs,
+              static_cast<double>(n) / secs);
   return n >= o.records ? 0 : 1;
 }
 

@@ -38,6 +38,7 @@ struct options {
   int auto_commit_ms = 1000;    // consume --group: auto-commit interval
   int committers = 32;          // commits: concurrent committing consumers
   int commit_window = 1;        // commits: commits each committer has on the wire (async, then one sync)
+  int processing_ms = 0;        // share: simulated work per record
 };
 
 struct progress {
@@ -61,5 +62,6 @@ double run_producers(const options& o, progress& p, record_times* times = nullpt
 int run_group_consume(const options& o);
 int run_rebalance(const options& o);
 int run_commits(const options& o);
+int run_share(const options& o);
 
 }  // namespace runnel::perf

@@ -56,7 +56,7 @@ namespace runnel::perf {
   std::fprintf(stderr, "runnel-perf: %s\nusage: runnel-perf produce|consume|e2e --bootstrap HOST:PORT --topic T "
                        "[--partitions N] [--replicas R] [--record-size B] [--records N] [--rate R] [--producers P] [--acks 0|1|all] [--idempotence on|off] [--partition-in-flight N] [--msg-ids unique] "
                        "[--batch-bytes B] [--linger-ms L] [--max-seconds S] [--warmup-seconds S] [--latency-log FILE] "
-                       "[--group G --consumers N --auto-commit-ms MS] | rebalance | commits [--committers N] [--window W]\n",
+                       "[--group G --consumers N --auto-commit-ms MS] | rebalance | commits [--committers N] [--window W] | share --group G [--consumers N] [--processing-ms P]\n",
                msg.c_str());
   std::exit(2);
 }
@@ -73,7 +73,7 @@ options parse(int argc, char** argv) {
   if (argc < 2) usage_error("no mode given");
   o.mode = argv[1];
   if (o.mode != "produce" && o.mode != "consume" && o.mode != "e2e" && o.mode != "limits" && o.mode != "rebalance" &&
-      o.mode != "commits") {
+      o.mode != "commits" && o.mode != "share") {
     usage_error("unknown mode '" + o.mode + "'");
   }
   for (int i = 2; i < argc; i += 2) {
@@ -109,6 +109,7 @@ options parse(int argc, char** argv) {
     else if (f == "--auto-commit-ms") o.auto_commit_ms = static_cast<int>(number(argv[i], v));
     else if (f == "--committers") o.committers = static_cast<int>(std::max(1LL, number(argv[i], v)));
     else if (f == "--window") o.commit_window = static_cast<int>(std::max(1LL, number(argv[i], v)));
+    else if (f == "--processing-ms") o.processing_ms = static_cast<int>(number(argv[i], v));
     else usage_error("unknown option " + f);
   }
   if (o.acks != 0 && o.acks != 1 && o.acks != -1) usage_error("--acks must be 0, 1 or all");
@@ -450,6 +451,7 @@ int main(int argc, char** argv) {
   ensure_topic(o);
   if (o.mode == "rebalance") return run_rebalance(o);
   if (o.mode == "commits") return run_commits(o);
+  if (o.mode == "share") return run_share(o);
   if (o.mode == "consume" && !o.group.empty()) return run_group_consume(o);
   progress p;
   double secs = 0;

@@ -65,9 +65,12 @@ asio::awaitable<handler_result> share_fetch(request_context& ctx) {
   const std::string& group_id = parsed.group_id;
   const std::string& member = parsed.member;
   const auto max_records = static_cast<std::size_t>(std::max(1, req->max_records()));
-  // Each partition reads its share of max_bytes (at least one batch).
-  const auto max_bytes = static_cast<std::uint32_t>(
-      std::max<std::int64_t>(1, req->max_bytes() / std::max<std::int64_t>(1, static_cast<std::int64_t>(parsed.parts.size()))));
+  // Each partition reads its share of max_bytes (at least one batch), and
+  // no more than max_records could need: the records a fetch does not
+  // acquire are read again by the next one.
+  const std::int64_t share = req->max_bytes() / std::max<std::int64_t>(1, static_cast<std::int64_t>(parsed.parts.size()));
+  const std::int64_t for_records = std::max<std::int64_t>(64 << 10, static_cast<std::int64_t>(max_records) * 512);
+  const auto max_bytes = static_cast<std::uint32_t>(std::clamp<std::int64_t>(std::min(share, for_records), 1, 1LL << 31));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0, req->max_wait_ms()));
 
   std::vector<share_outcome> outcomes(parsed.parts.size());
