@@ -170,6 +170,7 @@ asio::awaitable<std::expected<heartbeat_result, error>> coordinator::share_heart
   }
   (*g)->type = group_type::share;
   if (auto e = co_await persist_if_changed(group_id, before)) co_return std::unexpected(*e);
+  if (auto it = groups_.find(group_id); it != groups_.end()) announce_share_members(it->second);
   co_return result;
 }
 
@@ -329,6 +330,13 @@ asio::awaitable<std::optional<error>> coordinator::remove_group(std::string grou
   co_return std::nullopt;
 }
 
+void coordinator::announce_share_members(const group& g) const {
+  if (g.type != group_type::share || !hooks_.share_members) return;
+  std::set<std::string> ids;
+  for (const auto& [id, m] : g.members) ids.insert(id);
+  hooks_.share_members(g.id, std::move(ids));
+}
+
 const group* coordinator::find(std::string_view group_id) const {
   auto it = groups_.find(group_id);
   return it == groups_.end() ? nullptr : &it->second;
@@ -360,6 +368,7 @@ asio::awaitable<void> coordinator::timer_loop() {
       auto it = groups_.find(id);
       if (it == groups_.end()) continue;
       if (co_await persist(id, encode_group_value(it->second))) break;
+      if (auto done = groups_.find(id); done != groups_.end()) announce_share_members(done->second);
     }
   }
 }

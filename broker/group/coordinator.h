@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
     std::function<topic_counts()> topics;
     // An append failed: unload this coordinator.
     std::function<void(const error&)> failed;
+    // A share group's members as just made durable (optional): the
+    // partitions' leaders release what departed members held.
+    std::function<void(const std::string& group_id, std::set<std::string> members)> share_members;
   };
 
   coordinator(asio::any_io_executor ex, std::int32_t partition, group_limits limits, hooks h);
@@ -103,6 +107,7 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
   // The group's record appended when it is no longer `before`.
   asio::awaitable<std::optional<error>> persist_if_changed(std::string group_id, std::vector<std::byte> before);
   asio::awaitable<void> timer_loop();
+  void announce_share_members(const group& g) const;
 
   asio::any_io_executor ex_;
   std::int32_t partition_;

@@ -209,6 +209,13 @@ std::size_t share_partition::release_member(std::string_view member) {
   return n;
 }
 
+std::vector<std::string> share_partition::holders() const {
+  std::vector<std::string> out;
+  out.reserve(ids_.size());
+  for (const auto& [id, index] : ids_) out.push_back(id);
+  return out;
+}
+
 std::vector<std::pair<offset, std::uint16_t>> share_partition::dead_letters() const {
   std::vector<std::pair<offset, std::uint16_t>> out;
   for (const auto& r : flight_) {

@@ -116,6 +116,8 @@ class share_partition {
   // A member left or was fenced: its acquired records become available
   // (archived at the attempt limit). Returns how many.
   std::size_t release_member(std::string_view member);
+  // The members holding acquired records.
+  [[nodiscard]] std::vector<std::string> holders() const;
 
   // Records waiting for their DLQ copy, lowest first, with their delivery count.
   [[nodiscard]] std::vector<std::pair<offset, std::uint16_t>> dead_letters() const;

@@ -1,6 +1,7 @@
 #include "broker/net/groups.h"
 
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <fmt/format.h>
 
@@ -10,6 +11,7 @@
 #include "broker/net/context.h"
 #include "broker/net/replication.h"
 #include "broker/net/shard.h"
+#include "broker/net/share_partitions.h"
 #include "broker/storage/segment.h"
 #include "broker/net/topic_writes.h"
 #include "schemas/batch.h"
@@ -186,6 +188,11 @@ asio::awaitable<std::optional<group::error>> group_coordinators::load(std::int32
   group::coordinator::hooks hooks;
   hooks.append = [&s = s_, partition](std::vector<std::byte> batch) { return append_records(s, partition, std::move(batch)); };
   hooks.topics = [&s = s_] { return topic_counts_of(s); };
+  hooks.share_members = [&b = b_](const std::string& group_id, std::set<std::string> members) {
+    for (auto& sh : b.shards) {
+      asio::post(sh->io(), [&s = *sh, group_id, members] { s.shares().set_members(group_id, members); });
+    }
+  };
   auto c = std::make_shared<group::coordinator>(s_.io().get_executor(), partition, b_.cfg.groups, std::move(hooks));
   std::weak_ptr<group::coordinator> weak = c;
   // hooks.failed is set here: it needs the coordinator's own pointer.

@@ -27,8 +27,13 @@ constexpr auto lock_tick = std::chrono::milliseconds(100);
 
 // On the coordinator's shard: the state last written for (group, tp), once
 // the group is known to be a share group.
-asio::awaitable<std::expected<std::optional<group::share_state>, group::error>> read_state_on_owner(
-    shard& s, std::int32_t partition, std::string group_id, topic_partition tp) {
+struct stored_state {
+  std::optional<group::share_state> state;
+  std::set<std::string> members;
+};
+
+asio::awaitable<std::expected<stored_state, group::error>> read_state_on_owner(shard& s, std::int32_t partition,
+                                                                              std::string group_id, topic_partition tp) {
   auto c = co_await s.groups().get(partition);
   if (!c) co_return std::unexpected(c.error());
   const group::group* g = (*c)->find(group_id);
@@ -40,7 +45,10 @@ asio::awaitable<std::expected<std::optional<group::share_state>, group::error>> 
     co_return std::unexpected(group::error(errc::inconsistent_group_type,
                                            fmt::format("group {} is a consumer group, not a share group", group_id)));
   }
-  co_return (*c)->share_state_of(group_id, tp);
+  stored_state out;
+  out.state = (*c)->share_state_of(group_id, tp);
+  for (const auto& [id, m] : g->members) out.members.insert(id);
+  co_return out;
 }
 
 asio::awaitable<std::optional<group::error>> write_state_on_owner(shard& s, std::int32_t partition, std::string group_id,
@@ -92,6 +100,34 @@ share_partitions::share_partitions(broker_state& b, shard& s) : b_(b), s_(s), ti
 
 share_partitions::~share_partitions() = default;
 
+void share_partitions::set_members(const std::string& group_id, std::set<std::string> members) {
+  if (stopped_) return;
+  for (auto& [k, sl] : slots_) {
+    if (k.first != group_id || !sl.sp) continue;
+    std::size_t released = 0;
+    for (const auto& holder : sl.sp->holders()) {
+      if (!members.contains(holder)) released += sl.sp->release_member(holder);
+    }
+    if (released > 0) {
+      logger().info("[{}] share group {}: {} records of departed members released", k.second, k.first, released);
+      asio::co_spawn(s_.io(), persist_logged(k.first, k.second), asio::detached);
+    }
+  }
+  members_[group_id] = std::move(members);
+}
+
+std::optional<group::error> share_partitions::check_member(const std::string& group_id, const std::string& member) const {
+  auto it = members_.find(group_id);
+  if (it == members_.end() || it->second.contains(member)) return std::nullopt;
+  return group::error(errc::unknown_member, fmt::format("member '{}' of share group {}", member, group_id));
+}
+
+asio::awaitable<void> share_partitions::persist_logged(std::string group_id, topic_partition tp) {
+  if (auto e = co_await persist(group_id, tp)) {
+    logger().warn("[{}] share group {}: writing its state failed: {}", tp, group_id, e->message);
+  }
+}
+
 void share_partitions::stop() {
   stopped_ = true;
   timer_.cancel();
@@ -135,9 +171,10 @@ asio::awaitable<std::optional<group::error>> share_partitions::load(key k) {
   auto state = co_await run_on(owner, read_state_on_owner(owner, (*where)->partition.value(), k.first, k.second));
   if (!state) co_return state.error();
   const group::share_limits limits = b_.cfg.shares;
+  members_.try_emplace(k.first, state->members);  // the coordinator's hook may have told newer already
   auto& sl = slots_[k];
-  if (*state) {
-    auto sp = group::share_partition::from_state(**state, limits);
+  if (state->state) {
+    auto sp = group::share_partition::from_state(*state->state, limits);
     if (!sp) {
       co_return group::error(errc::invalid_request,
                              fmt::format("share group {}: the stored state of {} does not hold together", k.first, k.second));
@@ -189,6 +226,7 @@ asio::awaitable<std::expected<share_fetched, group::error>> share_partitions::fe
   }
   auto sp = co_await get(group_id, tp);
   if (!sp) co_return std::unexpected(sp.error());
+  if (auto e = check_member(group_id, member)) co_return std::unexpected(*e);
   share_fetched out;
   bool changed = false;
   out.ack_error = apply(**sp, member, acks, changed);
@@ -231,6 +269,7 @@ asio::awaitable<std::optional<group::error>> share_partitions::acknowledge(std::
   }
   auto sp = co_await get(group_id, tp);
   if (!sp) co_return sp.error();
+  if (auto e = check_member(group_id, member)) co_return e;
   bool changed = false;
   auto refused = apply(**sp, member, acks, changed);
   if (changed) {
@@ -249,11 +288,7 @@ asio::awaitable<void> share_partitions::lock_loop() {
     for (auto& [k, sl] : slots_) {
       if (sl.sp && sl.sp->expire_locks(now) > 0) expired.push_back(k);
     }
-    for (auto& k : expired) {
-      if (auto e = co_await persist(k.first, k.second)) {
-        logger().warn("[{}] share group {}: writing expired locks failed: {}", k.second, k.first, e->message);
-      }
-    }
+    for (auto& k : expired) co_await persist_logged(k.first, k.second);
   }
 }
 

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,6 +66,11 @@ class share_partitions {
   // range, the ranges in order; the first refusal stops).
   asio::awaitable<std::optional<group::error>> acknowledge(std::string group_id, std::string member,
                                                            topic_partition tp, std::vector<share_ack> acks);
+  // The members of share group `group_id` now (the coordinator's hook):
+  // records held by anyone else are released at once (and that written),
+  // and fetches or acknowledgements by anyone else are refused
+  // (UNKNOWN_MEMBER_ID).
+  void set_members(const std::string& group_id, std::set<std::string> members);
   // Timers end; later calls answer COORDINATOR_NOT_AVAILABLE.
   void stop();
 
@@ -79,6 +85,9 @@ class share_partitions {
   asio::awaitable<std::expected<group::share_partition*, group::error>> get(const std::string& group_id,
                                                                             const topic_partition& tp);
   asio::awaitable<std::optional<group::error>> load(key k);
+  // Refused when the group's members are known and `member` is not one.
+  [[nodiscard]] std::optional<group::error> check_member(const std::string& group_id, const std::string& member) const;
+  asio::awaitable<void> persist_logged(std::string group_id, topic_partition tp);
   // Applies `acks`; true when one changed the state.
   std::optional<group::error> apply(group::share_partition& sp, const std::string& member,
                                     const std::vector<share_ack>& acks, bool& changed);
@@ -89,6 +98,7 @@ class share_partitions {
   broker_state& b_;
   shard& s_;
   std::map<key, slot> slots_;
+  std::map<std::string, std::set<std::string>, std::less<>> members_;  // by share group, as last known
   asio::steady_timer timer_;
   bool timer_running_ = false;
   bool stopped_ = false;

@@ -274,6 +274,13 @@ result<consumer_records> share_consumer::poll(std::chrono::milliseconds timeout)
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
     auto r = i.fetch_once(std::clamp(left, std::chrono::milliseconds(0), i.cfg.fetch_max_wait));
+    if (!r && r.error().code == errc::unknown_member_id) {
+      // The group removed this member (its session timed out): join again.
+      i.epoch = 0;
+      i.last_poll.clear();  // those records were released when it was removed
+      if (auto h = i.heartbeat(true); !h) return std::unexpected(h.error());
+      continue;
+    }
     if (!r || !r->empty() || clock_type::now() >= deadline) return r;
   }
 }

@@ -214,7 +214,9 @@ TEST_CASE("share partition: records of a member that left become available, othe
   harness h;
   h.get("a", 2, 0, 9);
   h.get("b", 2, 0, 9);
+  CHECK(h.sp.holders() == std::vector<std::string>{"a", "b"});
   CHECK(h.sp.release_member("a") == 2);
+  CHECK(h.sp.holders() == std::vector<std::string>{"b"});
   CHECK(h.sp.release_member("a") == 0);
   CHECK(h.sp.release_member("nobody") == 0);
   CHECK(h.again("c", 10) == ranges{ar(0, 1, 2)});

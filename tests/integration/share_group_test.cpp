@@ -327,6 +327,34 @@ TEST_CASE("share fetch: each record goes to one member, acknowledgements hold ac
   CHECK(share_fetch(broker.port(), "q", b, "jobs", 100).acquired.empty());
 }
 
+TEST_CASE("share fetch: a member that leaves gives its records back at once and can no longer fetch") {
+  temp_dir dir;
+  broker_process broker(dir / "data");  // the default 30 s lock: only the leave can free them quickly
+  create_topic(broker.bootstrap(), "jobs", 1);
+  produce_records(broker.port(), "jobs", 6);
+  auto a = share_heartbeat(broker.port(), "q", "", 0, std::vector<std::string>{"jobs"});
+  auto b = share_heartbeat(broker.port(), "q", "", 0, std::vector<std::string>{"jobs"});
+  REQUIRE(a.error == wire::ErrorCode::NONE);
+  REQUIRE(b.error == wire::ErrorCode::NONE);
+  CHECK(share_fetch(broker.port(), "q", b.member_id, "jobs", 4).offsets() == range_of(0, 3));
+  CHECK(share_fetch(broker.port(), "q", a.member_id, "jobs", 10).offsets() == range_of(4, 5));
+  CHECK(share_fetch(broker.port(), "q", "ghost", "jobs", 10).error == wire::ErrorCode::UNKNOWN_MEMBER_ID);
+  REQUIRE(share_heartbeat(broker.port(), "q", b.member_id, b.member_epoch, std::nullopt).error == wire::ErrorCode::NONE);
+  REQUIRE(share_heartbeat(broker.port(), "q", b.member_id, -1, std::nullopt).error == wire::ErrorCode::NONE);
+  std::set<std::int64_t> back;
+  CHECK(eventually(
+      [&] {
+        auto got = share_fetch(broker.port(), "q", a.member_id, "jobs", 10, {}, 100).offsets();
+        back.insert(got.begin(), got.end());
+        return back.size() >= 4;
+      },
+      std::chrono::milliseconds(3000)));
+  CHECK(back == range_of(0, 3));
+  auto gone = share_fetch(broker.port(), "q", b.member_id, "jobs", 10);
+  CHECK(gone.error == wire::ErrorCode::UNKNOWN_MEMBER_ID);
+  CHECK(share_ack_request(broker.port(), "q", b.member_id, "jobs", {{0, 0, 1}}).first == wire::ErrorCode::UNKNOWN_MEMBER_ID);
+}
+
 namespace {
 
 std::unique_ptr<share_consumer> share_member(const std::string& bootstrap, const std::string& group, bool explicit_acks,
