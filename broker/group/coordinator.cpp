@@ -113,19 +113,27 @@ asio::awaitable<std::optional<error>> coordinator::persist(const std::string& gr
   co_return co_await append(b.finish());
 }
 
-std::expected<group*, error> coordinator::group_of_type(const std::string& group_id, group_type type, bool& created) {
+template <typename Beat>
+std::expected<coordinator::beaten, error> coordinator::beat_group(const std::string& group_id, group_type type, Beat beat) {
   auto [it, fresh] = groups_.try_emplace(group_id);
   group& g = it->second;
-  created = fresh;
   g.id = group_id;
   // A group with only offsets (or share states) takes the type of its
-  // first member, set by the caller once the member is in.
-  if (fresh || (!g.has_record && g.members.empty())) return &g;
-  if (g.type != type) {
+  // first member, once the member is in.
+  if (!fresh && (g.has_record || !g.members.empty()) && g.type != type) {
     return std::unexpected(error(errc::inconsistent_group_type, fmt::format("group {} is a {} group, not a {} group",
                                                                             group_id, type_name(g.type), type_name(type))));
   }
-  return &g;
+  beaten out;
+  if (g.has_record) out.before = encode_group_value(g);
+  auto result = beat(g);
+  if (!result) {
+    if (fresh) groups_.erase(it);
+    return std::unexpected(result.error());
+  }
+  g.type = type;
+  out.result = std::move(*result);
+  return out;
 }
 
 asio::awaitable<std::optional<error>> coordinator::persist_if_changed(std::string group_id, std::vector<std::byte> before) {
@@ -141,37 +149,25 @@ asio::awaitable<std::optional<error>> coordinator::persist_if_changed(std::strin
 asio::awaitable<std::expected<heartbeat_result, error>> coordinator::heartbeat(std::string group_id, heartbeat_request r) {
   auto self = shared_from_this();
   if (stopped_) co_return std::unexpected(stopped_error(partition_));
-  bool created = false;
-  auto g = group_of_type(group_id, group_type::consumer, created);
-  if (!g) co_return std::unexpected(g.error());
-  const std::vector<std::byte> before = (*g)->has_record ? encode_group_value(**g) : std::vector<std::byte>{};
-  auto result = ::runnel::group::heartbeat(**g, r, hooks_.topics(), clock_type::now(), limits_);
-  if (!result) {
-    if (created) groups_.erase(group_id);
-    co_return std::unexpected(result.error());
-  }
-  (*g)->type = group_type::consumer;
-  if (auto e = co_await persist_if_changed(group_id, before)) co_return std::unexpected(*e);
-  co_return result;
+  auto b = beat_group(group_id, group_type::consumer, [&](group& g) {
+    return ::runnel::group::heartbeat(g, r, hooks_.topics(), clock_type::now(), limits_);
+  });
+  if (!b) co_return std::unexpected(b.error());
+  if (auto e = co_await persist_if_changed(group_id, std::move(b->before))) co_return std::unexpected(*e);
+  co_return std::move(b->result);
 }
 
 asio::awaitable<std::expected<heartbeat_result, error>> coordinator::share_heartbeat(std::string group_id,
                                                                                      share_heartbeat_request r) {
   auto self = shared_from_this();
   if (stopped_) co_return std::unexpected(stopped_error(partition_));
-  bool created = false;
-  auto g = group_of_type(group_id, group_type::share, created);
-  if (!g) co_return std::unexpected(g.error());
-  const std::vector<std::byte> before = (*g)->has_record ? encode_group_value(**g) : std::vector<std::byte>{};
-  auto result = ::runnel::group::share_heartbeat(**g, r, hooks_.topics(), clock_type::now(), limits_);
-  if (!result) {
-    if (created) groups_.erase(group_id);
-    co_return std::unexpected(result.error());
-  }
-  (*g)->type = group_type::share;
-  if (auto e = co_await persist_if_changed(group_id, before)) co_return std::unexpected(*e);
+  auto b = beat_group(group_id, group_type::share, [&](group& g) {
+    return ::runnel::group::share_heartbeat(g, r, hooks_.topics(), clock_type::now(), limits_);
+  });
+  if (!b) co_return std::unexpected(b.error());
+  if (auto e = co_await persist_if_changed(group_id, std::move(b->before))) co_return std::unexpected(*e);
   if (auto it = groups_.find(group_id); it != groups_.end()) announce_share_members(it->second);
-  co_return result;
+  co_return std::move(b->result);
 }
 
 asio::awaitable<std::optional<error>> coordinator::write_share_state(std::string group_id, topic_partition tp,

@@ -101,9 +101,16 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
  private:
   asio::awaitable<std::optional<error>> append(std::vector<std::byte> batch);
   asio::awaitable<std::optional<error>> persist(const std::string& group_id, std::vector<std::byte> value);
-  // For heartbeat and share_heartbeat: the group (created, and `created`
-  // set, when missing); refused when it is of the other type than `type`.
-  std::expected<group*, error> group_of_type(const std::string& group_id, group_type type, bool& created);
+  // For heartbeat and share_heartbeat: `beat(group&)` (the membership
+  // function) on the group, created when missing and refused when of the
+  // other type than `type`; a group created for a refused beat goes again.
+  // The answer, and the group's record from before (empty: it had none).
+  struct beaten {
+    heartbeat_result result;
+    std::vector<std::byte> before;
+  };
+  template <typename Beat>
+  std::expected<beaten, error> beat_group(const std::string& group_id, group_type type, Beat beat);
   // The group's record appended when it is no longer `before`.
   asio::awaitable<std::optional<error>> persist_if_changed(std::string group_id, std::vector<std::byte> before);
   asio::awaitable<void> timer_loop();
