@@ -190,14 +190,28 @@ asio::awaitable<std::optional<group::error>> share_partitions::load(key k) {
   co_return std::nullopt;
 }
 
-std::optional<group::error> share_partitions::apply(group::share_partition& sp, const std::string& member,
-                                                    const std::vector<share_ack>& acks, bool& changed) {
+asio::awaitable<std::expected<share_partitions::acknowledged, group::error>> share_partitions::apply_acks(
+    std::string group_id, std::string member, topic_partition tp, std::vector<share_ack> acks) {
+  if (b_.cluster_mode()) {
+    co_return std::unexpected(
+        group::error(errc::invalid_request, "share groups are served in standalone mode only so far"));
+  }
+  auto sp = co_await get(group_id, tp);
+  if (!sp) co_return std::unexpected(sp.error());
+  if (auto e = check_member(group_id, member)) co_return std::unexpected(*e);
+  acknowledged out{*sp, std::nullopt};
+  bool changed = false;
   const auto now = group::clock_type::now();
   for (const auto& a : acks) {
-    if (auto e = sp.acknowledge(member, a.first, a.last, a.kind, now)) return e;
+    out.refused = out.sp->acknowledge(member, a.first, a.last, a.kind, now);
+    if (out.refused) break;
     changed = true;
   }
-  return std::nullopt;
+  // What the acknowledgements changed is durable before anything is answered.
+  if (changed) {
+    if (auto e = co_await persist(group_id, tp)) co_return std::unexpected(*e);
+  }
+  co_return out;
 }
 
 asio::awaitable<std::optional<group::error>> share_partitions::persist(std::string group_id, topic_partition tp) {
@@ -220,24 +234,16 @@ asio::awaitable<std::expected<share_fetched, group::error>> share_partitions::fe
                                                                                     std::vector<share_ack> acks,
                                                                                     std::size_t max_records,
                                                                                     std::uint32_t max_bytes) {
-  if (b_.cluster_mode()) {
-    co_return std::unexpected(
-        group::error(errc::invalid_request, "share groups are served in standalone mode only so far"));
-  }
-  auto sp = co_await get(group_id, tp);
-  if (!sp) co_return std::unexpected(sp.error());
-  if (auto e = check_member(group_id, member)) co_return std::unexpected(*e);
+  auto acked = co_await apply_acks(group_id, member, tp, std::move(acks));
+  if (!acked) co_return std::unexpected(acked.error());
+  group::share_partition* sp = acked->sp;
   share_fetched out;
-  bool changed = false;
-  out.ack_error = apply(**sp, member, acks, changed);
-  // What the acknowledgements changed is durable before anything is answered.
-  if (changed) {
-    if (auto e = co_await persist(group_id, tp)) co_return std::unexpected(*e);
-  }
+  out.ack_error = std::move(acked->refused);
   storage::log* l = s_.logs().get(tp);
   if (l == nullptr) co_return out;
-  (*sp)->move_start(l->log_start_offset());
-  const offset from = (*sp)->next_read();
+  out.log_end = l->log_end_offset();
+  sp->move_start(l->log_start_offset());
+  const offset from = sp->next_read();
   if (from >= l->log_end_offset()) co_return out;
   auto r = co_await l->read(from, max_bytes);
   if (!r) co_return std::unexpected(group::error(r.error(), fmt::format("{}: {}", tp, r.error().message())));
@@ -248,7 +254,7 @@ asio::awaitable<std::expected<share_fetched, group::error>> share_partitions::fe
     co_return std::unexpected(group::error(ec, fmt::format("{}: {}", tp, ec.message())));
   }
   const auto found = offsets_in(bytes);
-  out.acquired = (*sp)->acquire(member, max_records, found.records, range.next_offset, group::clock_type::now());
+  out.acquired = sp->acquire(member, max_records, found.records, range.next_offset, group::clock_type::now());
   if (out.acquired.empty()) co_return out;
   // Only the batches up to the one holding the last acquired record.
   for (const auto& [last, end] : found.ends) {
@@ -264,18 +270,9 @@ asio::awaitable<std::expected<share_fetched, group::error>> share_partitions::fe
 asio::awaitable<std::optional<group::error>> share_partitions::acknowledge(std::string group_id, std::string member,
                                                                            topic_partition tp,
                                                                            std::vector<share_ack> acks) {
-  if (b_.cluster_mode()) {
-    co_return group::error(errc::invalid_request, "share groups are served in standalone mode only so far");
-  }
-  auto sp = co_await get(group_id, tp);
-  if (!sp) co_return sp.error();
-  if (auto e = check_member(group_id, member)) co_return e;
-  bool changed = false;
-  auto refused = apply(**sp, member, acks, changed);
-  if (changed) {
-    if (auto e = co_await persist(group_id, tp)) co_return e;
-  }
-  co_return refused;
+  auto acked = co_await apply_acks(std::move(group_id), std::move(member), std::move(tp), std::move(acks));
+  if (!acked) co_return acked.error();
+  co_return std::move(acked->refused);
 }
 
 asio::awaitable<void> share_partitions::lock_loop() {

@@ -46,6 +46,7 @@ struct share_fetched {
   std::optional<group::error> ack_error;  // the acknowledgements were refused (none applied)
   std::vector<group::acquired_range> acquired;
   std::optional<storage::file_range> range;  // whole batches holding `acquired`
+  offset log_end{0};  // the log's end as this fetch saw it (a long poll waits past it)
 };
 
 class share_partitions {
@@ -88,9 +89,16 @@ class share_partitions {
   // Refused when the group's members are known and `member` is not one.
   [[nodiscard]] std::optional<group::error> check_member(const std::string& group_id, const std::string& member) const;
   asio::awaitable<void> persist_logged(std::string group_id, topic_partition tp);
-  // Applies `acks`; true when one changed the state.
-  std::optional<group::error> apply(group::share_partition& sp, const std::string& member,
-                                    const std::vector<share_ack>& acks, bool& changed);
+  // What fetch and acknowledge share: the share partition of (group, tp),
+  // `member` checked, `acks` applied in order (the first refused one stops
+  // them: `refused`) and, when they changed the state, written.
+  struct acknowledged {
+    group::share_partition* sp = nullptr;
+    std::optional<group::error> refused;
+  };
+  asio::awaitable<std::expected<acknowledged, group::error>> apply_acks(std::string group_id, std::string member,
+                                                                         topic_partition tp,
+                                                                         std::vector<share_ack> acks);
   // Writes the current state of (group, tp) through the coordinator.
   asio::awaitable<std::optional<group::error>> persist(std::string group_id, topic_partition tp);
   asio::awaitable<void> lock_loop();

@@ -81,9 +81,18 @@ asio::awaitable<fetch_outcome> read_on_owner(shard& s, topic_partition tp, std::
   co_return out;
 }
 
-// On the owner shard: wake `w` as soon as what the fetcher may read passes
-// `after` (at once if it already has): the log end for followers and in
-// standalone mode, the high watermark for cluster consumers.
+struct wanted {
+  std::size_t topic_index;
+  std::int32_t partition;
+  std::int64_t fetch_offset;
+  std::uint32_t max_bytes;
+  const meta::topic* topic;  // nullptr: unknown topic or partition
+  std::int32_t leader_epoch;  // replication: the follower's view
+  std::int64_t durable;       // replication: the follower's fsynced end
+};
+
+}  // namespace
+
 asio::awaitable<int> watch_on_owner(shard& s, topic_partition tp, std::int64_t after, std::shared_ptr<fetch_wakeup> w,
                                     bool consumer) {
   storage::log* l = s.logs().get(tp);
@@ -102,18 +111,6 @@ asio::awaitable<int> watch_on_owner(shard& s, topic_partition tp, std::int64_t a
   }
   co_return 0;
 }
-
-struct wanted {
-  std::size_t topic_index;
-  std::int32_t partition;
-  std::int64_t fetch_offset;
-  std::uint32_t max_bytes;
-  const meta::topic* topic;  // nullptr: unknown topic or partition
-  std::int32_t leader_epoch;  // replication: the follower's view
-  std::int64_t durable;       // replication: the follower's fsynced end
-};
-
-}  // namespace
 
 asio::awaitable<handler_result> fetch(request_context& ctx) {
   const auto* req = ctx.envelope.body_as_FetchRequest();

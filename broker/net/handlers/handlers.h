@@ -38,6 +38,13 @@ struct topic_outcome {
 std::vector<flatbuffers::Offset<wire::TopicResult>> topic_results(flatbuffers::FlatBufferBuilder& fbb,
                                                                  const std::vector<topic_outcome>& outcomes);
 
+// Long polls (Fetch, ShareFetch), on tp's owner shard: wakes `w` as soon
+// as what the fetcher may read passes `after` (at once if it already has):
+// the log end for followers and in standalone mode, the high watermark for
+// cluster consumers.
+asio::awaitable<int> watch_on_owner(shard& s, topic_partition tp, std::int64_t after, std::shared_ptr<fetch_wakeup> w,
+                                    bool consumer);
+
 // Looks up a topic in the home shard's snapshot; nullptr when unknown.
 const meta::topic* find_topic(const request_context& ctx, std::string_view name);
 

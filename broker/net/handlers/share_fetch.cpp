@@ -8,7 +8,6 @@
 #include "broker/net/handlers/group_common.h"
 #include "broker/net/handlers/share_common.h"
 #include "broker/net/share_partitions.h"
-#include "broker/storage/log.h"
 
 namespace runnel::net::handlers {
 
@@ -25,6 +24,7 @@ struct share_outcome {
   std::string ack_message;
   std::vector<group::acquired_range> acquired;
   std::optional<storage::file_range> range;
+  std::int64_t log_end = 0;
 };
 
 asio::awaitable<share_outcome> fetch_on_owner(shard& s, std::string group_id, std::string member, topic_partition tp,
@@ -44,14 +44,8 @@ asio::awaitable<share_outcome> fetch_on_owner(shard& s, std::string group_id, st
   }
   out.acquired = std::move(r->acquired);
   out.range = std::move(r->range);
+  out.log_end = r->log_end.value();
   co_return out;
-}
-
-// On the owner shard: wake `w` once tp's log grows past what it holds now.
-asio::awaitable<int> watch_on_owner(shard& s, topic_partition tp, std::shared_ptr<fetch_wakeup> w) {
-  storage::log* l = s.logs().get(tp);
-  s.watch(tp, l != nullptr ? l->log_end_offset() : offset(0), w);
-  co_return 0;
 }
 
 }  // namespace
@@ -125,7 +119,7 @@ asio::awaitable<handler_result> share_fetch(request_context& ctx) {
     for (std::size_t i : index) {
       topic_partition tp(parsed.parts[i].topic->name, partition_id(parsed.parts[i].partition));
       shard& owner = ctx.broker.owner(tp);
-      watches.push_back({&owner, watch_on_owner(owner, std::move(tp), wake)});
+      watches.push_back({&owner, watch_on_owner(owner, std::move(tp), outcomes[i].log_end, wake, true)});
     }
     co_await gather(std::move(watches));
     if (!wake->woken && !ctx.broker.stopping.load()) {
