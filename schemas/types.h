@@ -22,6 +22,7 @@ using producer_id = strong<std::int64_t, struct producer_id_tag>;
 }  // namespace runnel
 
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace runnel {
@@ -39,6 +40,17 @@ struct topic_partition {
 
   auto operator<=>(const topic_partition&) const = default;
 };
+
+// Kafka's topic name rule: 1..249 characters of [a-zA-Z0-9._-], not "." or "..".
+inline bool valid_topic_name(std::string_view name) {
+  if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 // Calls f(topic, partitions) once per topic of `parts` (sorted by topic,
 // then partition): how partition sets become per-topic lists on the wire

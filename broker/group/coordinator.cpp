@@ -6,6 +6,7 @@
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include "broker/group/group_config.h"
 #include "broker/group/logger.h"
 #include "broker/group/records.h"
 #include "schemas/batch.h"
@@ -166,7 +167,7 @@ asio::awaitable<std::expected<heartbeat_result, error>> coordinator::share_heart
   });
   if (!b) co_return std::unexpected(b.error());
   if (auto e = co_await persist_if_changed(group_id, std::move(b->before))) co_return std::unexpected(*e);
-  if (auto it = groups_.find(group_id); it != groups_.end()) announce_share_members(it->second);
+  if (auto it = groups_.find(group_id); it != groups_.end()) announce_share_group(it->second);
   co_return std::move(b->result);
 }
 
@@ -198,6 +199,36 @@ asio::awaitable<std::optional<error>> coordinator::write_share_state(std::string
   auto& dest = groups_[group_id];
   dest.id = group_id;
   dest.share_states[tp] = std::move(s);
+  co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<error>> coordinator::alter_configs(std::string group_id, group_configs changes,
+                                                                 bool validate_only) {
+  auto self = shared_from_this();
+  if (stopped_) co_return stopped_error(partition_);
+  auto it = groups_.find(group_id);
+  const group* g = it == groups_.end() ? nullptr : &it->second;
+  // Committed offsets without a group record are a consumer group's too.
+  const bool consumer = g != nullptr && (g->has_record || !g->members.empty() || !g->offsets.empty()) &&
+                        g->type != group_type::share;
+  if (consumer) {
+    co_return error(errc::inconsistent_group_type,
+                    fmt::format("group {} is a consumer group: only share groups have configs", group_id));
+  }
+  auto next = apply_group_config_changes(g != nullptr ? g->configs : group_configs{}, changes);
+  if (!next) co_return next.error();
+  if (validate_only) co_return std::nullopt;
+  group& dest = groups_[group_id];
+  dest.id = group_id;
+  std::vector<std::byte> before;
+  if (dest.has_record) before = encode_group_value(dest);
+  dest.type = group_type::share;
+  dest.configs = std::move(*next);
+  if (auto e = co_await persist_if_changed(group_id, std::move(before))) co_return e;
+  if (auto done = groups_.find(group_id); done != groups_.end()) {
+    logger().info("share group {}: configs altered ({} overrides)", group_id, done->second.configs.size());
+    announce_share_group(done->second);
+  }
   co_return std::nullopt;
 }
 
@@ -326,11 +357,11 @@ asio::awaitable<std::optional<error>> coordinator::remove_group(std::string grou
   co_return std::nullopt;
 }
 
-void coordinator::announce_share_members(const group& g) const {
-  if (g.type != group_type::share || !hooks_.share_members) return;
+void coordinator::announce_share_group(const group& g) const {
+  if (g.type != group_type::share || !hooks_.share_group) return;
   std::set<std::string> ids;
   for (const auto& [id, m] : g.members) ids.insert(id);
-  hooks_.share_members(g.id, std::move(ids));
+  hooks_.share_group(g.id, std::move(ids), g.configs);
 }
 
 const group* coordinator::find(std::string_view group_id) const {
@@ -364,7 +395,7 @@ asio::awaitable<void> coordinator::timer_loop() {
       auto it = groups_.find(id);
       if (it == groups_.end()) continue;
       if (co_await persist(id, encode_group_value(it->second))) break;
-      if (auto done = groups_.find(id); done != groups_.end()) announce_share_members(done->second);
+      if (auto done = groups_.find(id); done != groups_.end()) announce_share_group(done->second);
     }
   }
 }

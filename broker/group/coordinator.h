@@ -10,7 +10,8 @@
 //   timer:     session and rebalance timeouts --> members removed --> group record
 //   share groups (ADR 0016): share_heartbeat as heartbeat, with
 //              share_membership.h; write_share_state --> the share
-//              partition's state record appended (acks=all) --> applied
+//              partition's state record appended (acks=all) --> applied;
+//              alter_configs --> the group record with its configs
 //
 // What answers say is durable: a request is answered only after the
 // records it implies are on the offsets partition's ISR (the hooks'
@@ -47,9 +48,10 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
     std::function<topic_counts()> topics;
     // An append failed: unload this coordinator.
     std::function<void(const error&)> failed;
-    // A share group's members as just made durable (optional): the
-    // partitions' leaders release what departed members held.
-    std::function<void(const std::string& group_id, std::set<std::string> members)> share_members;
+    // A share group's members and configs as just made durable
+    // (optional): the partitions' leaders release what departed members
+    // held and take the group's settings.
+    std::function<void(const std::string& group_id, std::set<std::string> members, group_configs configs)> share_group;
   };
 
   coordinator(asio::any_io_executor ex, std::int32_t partition, group_limits limits, hooks h);
@@ -79,6 +81,12 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
   asio::awaitable<std::optional<error>> write_share_state(std::string group_id, topic_partition tp, share_state s);
   // The last state written for `tp` (nullopt: none; the partition's leader starts it afresh).
   [[nodiscard]] std::optional<share_state> share_state_of(std::string_view group_id, const topic_partition& tp) const;
+
+  // Applies `changes` to the configs of `group_id` (group_config.h; an
+  // empty value removes a key): durable, then answered. A group that does
+  // not exist is created, empty, as a share group; a consumer group
+  // answers INCONSISTENT_GROUP_TYPE.
+  asio::awaitable<std::optional<error>> alter_configs(std::string group_id, group_configs changes, bool validate_only);
 
   struct commit_entry {
     topic_partition tp;
@@ -114,7 +122,7 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
   // The group's record appended when it is no longer `before`.
   asio::awaitable<std::optional<error>> persist_if_changed(std::string group_id, std::vector<std::byte> before);
   asio::awaitable<void> timer_loop();
-  void announce_share_members(const group& g) const;
+  void announce_share_group(const group& g) const;
 
   asio::any_io_executor ex_;
   std::int32_t partition_;

@@ -25,6 +25,7 @@ class category final : public std::error_category {
       case errc::invalid_request: return "invalid request";
       case errc::invalid_record_state: return "invalid record state";
       case errc::inconsistent_group_type: return "group is of another type";
+      case errc::invalid_config: return "invalid group config";
     }
     return "unknown group error";
   }

@@ -24,6 +24,7 @@ enum class errc {
   invalid_request,                // INVALID_REQUEST
   invalid_record_state,           // INVALID_RECORD_STATE: a share acknowledgement the record's state refuses
   inconsistent_group_type,        // INCONSISTENT_GROUP_TYPE: a consumer group's id used as a share group, or back
+  invalid_config,                 // INVALID_CONFIG: a group config key or value the broker refuses
 };
 
 const std::error_category& error_category() noexcept;

@@ -144,8 +144,15 @@ std::vector<std::byte> encode_group_value(const group& g) {
   }
   std::vector<flatbuffers::Offset<fb::TopicCount>> counts;
   for (const auto& [t, n] : g.subscribed) counts.push_back(fb::CreateTopicCountDirect(fbb, t.c_str(), n));
+  // No configs: no field, so a group without them encodes as it did before they existed.
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::GroupConfig>>> configs;
+  if (!g.configs.empty()) {
+    std::vector<flatbuffers::Offset<fb::GroupConfig>> entries;
+    for (const auto& [k, v] : g.configs) entries.push_back(fb::CreateGroupConfig(fbb, fbb.CreateString(k), fbb.CreateString(v)));
+    configs = fbb.CreateVector(entries);
+  }
   fbb.Finish(fb::CreateGroupValue(fbb, g.epoch, g.assignment_epoch, fbb.CreateString(g.assignor), fbb.CreateVector(members),
-                                  fbb.CreateVector(counts), static_cast<std::uint8_t>(g.type)));
+                                  fbb.CreateVector(counts), static_cast<std::uint8_t>(g.type), configs));
   return finish(fbb);
 }
 
@@ -186,6 +193,10 @@ bool decode_group_value(std::span<const std::byte> bytes, group& g) {
   }
   if (v->subscribed() != nullptr) {
     for (const auto* c : *v->subscribed()) g.subscribed[c->topic()->str()] = c->partitions();
+  }
+  g.configs.clear();
+  if (v->configs() != nullptr) {
+    for (const auto* c : *v->configs()) g.configs[c->key()->str()] = c->value()->str();
   }
   g.has_record = true;
   return true;

@@ -84,6 +84,9 @@ struct member {
   clock_type::time_point revoke_deadline{};
 };
 
+// Group configs (group_config.h): key -> value, the overrides a group carries.
+using group_configs = std::map<std::string, std::string>;
+
 // A group's type, fixed when it is created (ADR 0016: one namespace of ids).
 enum class group_type : std::uint8_t { consumer = 0, share = 1 };
 std::string_view type_name(group_type t);
@@ -100,6 +103,7 @@ struct group {
   std::map<topic_partition, committed_offset> offsets;
   // Share groups: each share partition's persisted state (share_partition.h).
   std::map<topic_partition, share_state> share_states;
+  group_configs configs;  // overrides set with AlterConfigs (group_config.h); in the group record
   bool has_record = false;  // a group record exists in the log (else only offsets)
   // Runtime only: the sequence of the commit whose value `offsets` holds,
   // per partition, so commits that finish out of order never go back.

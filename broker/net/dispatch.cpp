@@ -93,6 +93,7 @@ wire::ErrorCode to_wire(const std::error_code& ec) {
       case group::errc::invalid_request: return ErrorCode::INVALID_REQUEST;
       case group::errc::invalid_record_state: return ErrorCode::INVALID_RECORD_STATE;
       case group::errc::inconsistent_group_type: return ErrorCode::INCONSISTENT_GROUP_TYPE;
+      case group::errc::invalid_config: return ErrorCode::INVALID_CONFIG;
     }
   }
   if (ec.category() == cluster::error_category()) {

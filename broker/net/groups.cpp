@@ -188,9 +188,10 @@ asio::awaitable<std::optional<group::error>> group_coordinators::load(std::int32
   group::coordinator::hooks hooks;
   hooks.append = [&s = s_, partition](std::vector<std::byte> batch) { return append_records(s, partition, std::move(batch)); };
   hooks.topics = [&s = s_] { return topic_counts_of(s); };
-  hooks.share_members = [&b = b_](const std::string& group_id, std::set<std::string> members) {
+  hooks.share_group = [&b = b_](const std::string& group_id, std::set<std::string> members,
+                                group::group_configs configs) {
     for (auto& sh : b.shards) {
-      asio::post(sh->io(), [&s = *sh, group_id, members] { s.shares().set_members(group_id, members); });
+      asio::post(sh->io(), [&s = *sh, group_id, members, configs] { s.shares().set_group(group_id, members, configs); });
     }
   };
   auto c = std::make_shared<group::coordinator>(s_.io().get_executor(), partition, b_.cfg.groups, std::move(hooks));

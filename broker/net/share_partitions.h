@@ -7,7 +7,10 @@
 // coordinator (acks=all on __consumer_offsets) before the fetch or the
 // acknowledgement that made it is answered. Locks that expire are found
 // by a timer on the shard every 100 ms, and the change written the same
-// way. Everything on the shard's thread.
+// way. Records archived in a group with a DLQ topic (share.dlq.topic) are
+// copied there (group/dead_letter.h) once their archive is durable, and
+// archived for good once the copy is: see dead_letter_loop. Everything on
+// the shard's thread.
 //
 // Standalone mode only so far (issue 13): in cluster mode the coordinator
 // may be another broker's, which needs an inter-broker call not built yet.
@@ -26,6 +29,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "broker/group/errc.h"
+#include "broker/group/types.h"
 #include "broker/group/share_partition.h"
 #include "broker/storage/types.h"
 #include "broker/storage/waiters.h"
@@ -67,11 +71,11 @@ class share_partitions {
   // range, the ranges in order; the first refusal stops).
   asio::awaitable<std::optional<group::error>> acknowledge(std::string group_id, std::string member,
                                                            topic_partition tp, std::vector<share_ack> acks);
-  // The members of share group `group_id` now (the coordinator's hook):
-  // records held by anyone else are released at once (and that written),
-  // and fetches or acknowledgements by anyone else are refused
-  // (UNKNOWN_MEMBER_ID).
-  void set_members(const std::string& group_id, std::set<std::string> members);
+  // The members and configs of share group `group_id` now (the
+  // coordinator's hook): records held by anyone else are released at once
+  // (and that written), fetches or acknowledgements by anyone else are
+  // refused (UNKNOWN_MEMBER_ID), and the configs' limits and DLQ apply.
+  void set_group(const std::string& group_id, std::set<std::string> members, group::group_configs configs);
   // Timers end; later calls answer COORDINATOR_NOT_AVAILABLE.
   void stop();
 
@@ -80,7 +84,12 @@ class share_partitions {
   struct slot {
     std::optional<group::share_partition> sp;  // empty while loading
     bool loading = false;
+    bool dead_lettering = false;  // dead_letter_loop runs for it
     std::vector<storage::completion> waiters;
+  };
+  struct known_group {
+    std::set<std::string> members;
+    group::group_configs configs;
   };
   // The loaded share partition of (group, tp), loading it first.
   asio::awaitable<std::expected<group::share_partition*, group::error>> get(const std::string& group_id,
@@ -102,11 +111,23 @@ class share_partitions {
   // Writes the current state of (group, tp) through the coordinator.
   asio::awaitable<std::optional<group::error>> persist(std::string group_id, topic_partition tp);
   asio::awaitable<void> lock_loop();
+  // Starts dead_letter_loop for (group, tp) when it has records waiting
+  // for their DLQ copy and the group names a DLQ topic.
+  void dead_letter_if_due(const key& k);
+  // Until none is left: copies the records waiting for their DLQ copy to
+  // the group's DLQ topic (acks=all), marks them archived and writes
+  // that. Failures are retried with a growing pause.
+  asio::awaitable<void> dead_letter_loop(key k);
+  // The DLQ copies of `pending` (offset, delivery count), at most a batch
+  // of them; the offsets that are done (copied, or gone from the log).
+  asio::awaitable<std::expected<std::vector<offset>, group::error>> write_dead_letters(
+      key k, std::string dlq, std::vector<std::pair<offset, std::uint16_t>> pending);
+  [[nodiscard]] group::share_limits limits_of(const std::string& group_id) const;
 
   broker_state& b_;
   shard& s_;
   std::map<key, slot> slots_;
-  std::map<std::string, std::set<std::string>, std::less<>> members_;  // by share group, as last known
+  std::map<std::string, known_group, std::less<>> groups_;  // by share group, as last known
   asio::steady_timer timer_;
   bool timer_running_ = false;
   bool stopped_ = false;

@@ -17,13 +17,7 @@ log_manager::log_manager(io_ring& ring, std::filesystem::path data_dir, config_f
 
 log_manager::~log_manager() = default;
 
-bool log_manager::valid_topic_name(std::string_view topic) {
-  if (topic.empty() || topic.size() > 249 || topic == "." || topic == "..") return false;
-  return std::all_of(topic.begin(), topic.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-';
-  });
-}
+bool log_manager::valid_topic_name(std::string_view topic) { return runnel::valid_topic_name(topic); }
 
 std::filesystem::path log_manager::dir_for(const std::filesystem::path& data_dir, const topic_partition& tp) {
   return data_dir / fmt::format("{}-{}", tp.topic, tp.partition.value());

@@ -158,17 +158,20 @@ result<cluster_info> admin::describe_cluster() {
   return c;
 }
 
-result<std::map<std::string, config_value>> admin::describe_configs(const std::string& topic) {
+namespace {
+
+// DescribeConfigs of one topic or (group) one share group.
+result<std::map<std::string, config_value>> describe_one(admin::impl& a, const std::string& name, bool group) {
   flatbuffers::FlatBufferBuilder fbb;
-  std::vector<std::string> names{topic};
-  auto body = wire::CreateDescribeConfigsRequest(fbb, fbb.CreateVectorOfStrings(names));
-  auto r = impl_->call(std::move(fbb), wire::Request::DescribeConfigsRequest, body.Union());
+  std::vector<std::string> names{name};
+  auto list = fbb.CreateVectorOfStrings(names);
+  auto body = group ? wire::CreateDescribeConfigsRequest(fbb, 0, list) : wire::CreateDescribeConfigsRequest(fbb, list);
+  auto r = a.call(std::move(fbb), wire::Request::DescribeConfigsRequest, body.Union());
   if (!r) return std::unexpected(r.error());
   const auto* resp = r->envelope->body_as_DescribeConfigsResponse();
-  if (resp == nullptr || resp->results() == nullptr || resp->results()->size() != 1) {
-    return std::unexpected(error{errc::bad_response, "DescribeConfigs"});
-  }
-  const auto* t = resp->results()->Get(0);
+  const auto* results = resp == nullptr ? nullptr : group ? resp->groups() : resp->results();
+  if (results == nullptr || results->size() != 1) return std::unexpected(error{errc::bad_response, "DescribeConfigs"});
+  const auto* t = results->Get(0);
   if (t->error() != wire::ErrorCode::NONE) return std::unexpected(client::make_error(t->error(), t->message()));
   std::map<std::string, config_value> out;
   if (t->configs() != nullptr) {
@@ -177,21 +180,41 @@ result<std::map<std::string, config_value>> admin::describe_configs(const std::s
   return out;
 }
 
-result<void> admin::alter_configs(const std::string& topic, const std::map<std::string, std::string>& configs) {
+// AlterConfigs of one topic or (group) one share group.
+result<void> alter_one(admin::impl& a, const std::string& name, const std::map<std::string, std::string>& configs,
+                       bool group) {
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<flatbuffers::Offset<wire::ConfigEntry>> entries;
   for (const auto& [k, v] : configs) entries.push_back(wire::CreateConfigEntryDirect(fbb, k.c_str(), v.c_str()));
-  std::vector<flatbuffers::Offset<wire::TopicConfigs>> topics{
-      wire::CreateTopicConfigsDirect(fbb, topic.c_str(), wire::ErrorCode::NONE, nullptr, &entries)};
-  auto body = wire::CreateAlterConfigsRequestDirect(fbb, &topics);
-  auto r = impl_->call(std::move(fbb), wire::Request::AlterConfigsRequest, body.Union());
+  std::vector<flatbuffers::Offset<wire::TopicConfigs>> items{
+      wire::CreateTopicConfigsDirect(fbb, name.c_str(), wire::ErrorCode::NONE, nullptr, &entries)};
+  auto list = fbb.CreateVector(items);
+  auto body = group ? wire::CreateAlterConfigsRequest(fbb, 0, false, list) : wire::CreateAlterConfigsRequest(fbb, list);
+  auto r = a.call(std::move(fbb), wire::Request::AlterConfigsRequest, body.Union());
   if (!r) return std::unexpected(r.error());
   const auto* resp = r->envelope->body_as_AlterConfigsResponse();
-  if (resp == nullptr || resp->results() == nullptr || resp->results()->size() != 1) {
-    return std::unexpected(error{errc::bad_response, "AlterConfigs"});
-  }
-  if (auto e = result_error(resp->results()->Get(0))) return std::unexpected(*e);
+  const auto* results = resp == nullptr ? nullptr : group ? resp->groups() : resp->results();
+  if (results == nullptr || results->size() != 1) return std::unexpected(error{errc::bad_response, "AlterConfigs"});
+  if (auto e = result_error(results->Get(0))) return std::unexpected(*e);
   return {};
+}
+
+}  // namespace
+
+result<std::map<std::string, config_value>> admin::describe_configs(const std::string& topic) {
+  return describe_one(*impl_, topic, false);
+}
+
+result<void> admin::alter_configs(const std::string& topic, const std::map<std::string, std::string>& configs) {
+  return alter_one(*impl_, topic, configs, false);
+}
+
+result<std::map<std::string, config_value>> admin::describe_group_configs(const std::string& group_id) {
+  return describe_one(*impl_, group_id, true);
+}
+
+result<void> admin::alter_group_configs(const std::string& group_id, const std::map<std::string, std::string>& configs) {
+  return alter_one(*impl_, group_id, configs, true);
 }
 
 result<std::int64_t> admin::list_offset(const std::string& topic, std::int32_t partition, std::int64_t timestamp) {

@@ -555,3 +555,68 @@ TEST_CASE("coordinator: a failing share state append answers the error, calls fa
   CHECK(h.c->stopped());
   CHECK(h.c->share_state_of("q", tp("t", 0)) == std::nullopt);
 }
+
+namespace {
+
+std::optional<error> alter(harness& h, const std::string& g, const group_configs& changes, bool validate_only = false) {
+  started<std::optional<error>> s(h.io, h.c->alter_configs(g, changes, validate_only));
+  settle(h.io);
+  REQUIRE(s.done());
+  return s.get();
+}
+
+}  // namespace
+
+TEST_CASE("coordinator: group configs create an empty share group, are written, and replay") {
+  harness h;
+  REQUIRE_FALSE(alter(h, "q", {{"share.dlq.topic", "q.dlq"}, {"share.delivery.attempts.max", "3"}}).has_value());
+  CHECK(h.log.batches.size() == 1);
+  const group* g = h.c->find("q");
+  REQUIRE(g != nullptr);
+  CHECK(g->type == group_type::share);
+  CHECK(g->members.empty());
+  CHECK(g->configs == group_configs{{"share.delivery.attempts.max", "3"}, {"share.dlq.topic", "q.dlq"}});
+  // An empty value removes one; the members that join keep the configs.
+  REQUIRE_FALSE(alter(h, "q", {{"share.delivery.attempts.max", ""}}).has_value());
+  REQUIRE(share_hb(h, "q", share_join("a", {"t"})).has_value());
+  CHECK(h.c->find("q")->configs == group_configs{{"share.dlq.topic", "q.dlq"}});
+  auto fresh = h.replayed();
+  const auto diffs = coordinator_differences(*h.c, *fresh);
+  CHECK_MESSAGE(diffs.empty(), fmt::format("{}", fmt::join(diffs, "; ")));
+  CHECK(fresh->find("q")->configs == group_configs{{"share.dlq.topic", "q.dlq"}});
+}
+
+TEST_CASE("coordinator: the replay comparison sees lost group configs (negative control)") {
+  harness h;
+  REQUIRE_FALSE(alter(h, "q", {{"share.dlq.topic", "a"}}).has_value());
+  REQUIRE_FALSE(alter(h, "q", {{"share.dlq.topic", "b"}}).has_value());
+  h.log.batches.pop_back();
+  auto fresh = h.replayed();
+  CHECK(coordinator_differences(*h.c, *fresh).size() == 1);
+}
+
+TEST_CASE("coordinator: bad group configs, a consumer group's, and validate_only write nothing") {
+  harness h;
+  h.ok("c", join_request("a", {"t"}));
+  const auto written = h.log.batches.size();
+  auto unknown = alter(h, "q", {{"share.nope", "1"}});
+  REQUIRE(unknown.has_value());
+  CHECK(unknown->code == code(errc::invalid_config));
+  CHECK(unknown->message.find("share.nope") != std::string::npos);
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"share.record.lock.duration.ms", "99"},
+           {"share.record.lock.duration.ms", "x"},
+           {"share.delivery.attempts.max", "1001"},
+           {"share.dlq.topic", "bad name"},
+           {"share.dlq.topic", "__consumer_offsets"}}) {
+    auto bad = alter(h, "q", {{k, v}});
+    REQUIRE_MESSAGE(bad.has_value(), k, "=", v);
+    CHECK(bad->code == code(errc::invalid_config));
+  }
+  auto consumer = alter(h, "c", {{"share.dlq.topic", "d"}});
+  REQUIRE(consumer.has_value());
+  CHECK(consumer->code == code(errc::inconsistent_group_type));
+  CHECK_FALSE(alter(h, "q", {{"share.dlq.topic", "d"}}, true).has_value());
+  CHECK(h.log.batches.size() == written);
+  CHECK(h.c->find("q") == nullptr);
+}

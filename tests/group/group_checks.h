@@ -86,6 +86,7 @@ inline std::vector<std::string> group_differences(const group& a, const group& b
   };
   diff(a.id == b.id, "id");
   diff(a.type == b.type, fmt::format("type {} vs {}", type_name(a.type), type_name(b.type)));
+  diff(a.configs == b.configs, fmt::format("{} vs {} configs (or their values)", a.configs.size(), b.configs.size()));
   diff(a.share_states == b.share_states,
        fmt::format("{} vs {} share states (or their contents)", a.share_states.size(), b.share_states.size()));
   diff(a.epoch == b.epoch, fmt::format("epoch {} vs {}", a.epoch, b.epoch));

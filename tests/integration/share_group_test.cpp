@@ -17,6 +17,7 @@
 #include "runnel/admin.h"
 #include "runnel/share_consumer.h"
 #include "schemas/batch.h"
+#include "tests/integration/topic_reader.h"
 #include "tests/support/batches.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/eventually.h"
@@ -502,4 +503,94 @@ TEST_CASE("share fetch: an acknowledged record is never delivered again after a 
   for (std::int64_t o = 1; o < 200; o += 2) odd.insert(o);
   CHECK(again == odd);
   for (auto o : again) CHECK_MESSAGE(!accepted.contains(o), "accepted offset ", o, " delivered again");
+}
+
+TEST_CASE("share group DLQ: rejected and exhausted records are copied once with their headers, even across a kill -9 before the copy") {
+  temp_dir dir;
+  std::string a;
+  {
+    broker_process broker(dir / "data");
+    create_topic(broker.bootstrap(), "jobs", 1);
+    produce_records(broker.port(), "jobs", 5);  // offsets 0..4
+    auto adm = connect_admin(broker.bootstrap());
+    // A DLQ topic without a message-id window: the broker refuses to copy
+    // into it (a copy written twice would stay twice), so the archived
+    // records wait, durably, for a copy.
+    REQUIRE(adm->create_topic("jobs.dlq", 1, 1).has_value());
+
+    // Group configs: the error paths first, each its code.
+    auto unknown = adm->alter_group_configs("q", {{"share.no.such.key", "1"}});
+    REQUIRE_FALSE(unknown.has_value());
+    CHECK(unknown.error().code == errc::invalid_config);
+    auto bad = adm->alter_group_configs("q", {{"share.delivery.attempts.max", "0"}});
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().code == errc::invalid_config);
+    REQUIRE(consumer_join(broker.port(), "plain") == wire::ErrorCode::NONE);
+    auto consumer_group = adm->alter_group_configs("plain", {{"share.dlq.topic", "jobs.dlq"}});
+    REQUIRE_FALSE(consumer_group.has_value());
+    CHECK(consumer_group.error().code == errc::inconsistent_group_type);
+    CHECK(adm->describe_group_configs("nobody").error().code == errc::group_id_not_found);
+
+    REQUIRE(adm->alter_group_configs("q", {{"share.dlq.topic", "jobs.dlq"}, {"share.delivery.attempts.max", "2"}}).has_value());
+    auto cfg = adm->describe_group_configs("q");
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->at("share.dlq.topic").value == "jobs.dlq");
+    CHECK_FALSE(cfg->at("share.dlq.topic").is_default);
+    CHECK(cfg->at("share.delivery.attempts.max").value == "2");
+    CHECK(cfg->at("share.record.lock.duration.ms").is_default);
+
+    a = share_heartbeat(broker.port(), "q", "", 0, std::vector<std::string>{"jobs"}).member_id;
+    REQUIRE(!a.empty());
+    auto f = share_fetch(broker.port(), "q", a, "jobs", 10);
+    REQUIRE(f.offsets() == range_of(0, 4));
+    // 0 rejected, 1 released (its first delivery), the rest accepted.
+    auto g = share_fetch(broker.port(), "q", a, "jobs", 10, {{0, 0, 3}, {1, 1, 2}, {2, 4, 1}});
+    REQUIRE(g.ack_error == wire::ErrorCode::NONE);
+    REQUIRE(g.offsets() == std::set<std::int64_t>{1});
+    // Released again at its second delivery: the attempt limit archives it.
+    auto h = share_fetch(broker.port(), "q", a, "jobs", 10, {{1, 1, 2}});
+    REQUIRE(h.ack_error == wire::ErrorCode::NONE);
+    CHECK(h.acquired.empty());
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    CHECK(read_topic(broker.bootstrap(), "jobs.dlq").empty());  // refused: no window
+    broker.kill9();
+  }
+  broker_process broker(dir / "data");
+  auto adm = connect_admin(broker.bootstrap());
+  REQUIRE(adm->alter_configs("jobs.dlq", {{"dedup.window.ms", "600000"}}).has_value());
+  // The share partition loads on its first fetch; what waited is copied then.
+  auto f = share_fetch(broker.port(), "q", a, "jobs", 10);
+  CHECK(f.acquired.empty());
+  std::vector<stored_record> dlq;
+  CHECK(eventually([&] {
+    dlq = read_topic(broker.bootstrap(), "jobs.dlq");
+    return dlq.size() >= 2;
+  }, std::chrono::seconds(20)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  dlq = read_topic(broker.bootstrap(), "jobs.dlq");
+  REQUIRE(dlq.size() == 2);  // exactly one copy each
+  std::map<std::string, const stored_record*> by_offset;
+  for (const auto& r : dlq) by_offset[r.headers.at("runnel.dlq.offset")] = &r;
+  REQUIRE(by_offset.size() == 2);
+  const auto& rejected = *by_offset.at("0");
+  const auto& exhausted = *by_offset.at("1");
+  for (const auto* r : {&rejected, &exhausted}) {
+    CHECK(r->headers.at("runnel.dlq.topic") == "jobs");
+    CHECK(r->headers.at("runnel.dlq.partition") == "0");
+    CHECK(r->headers.at("runnel.dlq.group") == "q");
+    CHECK(r->headers.at("runnel.msg.id") == "q/jobs/0/" + r->headers.at("runnel.dlq.offset"));
+  }
+  CHECK(rejected.headers.at("runnel.dlq.attempts") == "1");
+  CHECK(rejected.headers.at("runnel.dlq.error").find("rejected") != std::string::npos);
+  CHECK(exhausted.headers.at("runnel.dlq.attempts") == "2");
+  CHECK(exhausted.headers.at("runnel.dlq.error").find("not accepted in 2") != std::string::npos);
+
+  // Recorded as copied: after another kill -9 nothing is copied twice
+  // (and were it written again, the window would drop it).
+  broker.kill9();
+  broker_process again(dir / "data");
+  auto f2 = share_fetch(again.port(), "q", a, "jobs", 10);
+  CHECK(f2.acquired.empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(read_topic(again.bootstrap(), "jobs.dlq").size() == 2);
 }

@@ -1,4 +1,5 @@
 #include "broker/meta/topic_store.h"
+#include "broker/net/handlers/group_common.h"
 #include "broker/net/handlers/handlers.h"
 #include "broker/net/logger.h"
 #include "broker/net/topic_writes.h"
@@ -78,8 +79,10 @@ asio::awaitable<handler_result> alter_configs(request_context& ctx) {
   } else {
     outcomes = co_await run_on(ctx.broker.controller(), alter_on_controller(ctx.broker, req));
   }
+  auto group_outcomes = co_await alter_group_configs(ctx, req);
   auto results = topic_results(ctx.fbb, outcomes);
-  auto body = wire::CreateAlterConfigsResponseDirect(ctx.fbb, &results);
+  auto groups = topic_results(ctx.fbb, group_outcomes);
+  auto body = wire::CreateAlterConfigsResponseDirect(ctx.fbb, &results, &groups);
   co_return handler_result{wire::Response::AlterConfigsResponse, body.Union()};
 }
 

@@ -1,4 +1,5 @@
 #include "broker/meta/topic_config.h"
+#include "broker/net/handlers/group_common.h"
 #include "broker/net/handlers/handlers.h"
 
 namespace runnel::net::handlers {
@@ -24,7 +25,8 @@ asio::awaitable<handler_result> describe_configs(request_context& ctx) {
       results.push_back(wire::CreateTopicConfigsDirect(fbb, name->c_str(), wire::ErrorCode::NONE, nullptr, &entries));
     }
   }
-  auto body = wire::CreateDescribeConfigsResponseDirect(fbb, &results);
+  auto groups = co_await describe_group_configs(ctx, req);
+  auto body = wire::CreateDescribeConfigsResponse(fbb, fbb.CreateVector(results), groups);
   co_return handler_result{wire::Response::DescribeConfigsResponse, body.Union()};
 }
 

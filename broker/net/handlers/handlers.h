@@ -38,6 +38,12 @@ struct topic_outcome {
 std::vector<flatbuffers::Offset<wire::TopicResult>> topic_results(flatbuffers::FlatBufferBuilder& fbb,
                                                                  const std::vector<topic_outcome>& outcomes);
 
+// AlterConfigs' `groups` (share group configs), each on its coordinator.
+asio::awaitable<std::vector<topic_outcome>> alter_group_configs(request_context& ctx, const wire::AlterConfigsRequest* req);
+// DescribeConfigs' `groups`.
+asio::awaitable<flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::TopicConfigs>>>> describe_group_configs(
+    request_context& ctx, const wire::DescribeConfigsRequest* req);
+
 // Long polls (Fetch, ShareFetch), on tp's owner shard: wakes `w` as soon
 // as what the fetcher may read passes `after` (at once if it already has):
 // the log end for followers and in standalone mode, the high watermark for

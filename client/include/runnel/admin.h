@@ -108,6 +108,14 @@ class admin {
   // The same for a description already fetched (its members give owners).
   result<std::vector<partition_lag>> group_lag(const group_description& group);
 
+  // Share group configs (docs/queues.md): share.record.lock.duration.ms,
+  // share.delivery.attempts.max, share.dlq.topic, each with its effective
+  // value. Altering those of a group that does not exist creates it as an
+  // empty share group; a consumer group is errc::inconsistent_group_type.
+  // An empty value removes the override.
+  result<std::map<std::string, config_value>> describe_group_configs(const std::string& group_id);
+  result<void> alter_group_configs(const std::string& group_id, const std::map<std::string, std::string>& configs);
+
   struct impl;
 
  private:
