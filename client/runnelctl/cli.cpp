@@ -12,7 +12,8 @@ namespace {
 const std::vector<std::string> value_options{"--group", "--bootstrap", "--partitions",  "--replicas",    "--config",
                                              "--key-separator", "--acks",   "--partition",   "--offset",
                                              "--max-messages", "--format",  "--topic",       "--to-offset",
-                                             "--to-datetime",  "--shift-by",   "--to",          "--from",        "--until"};
+                                             "--to-datetime",  "--shift-by",   "--to",          "--from",        "--until",
+                                             "--dlq",          "--lock-ms",    "--max-attempts", "--ack",        "--wait-ms"};
 const std::vector<std::string> flag_options{"--json",        "--from-beginning", "--exit-at-end", "--help",
                                             "--to-earliest", "--to-latest",      "--execute", "--msg-id-from-key"};
 

@@ -58,5 +58,7 @@ std::string join(const std::vector<std::int32_t>& v);
 int group_command(const args& a);
 // dlq list | inspect | replay (dlq_command.cpp).
 int dlq_command(const args& a);
+// queue create | receive (queue_command.cpp; send is produce).
+int queue_command(const args& a);
 
 }  // namespace runnelctl

@@ -49,6 +49,12 @@ constexpr const char* usage = R"(usage: runnelctl [--bootstrap HOST:PORT[,HOST:P
                                            (X, Y: offsets or ISO 8601 times, --until exclusive; prints the plan;
                                            --execute re-produces the records without their failure headers,
                                            skipping what an earlier replay to the same target sent)
+  queue create NAME --partitions N [--group G] [--dlq TOPIC] [--lock-ms L] [--max-attempts A] [--config k=v]...
+                                           (a topic and a share group G, default NAME, with those settings)
+  queue send NAME [--key-separator SEP] [--acks 0|1|all]   (one message per stdin line, as produce)
+  queue receive NAME [--group G] [--max-messages N] [--ack accept|release|reject|none] [--wait-ms W]
+                                           (N messages, default 1, one value per line; stops after W ms, default
+                                           5000, without one; none: not acknowledged, released when it leaves)
 bootstrap defaults to $RUNNEL_BOOTSTRAP or 127.0.0.1:9292; the first broker of the list that answers is used
 )";
 
@@ -441,6 +447,14 @@ int main(int argc, char** argv) {
     if (cmd == "cluster") return cluster_command(a);
     if (cmd == "group") return group_command(a);
     if (cmd == "dlq") return dlq_command(a);
+    if (cmd == "queue" && a.positional.size() >= 2 && a.positional[1] == "send") {
+      if (a.positional.size() != 3) throw usage_error{"queue send needs exactly one queue name"};
+      args as_produce = a;
+      as_produce.positional = {"produce", a.positional[2]};
+      as_produce.options.erase("--group");
+      return produce_command(as_produce);
+    }
+    if (cmd == "queue") return queue_command(a);
     throw usage_error{"unknown command '" + cmd + "'"};
   } catch (const usage_error& e) {
     std::fprintf(stderr, "runnelctl: %s (see runnelctl --help)\n", e.what.c_str());

@@ -594,3 +594,59 @@ TEST_CASE("share group DLQ: rejected and exhausted records are copied once with 
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(read_topic(again.bootstrap(), "jobs.dlq").size() == 2);
 }
+
+namespace {
+
+command_result ctl(const std::string& bootstrap, const std::vector<std::string>& args, const std::string& input = {}) {
+  std::vector<std::string> argv{RUNNELCTL_BIN, "--bootstrap", bootstrap};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, input, 60);
+}
+
+}  // namespace
+
+TEST_CASE("runnelctl queue: create, send, receive with each acknowledgement, and the DLQ it names") {
+  temp_dir dir;
+  broker_process broker(dir / "data");
+  const auto& b = broker.bootstrap();
+  auto made = ctl(b, {"queue", "create", "tasks", "--partitions", "1", "--dlq", "tasks.dlq", "--max-attempts", "2"});
+  REQUIRE_MESSAGE(made.exit_code == 0, made.err);
+  auto adm = connect_admin(b);
+  CHECK(adm->describe_group_configs("tasks")->at("share.dlq.topic").value == "tasks.dlq");
+  auto sent = ctl(b, {"queue", "send", "tasks"}, "one\ntwo\nthree\n");
+  REQUIRE_MESSAGE(sent.exit_code == 0, sent.err);
+  auto first = ctl(b, {"queue", "receive", "tasks", "--ack", "accept"});
+  REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+  CHECK(first.out == "one\n");
+  auto rejected = ctl(b, {"queue", "receive", "tasks", "--ack", "reject"});
+  CHECK(rejected.out == "two\n");
+  auto released = ctl(b, {"queue", "receive", "tasks", "--ack", "release", "--json"});
+  CHECK(released.out.find("\"offset\":2,\"delivery_count\":1,\"value\":\"three\"") != std::string::npos);
+  auto again = ctl(b, {"queue", "receive", "tasks", "--ack", "release", "--json"});
+  CHECK(again.out.find("\"delivery_count\":2,\"value\":\"three\"") != std::string::npos);
+  // Nothing is left: one accepted, two archived and copied to the DLQ.
+  auto empty = ctl(b, {"queue", "receive", "tasks", "--wait-ms", "500", "--max-messages", "5"});
+  CHECK(empty.exit_code == 0);
+  CHECK(empty.out.empty());
+  std::vector<stored_record> dlq;
+  CHECK(eventually([&] {
+    dlq = read_topic(b, "tasks.dlq");
+    return dlq.size() >= 2;
+  }, std::chrono::seconds(20)));
+  std::set<std::string> values;
+  for (const auto& r : dlq) values.insert(r.value);
+  CHECK(values == std::set<std::string>{"two", "three"});
+
+  // Bad input: one line on stderr and a non-zero exit each.
+  auto bad_ack = ctl(b, {"queue", "receive", "tasks", "--ack", "maybe"});
+  CHECK(bad_ack.exit_code == 2);
+  CHECK(bad_ack.err.find("--ack must be") != std::string::npos);
+  auto bad_attempts = ctl(b, {"queue", "create", "other", "--partitions", "1", "--max-attempts", "0"});
+  CHECK(bad_attempts.exit_code == 1);
+  CHECK(bad_attempts.err.find("share.delivery.attempts.max") != std::string::npos);
+  CHECK_FALSE(adm->describe_topic("other").has_value());  // a refused setting leaves no topic
+  auto no_partitions = ctl(b, {"queue", "create", "x"});
+  CHECK(no_partitions.exit_code == 2);
+  auto unknown = ctl(b, {"queue", "receive", "no-such-queue", "--wait-ms", "200"});
+  CHECK(unknown.exit_code != 0);
+}
