@@ -369,6 +369,19 @@ const group* coordinator::find(std::string_view group_id) const {
   return it == groups_.end() ? nullptr : &it->second;
 }
 
+std::expected<const group*, error> coordinator::find_share_group(std::string_view group_id) const {
+  const group* g = find(group_id);
+  if (g == nullptr || (g->members.empty() && !g->has_record)) {
+    return std::unexpected(
+        error(errc::group_not_found, fmt::format("share group {} (members join it with ShareGroupHeartbeat)", group_id)));
+  }
+  if (g->type != group_type::share) {
+    return std::unexpected(
+        error(errc::inconsistent_group_type, fmt::format("group {} is a consumer group, not a share group", group_id)));
+  }
+  return g;
+}
+
 asio::awaitable<void> coordinator::timer_loop() {
   auto self = shared_from_this();
   while (!stopped_) {

@@ -102,6 +102,9 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
   asio::awaitable<std::optional<error>> remove_group(std::string group_id);
 
   [[nodiscard]] const group* find(std::string_view group_id) const;
+  // The share group `group_id`: GROUP_ID_NOT_FOUND when it has neither a
+  // record nor members, INCONSISTENT_GROUP_TYPE when it is a consumer group.
+  [[nodiscard]] std::expected<const group*, error> find_share_group(std::string_view group_id) const;
   [[nodiscard]] const std::map<std::string, group, std::less<>>& groups() const { return groups_; }
   [[nodiscard]] std::int32_t partition() const { return partition_; }
   [[nodiscard]] bool stopped() const { return stopped_; }

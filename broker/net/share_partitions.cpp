@@ -77,15 +77,9 @@ asio::awaitable<std::expected<stored_state, group::error>> read_state_on_owner(s
                                                                               std::string group_id, topic_partition tp) {
   auto c = co_await s.groups().get(partition);
   if (!c) co_return std::unexpected(c.error());
-  const group::group* g = (*c)->find(group_id);
-  if (g == nullptr || (g->members.empty() && !g->has_record)) {
-    co_return std::unexpected(group::error(
-        errc::group_not_found, fmt::format("share group {} (members join it with ShareGroupHeartbeat)", group_id)));
-  }
-  if (g->type != group::group_type::share) {
-    co_return std::unexpected(group::error(errc::inconsistent_group_type,
-                                           fmt::format("group {} is a consumer group, not a share group", group_id)));
-  }
+  auto found = (*c)->find_share_group(group_id);
+  if (!found) co_return std::unexpected(found.error());
+  const group::group* g = *found;
   stored_state out;
   out.state = (*c)->share_state_of(group_id, tp);
   for (const auto& [id, m] : g->members) out.members.insert(id);

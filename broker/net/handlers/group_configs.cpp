@@ -23,15 +23,9 @@ asio::awaitable<std::expected<group::group_configs, group::error>> configs_on_ow
                                                                                    std::string group_id) {
   auto c = co_await s.groups().get(partition);
   if (!c) co_return std::unexpected(c.error());
-  const group::group* g = (*c)->find(group_id);
-  if (g == nullptr || (!g->has_record && g->members.empty())) {
-    co_return std::unexpected(group::error(group::errc::group_not_found, fmt::format("group {}", group_id)));
-  }
-  if (g->type != group::group_type::share) {
-    co_return std::unexpected(group::error(group::errc::inconsistent_group_type,
-                                           fmt::format("group {} is a consumer group: it has no configs", group_id)));
-  }
-  co_return g->configs;
+  auto g = (*c)->find_share_group(group_id);
+  if (!g) co_return std::unexpected(g.error());
+  co_return (*g)->configs;
 }
 
 }  // namespace
