@@ -185,12 +185,21 @@ asio::awaitable<std::optional<error>> coordinator::write_share_state(std::string
   if (t == topics.end() || tp.partition.value() < 0 || tp.partition.value() >= t->second) {
     co_return error(errc::unknown_topic_or_partition, fmt::format("unknown topic or partition {}", tp));
   }
+  if (auto e = fence(group_id, tp, s.leader_epoch)) co_return e;
   schemas::batch_builder b;
   auto key = encode_key(share_state_key{group_id, tp});
   auto value = encode_share_state_value(s);
   const timestamp_ms now(wall_ms());
   b.add(std::span<const std::byte>(key), std::span<const std::byte>(value), now);
   const std::uint64_t seq = next_seq_++;
+  // Counted until applied (or failed): a new leader's read waits for it.
+  struct in_flight {
+    share_fence& f;
+    explicit in_flight(share_fence& x) : f(x) { ++f.writing; }
+    ~in_flight() { --f.writing; }
+    in_flight(const in_flight&) = delete;
+    in_flight& operator=(const in_flight&) = delete;
+  } counted(share_fences_[std::pair{group_id, tp}]);
   if (auto e = co_await append(b.finish())) co_return e;
   if (auto removed = removed_seq_.find(group_id); removed != removed_seq_.end() && removed->second > seq) co_return std::nullopt;
   auto& applied = share_applied_seq_[std::pair{group_id, tp}];
@@ -230,6 +239,33 @@ asio::awaitable<std::optional<error>> coordinator::alter_configs(std::string gro
     announce_share_group(done->second);
   }
   co_return std::nullopt;
+}
+
+std::optional<error> coordinator::fence(const std::string& group_id, const topic_partition& tp, std::int32_t epoch) {
+  auto& f = share_fences_[std::pair{group_id, tp}];
+  std::int32_t newest = f.epoch;
+  if (auto stored = share_state_of(group_id, tp)) newest = std::max(newest, stored->leader_epoch);
+  if (epoch < newest) {
+    return error(errc::fenced_leader_epoch, fmt::format("share group {}: {} is led in epoch {} now, not {}", group_id, tp,
+                                                        newest, epoch));
+  }
+  f.epoch = epoch;
+  return std::nullopt;
+}
+
+asio::awaitable<std::expected<std::optional<share_state>, error>> coordinator::read_share_state(
+    std::string group_id, topic_partition tp, std::int32_t leader_epoch) {
+  auto self = shared_from_this();
+  if (stopped_) co_return std::unexpected(stopped_error(partition_));
+  if (auto g = find_share_group(group_id); !g) co_return std::unexpected(g.error());
+  if (auto e = fence(group_id, tp, leader_epoch)) co_return std::unexpected(*e);
+  asio::steady_timer pause(ex_);
+  while (share_fences_[std::pair{group_id, tp}].writing > 0) {
+    if (stopped_) co_return std::unexpected(stopped_error(partition_));
+    pause.expires_after(std::chrono::milliseconds(1));
+    co_await pause.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  co_return share_state_of(group_id, tp);
 }
 
 std::optional<share_state> coordinator::share_state_of(std::string_view group_id, const topic_partition& tp) const {

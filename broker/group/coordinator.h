@@ -77,8 +77,17 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
                                                                           share_heartbeat_request r);
   // The state of share partition `tp` of share group `group_id`, from its
   // partition's leader: durable on the offsets partition's ISR, then
-  // applied (in issue order) and answered.
+  // applied (in issue order) and answered. A state whose leader_epoch is
+  // older than one seen for `tp` (written, or read by read_share_state)
+  // is refused: FENCED_LEADER_EPOCH (a deposed leader).
   asio::awaitable<std::optional<error>> write_share_state(std::string group_id, topic_partition tp, share_state s);
+  // For the leader of `tp` in `leader_epoch` loading its share partition:
+  // the last state written (nullopt: none), once the writes in flight for
+  // `tp` are applied. Older epochs are fenced from then on. The group must
+  // be a share group (find_share_group).
+  asio::awaitable<std::expected<std::optional<share_state>, error>> read_share_state(std::string group_id,
+                                                                                     topic_partition tp,
+                                                                                     std::int32_t leader_epoch);
   // The last state written for `tp` (nullopt: none; the partition's leader starts it afresh).
   [[nodiscard]] std::optional<share_state> share_state_of(std::string_view group_id, const topic_partition& tp) const;
 
@@ -137,6 +146,14 @@ class coordinator : public std::enable_shared_from_this<coordinator> {
   std::map<std::string, std::uint64_t, std::less<>> removed_seq_;  // group -> sequence of its deletion
   // (group, share partition) -> sequence of the write whose state is applied.
   std::map<std::pair<std::string, topic_partition>, std::uint64_t, std::less<>> share_applied_seq_;
+  // (group, share partition) -> the newest leader epoch seen and the writes in flight.
+  struct share_fence {
+    std::int32_t epoch = -1;
+    int writing = 0;
+  };
+  std::map<std::pair<std::string, topic_partition>, share_fence, std::less<>> share_fences_;
+  // FENCED_LEADER_EPOCH when `epoch` is older than the newest seen for (group, tp); else that newest is `epoch` now.
+  std::optional<error> fence(const std::string& group_id, const topic_partition& tp, std::int32_t epoch);
   bool started_ = false;
   bool stopped_ = false;
 };

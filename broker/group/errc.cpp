@@ -26,6 +26,8 @@ class category final : public std::error_category {
       case errc::invalid_record_state: return "invalid record state";
       case errc::inconsistent_group_type: return "group is of another type";
       case errc::invalid_config: return "invalid group config";
+      case errc::not_leader: return "not the partition's leader";
+      case errc::fenced_leader_epoch: return "fenced leader epoch";
     }
     return "unknown group error";
   }

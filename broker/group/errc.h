@@ -25,6 +25,8 @@ enum class errc {
   invalid_record_state,           // INVALID_RECORD_STATE: a share acknowledgement the record's state refuses
   inconsistent_group_type,        // INCONSISTENT_GROUP_TYPE: a consumer group's id used as a share group, or back
   invalid_config,                 // INVALID_CONFIG: a group config key or value the broker refuses
+  not_leader,                     // NOT_LEADER: a share fetch at a broker that does not lead the partition
+  fenced_leader_epoch,            // FENCED_LEADER_EPOCH: a share state write from a deposed partition leader
 };
 
 const std::error_category& error_category() noexcept;

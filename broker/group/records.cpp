@@ -209,7 +209,7 @@ std::vector<std::byte> encode_share_state_value(const share_state& s) {
   for (const auto& r : s.runs) {
     runs.emplace_back(r.first.value(), r.last.value(), r.delivery_count, static_cast<std::uint8_t>(r.state));
   }
-  fbb.Finish(fb::CreateShareStateValue(fbb, s.start.value(), s.end.value(), fbb.CreateVectorOfStructs(runs)));
+  fbb.Finish(fb::CreateShareStateValue(fbb, s.start.value(), s.end.value(), fbb.CreateVectorOfStructs(runs), s.leader_epoch));
   return finish(fbb);
 }
 
@@ -217,7 +217,7 @@ std::optional<share_state> decode_share_state_value(std::span<const std::byte> b
   flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   if (!verifier.VerifyBuffer<fb::ShareStateValue>(nullptr)) return std::nullopt;
   const auto* v = flatbuffers::GetRoot<fb::ShareStateValue>(bytes.data());
-  share_state s{offset(v->start_offset()), offset(v->end_offset()), {}};
+  share_state s{offset(v->start_offset()), offset(v->end_offset()), {}, v->leader_epoch()};
   if (v->runs() != nullptr) {
     s.runs.reserve(v->runs()->size());
     for (const auto* r : *v->runs()) {

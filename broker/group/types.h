@@ -52,6 +52,7 @@ struct share_state {
   offset start{0};
   offset end{0};
   std::vector<share_state_run> runs;  // ascending, within [start, end)
+  std::int32_t leader_epoch = -1;     // of the partition leader that wrote it (cluster mode)
   auto operator<=>(const share_state&) const = default;
 };
 

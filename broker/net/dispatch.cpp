@@ -40,6 +40,8 @@ handler_fn find_handler(wire::Request type) {
     case wire::Request::ShareGroupHeartbeatRequest: return handlers::share_group_heartbeat;
     case wire::Request::ShareFetchRequest: return handlers::share_fetch;
     case wire::Request::ShareAcknowledgeRequest: return handlers::share_acknowledge;
+    case wire::Request::ReadShareGroupStateRequest: return handlers::read_share_group_state;
+    case wire::Request::WriteShareGroupStateRequest: return handlers::write_share_group_state;
     case wire::Request::NONE: break;
   }
   return nullptr;
@@ -94,6 +96,8 @@ wire::ErrorCode to_wire(const std::error_code& ec) {
       case group::errc::invalid_record_state: return ErrorCode::INVALID_RECORD_STATE;
       case group::errc::inconsistent_group_type: return ErrorCode::INCONSISTENT_GROUP_TYPE;
       case group::errc::invalid_config: return ErrorCode::INVALID_CONFIG;
+      case group::errc::not_leader: return ErrorCode::NOT_LEADER;
+      case group::errc::fenced_leader_epoch: return ErrorCode::FENCED_LEADER_EPOCH;
     }
   }
   if (ec.category() == cluster::error_category()) {

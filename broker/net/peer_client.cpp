@@ -1,5 +1,7 @@
 #include "broker/net/peer_client.h"
 
+#include <array>
+
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
@@ -42,7 +44,8 @@ void peer_client::drop() {
 
 asio::awaitable<std::expected<peer_response, std::error_code>> peer_client::call(flatbuffers::FlatBufferBuilder& fbb,
                                                                                  wire::Request type,
-                                                                                 flatbuffers::Offset<void> body) {
+                                                                                 flatbuffers::Offset<void> body,
+                                                                                 std::span<const std::byte> payload) {
   if (closed_) co_return std::unexpected(make_error_code(asio::error::operation_aborted));
   if (busy_) co_return std::unexpected(make_error_code(std::errc::operation_in_progress));
   busy_ = true;
@@ -50,7 +53,7 @@ asio::awaitable<std::expected<peer_response, std::error_code>> peer_client::call
   const std::uint32_t correlation_id = next_correlation_++;
   fbb.Finish(wire::CreateRequestEnvelope(fbb, 1, correlation_id, client_id, type, body));
   const auto prefix =
-      schemas::encode_frame_prefix(std::as_bytes(std::span(fbb.GetBufferPointer(), fbb.GetSize())), 0);
+      schemas::encode_frame_prefix(std::as_bytes(std::span(fbb.GetBufferPointer(), fbb.GetSize())), payload.size());
   // The deadline covers the connect, the write and the answer: when it
   // passes, the connection goes and what waits on it ends. (A handler that
   // was already due when the call ended may still run: `alive` and the
@@ -61,7 +64,7 @@ asio::awaitable<std::expected<peer_response, std::error_code>> peer_client::call
   deadline.async_wait([this, alive = alive_, generation](std::error_code ec) {
     if (!ec && *alive && generation == generation_) drop();
   });
-  auto r = co_await exchange(prefix, correlation_id);
+  auto r = co_await exchange(prefix, payload, correlation_id);
   deadline.cancel();
   busy_ = false;
   if (!r) {
@@ -72,6 +75,7 @@ asio::awaitable<std::expected<peer_response, std::error_code>> peer_client::call
 }
 
 asio::awaitable<std::expected<peer_response, std::error_code>> peer_client::exchange(std::span<const std::byte> prefix,
+                                                                                     std::span<const std::byte> payload,
                                                                                      std::uint32_t correlation_id) {
   if (!connected_) {
     asio::ip::tcp::resolver resolver(ex_);
@@ -86,7 +90,9 @@ asio::awaitable<std::expected<peer_response, std::error_code>> peer_client::exch
     connected_ = true;
     reader_.emplace(socket_, read_buffer_bytes);
   }
-  auto [wec, n] = co_await asio::async_write(socket_, asio::buffer(prefix.data(), prefix.size()), use_tuple);
+  const std::array<asio::const_buffer, 2> out{asio::buffer(prefix.data(), prefix.size()),
+                                               asio::buffer(payload.data(), payload.size())};
+  auto [wec, n] = co_await asio::async_write(socket_, out, use_tuple);
   if (wec) co_return std::unexpected(wec);
   auto head = co_await reader_->read_head(max_response_bytes);
   if (!head) co_return std::unexpected(head.error());

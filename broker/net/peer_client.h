@@ -41,15 +41,18 @@ class peer_client {
   // and waits for its answer. Errors: the connect's or the socket's,
   // timed_out, operation_aborted after close(), a malformed or unmatched
   // answer (frame errors), operation_in_progress for a second call while
-  // one runs.
+  // one runs. `payload` (record batches the body's PayloadRefs point
+  // into) goes after the envelope; it must stay valid until the call ends.
   asio::awaitable<std::expected<peer_response, std::error_code>> call(flatbuffers::FlatBufferBuilder& fbb,
                                                                       wire::Request type,
-                                                                      flatbuffers::Offset<void> body);
+                                                                      flatbuffers::Offset<void> body,
+                                                                      std::span<const std::byte> payload = {});
   // Ends a call in progress and fails every later one.
   void close();
 
  private:
   asio::awaitable<std::expected<peer_response, std::error_code>> exchange(std::span<const std::byte> prefix,
+                                                                          std::span<const std::byte> payload,
                                                                           std::uint32_t correlation_id);
   void drop();
 

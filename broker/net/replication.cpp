@@ -78,6 +78,13 @@ std::shared_ptr<replica> replica_manager::find(const topic_partition& tp) const 
   return it == replicas_.end() ? nullptr : it->second;
 }
 
+std::optional<std::string> replica_manager::address_of(std::int32_t id) const {
+  if (!brokers_) return std::nullopt;
+  auto it = brokers_->find(id);
+  if (it == brokers_->end()) return std::nullopt;
+  return it->second;
+}
+
 // --- roles --------------------------------------------------------------------
 
 void replica_manager::apply(const meta::topics_snapshot& topics,

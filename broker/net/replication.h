@@ -97,6 +97,9 @@ class replica_manager {
   void stop();   // fetchers and timers end; acks=all waiters fail
 
   [[nodiscard]] std::shared_ptr<replica> find(const topic_partition& tp) const;
+  // "host:port" of live broker `id`, as the last apply() knew it.
+  [[nodiscard]] std::optional<std::string> address_of(std::int32_t id) const;
+  [[nodiscard]] std::int32_t me() const { return me_; }
 
   // Leader, after appends (and flushes): high watermark and acks=all waiters.
   void appended(const topic_partition& tp);

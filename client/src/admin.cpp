@@ -160,16 +160,37 @@ result<cluster_info> admin::describe_cluster() {
 
 namespace {
 
+// A topic's request goes to any broker; a share group's to its coordinator
+// (found again while it moves). `error_of`: the one item's error in the answer.
+result<client::response> call_for(admin::impl& a, const std::string& name, bool group, const client::request_builder& build,
+                                  const client::group_error_of& error_of) {
+  if (group) return client::call_coordinator(*a.pool, name, build, error_of);
+  flatbuffers::FlatBufferBuilder fbb;
+  auto [body, type] = build(fbb);
+  return a.call(std::move(fbb), type, body);
+}
+
 // DescribeConfigs of one topic or (group) one share group.
 result<std::map<std::string, config_value>> describe_one(admin::impl& a, const std::string& name, bool group) {
-  flatbuffers::FlatBufferBuilder fbb;
-  std::vector<std::string> names{name};
-  auto list = fbb.CreateVectorOfStrings(names);
-  auto body = group ? wire::CreateDescribeConfigsRequest(fbb, 0, list) : wire::CreateDescribeConfigsRequest(fbb, list);
-  auto r = a.call(std::move(fbb), wire::Request::DescribeConfigsRequest, body.Union());
+  auto results_of = [group](const client::response& r) {
+    const auto* resp = r.envelope->body_as_DescribeConfigsResponse();
+    return resp == nullptr ? nullptr : group ? resp->groups() : resp->results();
+  };
+  auto r = call_for(
+      a, name, group,
+      [&](flatbuffers::FlatBufferBuilder& fbb) {
+        std::vector<std::string> names{name};
+        auto list = fbb.CreateVectorOfStrings(names);
+        auto body = group ? wire::CreateDescribeConfigsRequest(fbb, 0, list) : wire::CreateDescribeConfigsRequest(fbb, list);
+        return std::pair{body.Union(), wire::Request::DescribeConfigsRequest};
+      },
+      [&](const client::response& resp) -> std::optional<error> {
+        const auto* results = results_of(resp);
+        if (results == nullptr || results->size() != 1 || results->Get(0)->error() == wire::ErrorCode::NONE) return std::nullopt;
+        return client::make_error(results->Get(0)->error(), results->Get(0)->message());
+      });
   if (!r) return std::unexpected(r.error());
-  const auto* resp = r->envelope->body_as_DescribeConfigsResponse();
-  const auto* results = resp == nullptr ? nullptr : group ? resp->groups() : resp->results();
+  const auto* results = results_of(*r);
   if (results == nullptr || results->size() != 1) return std::unexpected(error{errc::bad_response, "DescribeConfigs"});
   const auto* t = results->Get(0);
   if (t->error() != wire::ErrorCode::NONE) return std::unexpected(client::make_error(t->error(), t->message()));
@@ -183,17 +204,28 @@ result<std::map<std::string, config_value>> describe_one(admin::impl& a, const s
 // AlterConfigs of one topic or (group) one share group.
 result<void> alter_one(admin::impl& a, const std::string& name, const std::map<std::string, std::string>& configs,
                        bool group) {
-  flatbuffers::FlatBufferBuilder fbb;
-  std::vector<flatbuffers::Offset<wire::ConfigEntry>> entries;
-  for (const auto& [k, v] : configs) entries.push_back(wire::CreateConfigEntryDirect(fbb, k.c_str(), v.c_str()));
-  std::vector<flatbuffers::Offset<wire::TopicConfigs>> items{
-      wire::CreateTopicConfigsDirect(fbb, name.c_str(), wire::ErrorCode::NONE, nullptr, &entries)};
-  auto list = fbb.CreateVector(items);
-  auto body = group ? wire::CreateAlterConfigsRequest(fbb, 0, false, list) : wire::CreateAlterConfigsRequest(fbb, list);
-  auto r = a.call(std::move(fbb), wire::Request::AlterConfigsRequest, body.Union());
+  auto results_of = [group](const client::response& r) {
+    const auto* resp = r.envelope->body_as_AlterConfigsResponse();
+    return resp == nullptr ? nullptr : group ? resp->groups() : resp->results();
+  };
+  auto r = call_for(
+      a, name, group,
+      [&](flatbuffers::FlatBufferBuilder& fbb) {
+        std::vector<flatbuffers::Offset<wire::ConfigEntry>> entries;
+        for (const auto& [k, v] : configs) entries.push_back(wire::CreateConfigEntryDirect(fbb, k.c_str(), v.c_str()));
+        std::vector<flatbuffers::Offset<wire::TopicConfigs>> items{
+            wire::CreateTopicConfigsDirect(fbb, name.c_str(), wire::ErrorCode::NONE, nullptr, &entries)};
+        auto list = fbb.CreateVector(items);
+        auto body = group ? wire::CreateAlterConfigsRequest(fbb, 0, false, list) : wire::CreateAlterConfigsRequest(fbb, list);
+        return std::pair{body.Union(), wire::Request::AlterConfigsRequest};
+      },
+      [&](const client::response& resp) -> std::optional<error> {
+        const auto* results = results_of(resp);
+        if (results == nullptr || results->size() != 1) return std::nullopt;
+        return result_error(results->Get(0));
+      });
   if (!r) return std::unexpected(r.error());
-  const auto* resp = r->envelope->body_as_AlterConfigsResponse();
-  const auto* results = resp == nullptr ? nullptr : group ? resp->groups() : resp->results();
+  const auto* results = results_of(*r);
   if (results == nullptr || results->size() != 1) return std::unexpected(error{errc::bad_response, "AlterConfigs"});
   if (auto e = result_error(results->Get(0))) return std::unexpected(*e);
   return {};

@@ -1,10 +1,14 @@
 #include "runnel/share_consumer.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "client/src/connection_pool.h"
 #include "client/src/group_requests.h"
+#include "client/src/metadata_cache.h"
 #include "client/src/requests.h"
 #include "client/src/zk_bootstrap.h"
 #include "schemas/batch.h"
@@ -53,11 +57,24 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::ShareFetchTopi
 
 std::string where(const std::string& topic, std::int32_t partition) { return topic + "/" + std::to_string(partition); }
 
+// A partition error after which the same request at the partition's
+// leader (maybe a new one, found by a metadata refresh) may well work: it
+// is not the user's to see.
+bool transient(const error& e) {
+  return client::leader_may_have_moved(e.code) || e.code == errc::coordinator_not_available ||
+         e.code == errc::not_coordinator || e.code == errc::coordinator_load_in_progress;
+}
+
+// A long poll spread over several leaders waits at most this long at each,
+// so records that come at one are not held up by the others' waits.
+constexpr std::chrono::milliseconds spread_wait{100};
+
 }  // namespace
 
 struct share_consumer::impl {
   share_consumer_config cfg;
   std::unique_ptr<client::connection_pool> pool;
+  std::unique_ptr<client::metadata_cache> meta;
   std::string member_id;
   std::int32_t epoch = 0;
   bool joined = false;
@@ -124,25 +141,96 @@ struct share_consumer::impl {
     last_poll.clear();
   }
 
-  // One ShareFetch to the broker (standalone: the one broker serves every partition).
+  // `parts` by leader; topics with a partition that has none known are
+  // looked up again first (a partition still without one is unroutable).
+  client::routes route(const std::vector<topic_partition_ref>& parts) {
+    auto routes = meta->route(parts);
+    if (routes.unroutable.empty()) return routes;
+    std::set<std::string> names_in_doubt;
+    for (const auto& [tp, e] : routes.unroutable) names_in_doubt.insert(tp.topic);
+    if (meta->refresh({names_in_doubt.begin(), names_in_doubt.end()})) routes = meta->route(parts);
+    return routes;
+  }
+
+  // The topic's leaders are in doubt: looked up again on the next route.
+  void leaders_moved(const std::string& topic) { meta->forget(topic); }
+
+  // Sends one request per leader at once (`build` makes each for its
+  // partitions) and waits for every answer: (leader's partitions, answer).
+  template <typename Build>
+  std::vector<std::pair<std::vector<topic_partition_ref>, result<client::response>>> call_leaders(
+      client::routes& routes, wire::Request type, const Build& build) {
+    struct inbox_t {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::size_t left = 0;
+      std::vector<std::pair<std::vector<topic_partition_ref>, result<client::response>>> answers;
+    };
+    auto inbox = std::make_shared<inbox_t>();
+    inbox->left = routes.by_leader.size();
+    for (auto& [broker, tps] : routes.by_leader) {
+      flatbuffers::FlatBufferBuilder fbb;
+      auto body = build(fbb, tps);
+      pool->at(routes.addresses.at(broker))
+          .call(std::move(fbb), type, body, {}, [inbox, tps](result<client::response> r) {
+            std::lock_guard lock(inbox->mu);
+            inbox->answers.emplace_back(tps, std::move(r));
+            if (--inbox->left == 0) inbox->cv.notify_one();
+          });
+    }
+    std::unique_lock lock(inbox->mu);
+    inbox->cv.wait(lock, [&] { return inbox->left == 0; });
+    return std::move(inbox->answers);
+  }
+
+  // One ShareFetch to each leader of an assigned partition, with the
+  // acknowledgements pending for its partitions.
   result<consumer_records> fetch_once(std::chrono::milliseconds wait) {
-    auto broker = pool->any();
-    if (!broker) return std::unexpected(broker.error());
-    flatbuffers::FlatBufferBuilder fbb;
-    auto topics_off = build_topics(fbb, assignment, pending);
-    auto body = wire::CreateShareFetchRequest(fbb, fbb.CreateString(cfg.group_id), fbb.CreateString(member_id),
-                                              static_cast<std::int32_t>(wait.count()), cfg.max_poll_records,
-                                              cfg.fetch_max_bytes, topics_off);
-    auto r = (*broker)->call_sync(std::move(fbb), wire::Request::ShareFetchRequest, body.Union());
-    if (!r) return std::unexpected(r.error());
-    // Sent: whatever the answer, these acknowledgements are the broker's now.
-    for (const auto& tp : assignment) pending.erase(tp);
-    const auto* resp = r->envelope->body_as_ShareFetchResponse();
-    if (resp == nullptr) return std::unexpected(error{errc::bad_response, "ShareFetch"});
+    auto routes = route({assignment.begin(), assignment.end()});
     consumer_records out;
+    if (routes.by_leader.empty()) {
+      std::this_thread::sleep_for(std::min(wait, spread_wait));  // nothing to fetch from yet
+      return out;
+    }
+    if (routes.by_leader.size() > 1) wait = std::min(wait, spread_wait);
+    auto answers = call_leaders(routes, wire::Request::ShareFetchRequest,
+                                [&](flatbuffers::FlatBufferBuilder& fbb, const std::vector<topic_partition_ref>& tps) {
+                                  const std::set<topic_partition_ref> parts(tps.begin(), tps.end());
+                                  auto topics_off = build_topics(fbb, parts, pending);
+                                  // Sent: whatever the answer, these acknowledgements are the broker's now.
+                                  for (const auto& tp : tps) pending.erase(tp);
+                                  return wire::CreateShareFetchRequest(
+                                             fbb, fbb.CreateString(cfg.group_id), fbb.CreateString(member_id),
+                                             static_cast<std::int32_t>(wait.count()), cfg.max_poll_records,
+                                             cfg.fetch_max_bytes, topics_off)
+                                      .Union();
+                                });
+    std::optional<error> first_error;
+    for (auto& [tps, r] : answers) {
+      if (auto e = client::request_error(r)) {
+        if (transient(*e)) {
+          for (const auto& tp : tps) leaders_moved(tp.topic);
+          continue;
+        }
+        if (!first_error) first_error = *e;
+        continue;
+      }
+      if (auto e = decode(*r, out); e && !first_error) first_error = std::move(e);
+    }
+    for (const auto& [topic, name] : names) out.buffers_.push_back(name);
+    if (out.empty() && first_error) return std::unexpected(*first_error);
+    return out;
+  }
+
+  // The records of one ShareFetch answer into `out`; the first partition
+  // error that is the user's to see.
+  std::optional<error> decode(const client::response& answer, consumer_records& out) {
+    const client::response* r = &answer;
+    const auto* resp = r->envelope->body_as_ShareFetchResponse();
+    if (resp == nullptr) return error{errc::bad_response, "ShareFetch"};
     out.buffers_.push_back(r->body);
     std::optional<error> first_error;
-    if (resp->topics() == nullptr) return out;
+    if (resp->topics() == nullptr) return std::nullopt;
     for (const auto* t : *resp->topics()) {
       if (t->name() == nullptr || t->partitions() == nullptr) continue;
       const std::string topic = t->name()->str();
@@ -155,6 +243,10 @@ struct share_consumer::impl {
           ack_errors.push_back(std::move(e));
         }
         if (p->error() != wire::ErrorCode::NONE) {
+          if (transient(client::make_error(p->error(), nullptr))) {
+            leaders_moved(topic);
+            continue;
+          }
           if (!first_error) {
             first_error = client::make_error(p->error(), p->message());
             first_error->message = where(topic, p->partition()) + ": " + first_error->message;
@@ -166,18 +258,17 @@ struct share_consumer::impl {
         for (const auto* a : *p->acquired()) acquired[a->first_offset()] = {a->last_offset(), a->delivery_count()};
         const auto* ref = p->records();
         if (ref == nullptr || std::uint64_t{ref->offset()} + ref->length() > r->payload.size()) {
-          return std::unexpected(error{errc::bad_response, "records outside the payload"});
+          return error{errc::bad_response, "records outside the payload"};
         }
         auto rest = r->payload.subspan(ref->offset(), ref->length());
         const topic_partition_ref tp{topic, p->partition()};
         while (!rest.empty()) {
           auto h = schemas::decode_header(rest);
-          if (!h || h->length > rest.size()) return std::unexpected(error{errc::corrupt_message, "truncated batch in share fetch"});
+          if (!h || h->length > rest.size()) return error{errc::corrupt_message, "truncated batch in share fetch"};
           auto view = schemas::batch_view::open(rest.first(h->length), schemas::verify_limits{h->length});
           if (!view) {
-            return std::unexpected(error{errc::corrupt_message, where(topic, p->partition()) + " offset " +
-                                                                    std::to_string(h->base_offset.value()) + ": " +
-                                                                    view.error().message()});
+            return error{errc::corrupt_message, where(topic, p->partition()) + " offset " +
+                                                    std::to_string(h->base_offset.value()) + ": " + view.error().message()};
           }
           for (std::size_t i = 0; i < view->record_count(); ++i) {
             auto rec = view->record(i);
@@ -202,37 +293,58 @@ struct share_consumer::impl {
         }
       }
     }
-    for (const auto& [topic, name] : names) out.buffers_.push_back(name);
-    if (out.empty() && first_error) return std::unexpected(*first_error);
-    return out;
+    return first_error;
   }
 
+  // The pending acknowledgements, to each partition's leader; the first
+  // refusal is the answer. Acknowledgements at a leader that moved are
+  // lost with it: their records are delivered again (at least once).
   result<void> send_acknowledgements() {
     accept_last_poll();
     if (pending.empty()) return {};
-    auto broker = pool->any();
-    if (!broker) return std::unexpected(broker.error());
-    std::set<topic_partition_ref> parts;
-    for (const auto& [tp, acks] : pending) parts.insert(tp);
-    flatbuffers::FlatBufferBuilder fbb;
-    auto topics_off = build_topics(fbb, parts, pending);
-    auto body = wire::CreateShareAcknowledgeRequest(fbb, fbb.CreateString(cfg.group_id), fbb.CreateString(member_id),
-                                                    topics_off);
-    auto r = (*broker)->call_sync(std::move(fbb), wire::Request::ShareAcknowledgeRequest, body.Union());
-    if (!r) return std::unexpected(r.error());
-    pending.clear();
-    const auto* resp = r->envelope->body_as_ShareAcknowledgeResponse();
-    if (resp == nullptr) return std::unexpected(error{errc::bad_response, "ShareAcknowledge"});
-    if (resp->topics() == nullptr) return {};
-    for (const auto* t : *resp->topics()) {
-      if (t->partitions() == nullptr) continue;
-      for (const auto* p : *t->partitions()) {
-        if (p->error() == wire::ErrorCode::NONE) continue;
-        auto e = client::make_error(p->error(), p->message());
-        e.message = where(t->name() != nullptr ? t->name()->str() : std::string(), p->partition()) + ": " + e.message;
-        return std::unexpected(e);
+    std::vector<topic_partition_ref> parts;
+    for (const auto& [tp, acks] : pending) parts.push_back(tp);
+    auto routes = route(parts);
+    std::optional<error> first;
+    for (const auto& [tp, e] : routes.unroutable) {
+      pending.erase(tp);
+      if (!first) first = e;
+    }
+    auto answers = call_leaders(routes, wire::Request::ShareAcknowledgeRequest,
+                                [&](flatbuffers::FlatBufferBuilder& fbb, const std::vector<topic_partition_ref>& tps) {
+                                  const std::set<topic_partition_ref> mine(tps.begin(), tps.end());
+                                  auto topics_off = build_topics(fbb, mine, pending);
+                                  for (const auto& tp : tps) pending.erase(tp);
+                                  return wire::CreateShareAcknowledgeRequest(fbb, fbb.CreateString(cfg.group_id),
+                                                                             fbb.CreateString(member_id), topics_off)
+                                      .Union();
+                                });
+    for (auto& [tps, r] : answers) {
+      if (auto e = client::request_error(r)) {
+        if (client::leader_may_have_moved(e->code)) {
+          for (const auto& tp : tps) leaders_moved(tp.topic);
+        }
+        if (!first) first = *e;
+        continue;
+      }
+      const auto* resp = r->envelope->body_as_ShareAcknowledgeResponse();
+      if (resp == nullptr) {
+        if (!first) first = error{errc::bad_response, "ShareAcknowledge"};
+        continue;
+      }
+      if (resp->topics() == nullptr) continue;
+      for (const auto* t : *resp->topics()) {
+        if (t->partitions() == nullptr) continue;
+        for (const auto* p : *t->partitions()) {
+          if (p->error() == wire::ErrorCode::NONE) continue;
+          auto e = client::make_error(p->error(), p->message());
+          if (client::leader_may_have_moved(e.code) && t->name() != nullptr) leaders_moved(t->name()->str());
+          e.message = where(t->name() != nullptr ? t->name()->str() : std::string(), p->partition()) + ": " + e.message;
+          if (!first) first = std::move(e);
+        }
       }
     }
+    if (first) return std::unexpected(*first);
     return {};
   }
 };
@@ -249,6 +361,7 @@ result<std::unique_ptr<share_consumer>> share_consumer::connect(share_consumer_c
   auto i = std::make_unique<impl>();
   i->pool = std::make_unique<client::connection_pool>(std::move(*bootstrap), cfg.client_id,
                                                       cfg.request_timeout + cfg.fetch_max_wait);
+  i->meta = std::make_unique<client::metadata_cache>(*i->pool);
   i->cfg = std::move(cfg);
   if (auto r = i->pool->any(); !r) return std::unexpected(r.error());
   return std::unique_ptr<share_consumer>(new share_consumer(std::move(i)));

@@ -40,9 +40,7 @@ asio::awaitable<std::vector<topic_outcome>> alter_group_configs(request_context&
       for (const auto* c : *g->configs()) changes[c->key()->str()] = c->value()->str();
     }
     std::optional<group::error> e;
-    if (ctx.broker.cluster_mode()) {
-      e = group::error(group::errc::invalid_request, "share groups are served in standalone mode only so far");
-    } else if (auto where = co_await locate_group(ctx.broker, ctx.home, id, true); !where) {
+    if (auto where = co_await locate_group(ctx.broker, ctx.home, id, true); !where) {
       e = where.error();
     } else {
       const topic_partition tp = **where;
