@@ -40,6 +40,7 @@ constexpr auto dead_letter_timeout = std::chrono::seconds(10);
 constexpr auto dead_letter_max_pause = std::chrono::seconds(30);
 constexpr auto peer_timeout = std::chrono::seconds(10);
 constexpr auto refresh_interval = std::chrono::seconds(1);
+constexpr auto write_retry_for = std::chrono::seconds(10);
 constexpr std::int64_t dlq_window_ms = 7LL * 24 * 3600 * 1000;  // a week, as the SDK's DLQ topics
 
 std::int64_t wall_ms() {
@@ -333,6 +334,8 @@ asio::awaitable<std::optional<group::error>> share_partitions::persist(key k, sh
   slot* sl = current();
   if (sl == nullptr) co_return moved();
   const std::uint64_t want = ++sl->wanted;
+  // A coordinator that moves (its broker died) is waited for, this long.
+  const auto deadline = std::chrono::steady_clock::now() + write_retry_for;
   while (true) {
     sl = current();
     if (sl == nullptr) co_return moved();
@@ -348,11 +351,33 @@ asio::awaitable<std::optional<group::error>> share_partitions::persist(key k, sh
     auto r = co_await write_state(k.first, k.second, std::move(st));
     sl = current();
     if (sl == nullptr) co_return moved();
-    sl->writing = false;
-    if (r) sl->durable = std::max(sl->durable, covers);
+    if (r) {
+      sl->writing = false;
+      sl->durable = std::max(sl->durable, covers);
+    }
+    if (!r) {
+      const bool moving = r.error().code == errc::coordinator_not_available || r.error().code == errc::not_coordinator ||
+                          r.error().code == errc::load_in_progress;
+      if (moving && std::chrono::steady_clock::now() < deadline && !stopped_ && !b_.stopping.load()) {
+        asio::steady_timer pause(s_.io());
+        pause.expires_after(lock_tick);
+        co_await pause.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+        sl = current();
+        if (sl == nullptr) co_return moved();
+        sl->writing = false;
+        auto writers = std::exchange(sl->write_waiters, {});
+        for (auto& w : writers) w({});
+        continue;
+      }
+      // What is in memory is ahead of what is durable: forgotten, so the
+      // next use loads the durable state again (what was acquired since is
+      // handed out again; nothing acknowledged-but-not-written stays).
+      logger().warn("[{}] share group {}: writing its state failed ({}); unloading it", k.second, k.first, r.error().message);
+      drop(slots_.find(k));
+      co_return r.error();
+    }
     auto writers = std::exchange(sl->write_waiters, {});
     for (auto& w : writers) w({});
-    if (!r) co_return r.error();
     learn(k.first, std::move(*r));
     // Archived records get their DLQ copy only once the archive is durable.
     dead_letter_if_due(k);
@@ -536,7 +561,8 @@ asio::awaitable<void> share_partitions::lock_loop() {
     for (auto& [k, sl] : slots_) {
       if (sl.sp && sl.sp->expire_locks(now) > 0) expired.push_back(k);
     }
-    for (auto& k : expired) co_await persist_logged(k);
+    // Each on its own: a write that waits for a moving coordinator holds up no other partition.
+    for (auto& k : expired) asio::co_spawn(s_.io(), persist_logged(k), asio::detached);
   }
 }
 

@@ -528,6 +528,53 @@ TEST_CASE("coordinator: share state writes for an unknown group or partition are
   CHECK(h.log.batches.size() == written);
 }
 
+share_state in_epoch(std::int64_t start, std::int32_t epoch) {
+  auto st = some_state(start);
+  st.leader_epoch = epoch;
+  return st;
+}
+
+std::expected<std::optional<share_state>, error> read_state(harness& h, const std::string& g, const topic_partition& p,
+                                                             std::int32_t epoch) {
+  started<std::expected<std::optional<share_state>, error>> s(h.io, h.c->read_share_state(g, p, epoch));
+  settle(h.io);
+  REQUIRE(s.done());
+  return s.get();
+}
+
+TEST_CASE("coordinator: a share state write from an older leader epoch than one seen is fenced, also after a replay") {
+  harness h;
+  REQUIRE(share_hb(h, "q", share_join("a", {"t"})).has_value());
+  REQUIRE_FALSE(write_state(h, "q", tp("t", 0), in_epoch(0, 2)).has_value());
+  const auto written = h.log.batches.size();
+  auto older = write_state(h, "q", tp("t", 0), in_epoch(10, 1));
+  REQUIRE(older.has_value());
+  CHECK(older->code == code(errc::fenced_leader_epoch));
+  CHECK(h.log.batches.size() == written);  // not written
+  CHECK(h.c->share_state_of("q", tp("t", 0))->start == runnel::offset(0));
+  // Another partition has its own epochs.
+  CHECK_FALSE(write_state(h, "q", tp("t", 1), in_epoch(0, 0)).has_value());
+  // A new leader's read fences the epoch before it, though that never wrote.
+  auto read = read_state(h, "q", tp("t", 0), 3);
+  REQUIRE(read.has_value());
+  REQUIRE(read->has_value());
+  CHECK((*read)->start == runnel::offset(0));
+  auto deposed = write_state(h, "q", tp("t", 0), in_epoch(20, 2));
+  REQUIRE(deposed.has_value());
+  CHECK(deposed->code == code(errc::fenced_leader_epoch));
+  CHECK_FALSE(write_state(h, "q", tp("t", 0), in_epoch(30, 3)).has_value());  // control: the reader's own epoch
+  // A stale reader is refused too, and the epoch is in the record: a
+  // coordinator that replays the log fences the same writes.
+  CHECK(read_state(h, "q", tp("t", 0), 2).error().code == code(errc::fenced_leader_epoch));
+  auto fresh = h.replayed();
+  CHECK(fresh->share_state_of("q", tp("t", 0))->leader_epoch == 3);
+  started<std::optional<error>> again(h.io, fresh->write_share_state("q", tp("t", 0), in_epoch(40, 2)));
+  settle(h.io);
+  REQUIRE(again.done());
+  REQUIRE(again.get().has_value());
+  CHECK(again.get()->code == code(errc::fenced_leader_epoch));
+}
+
 TEST_CASE("coordinator: deleting an empty share group deletes its share states too") {
   harness h;
   auto a = share_hb(h, "q", share_join("a", {"t"}));
