@@ -42,6 +42,7 @@ handler_fn find_handler(wire::Request type) {
     case wire::Request::ShareAcknowledgeRequest: return handlers::share_acknowledge;
     case wire::Request::ReadShareGroupStateRequest: return handlers::read_share_group_state;
     case wire::Request::WriteShareGroupStateRequest: return handlers::write_share_group_state;
+    case wire::Request::DescribeSharePartitionsRequest: return handlers::describe_share_partitions;
     case wire::Request::NONE: break;
   }
   return nullptr;

@@ -551,6 +551,13 @@ asio::awaitable<std::optional<group::error>> share_partitions::acknowledge(std::
   co_return std::move(acked->refused);
 }
 
+asio::awaitable<std::expected<group::share_stats, group::error>> share_partitions::describe(std::string group_id,
+                                                                                           topic_partition tp) {
+  auto sp = co_await get(group_id, tp);
+  if (!sp) co_return std::unexpected(sp.error());
+  co_return (*sp)->stats(group::clock_type::now());
+}
+
 asio::awaitable<void> share_partitions::lock_loop() {
   while (!stopped_) {
     timer_.expires_after(lock_tick);

@@ -82,6 +82,8 @@ class share_partitions {
   // range, the ranges in order; the first refusal stops).
   asio::awaitable<std::optional<group::error>> acknowledge(std::string group_id, std::string member,
                                                            topic_partition tp, std::vector<share_ack> acks);
+  // On tp's owner shard: the share partition's counts now, loading it first.
+  asio::awaitable<std::expected<group::share_stats, group::error>> describe(std::string group_id, topic_partition tp);
   // The members and configs of share group `group_id` now (the
   // coordinator's hook): records held by anyone else are released at once
   // (and that written), fetches or acknowledgements by anyone else are

@@ -86,15 +86,47 @@ void print_lag_table(const std::vector<runnel::partition_lag>& rows) {
   std::printf("total lag: %lld\n", static_cast<long long>(total_lag(rows)));
 }
 
+std::string share_json(const std::vector<runnel::share_partition_stats>& rows) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    s += (i ? "," : "") + std::string("{\"topic\":\"") + json_escape(r.partition.topic) +
+         "\",\"partition\":" + std::to_string(r.partition.partition) + ",\"start_offset\":" +
+         std::to_string(r.start_offset) + ",\"end_offset\":" + std::to_string(r.end_offset) +
+         ",\"available\":" + std::to_string(r.available) + ",\"acquired\":" + std::to_string(r.acquired) +
+         ",\"acknowledged\":" + std::to_string(r.acknowledged) + ",\"archived\":" + std::to_string(r.archived) +
+         ",\"oldest_lock_age_ms\":" + std::to_string(r.oldest_lock_age_ms) + "}";
+  }
+  return s + "]";
+}
+
+void print_share_table(const std::vector<runnel::share_partition_stats>& rows) {
+  std::printf("%-24s %-9s %-12s %-12s %-9s %-9s %-9s %s\n", "TOPIC", "PARTITION", "START", "END", "ACQUIRED",
+              "AVAILABLE", "ARCHIVED", "OLDEST-LOCK-MS");
+  for (const auto& r : rows) {
+    std::printf("%-24s %-9d %-12lld %-12lld %-9d %-9d %-9d %lld\n", r.partition.topic.c_str(), r.partition.partition,
+                static_cast<long long>(r.start_offset), static_cast<long long>(r.end_offset), r.acquired, r.available,
+                r.archived, static_cast<long long>(r.oldest_lock_age_ms));
+  }
+}
+
 int group_describe(const args& a, const std::string& group) {
   auto admin = connect_admin(a);
   auto d = check(admin->describe_group(group));
-  auto lag = check(admin->group_lag(d));
+  const bool share = d.type == "share";
+  // A share group commits no offsets: its partitions' live counts instead of lag.
+  std::vector<runnel::partition_lag> lag;
+  std::vector<runnel::share_partition_stats> shares;
+  if (share) {
+    shares = check(admin->describe_share_partitions(d));
+  } else {
+    lag = check(admin->group_lag(d));
+  }
   if (a.flag("--json")) {
-    std::printf("{\"group_id\":\"%s\",\"state\":\"%s\",\"coordinator\":%d,\"group_epoch\":%d,\"assignment_epoch\":%d,"
-                "\"assignor\":\"%s\",\"members\":[",
-                json_escape(d.group_id).c_str(), json_escape(d.state).c_str(), d.coordinator, d.group_epoch,
-                d.assignment_epoch, json_escape(d.assignor).c_str());
+    std::printf("{\"group_id\":\"%s\",\"type\":\"%s\",\"state\":\"%s\",\"coordinator\":%d,\"group_epoch\":%d,"
+                "\"assignment_epoch\":%d,\"assignor\":\"%s\",\"members\":[",
+                json_escape(d.group_id).c_str(), json_escape(d.type).c_str(), json_escape(d.state).c_str(), d.coordinator,
+                d.group_epoch, d.assignment_epoch, json_escape(d.assignor).c_str());
     for (std::size_t i = 0; i < d.members.size(); ++i) {
       const auto& m = d.members[i];
       std::string topics;
@@ -107,12 +139,16 @@ int group_describe(const args& a, const std::string& group) {
                   json_escape(m.subscribed_regex).c_str(), partitions_json(m.assignment).c_str(),
                   partitions_json(m.target_assignment).c_str(), partitions_json(m.revoking).c_str());
     }
-    std::printf("],\"partitions\":%s,\"total_lag\":%lld}\n", lag_json(lag).c_str(),
-                static_cast<long long>(total_lag(lag)));
+    if (share) {
+      std::printf("],\"partitions\":%s}\n", share_json(shares).c_str());
+    } else {
+      std::printf("],\"partitions\":%s,\"total_lag\":%lld}\n", lag_json(lag).c_str(),
+                  static_cast<long long>(total_lag(lag)));
+    }
     return 0;
   }
-  std::printf("group %s\nstate: %s\ncoordinator: %d\ngroup epoch: %d\nassignment epoch: %d\nassignor: %s\nmembers: %zu\n",
-              d.group_id.c_str(), d.state.c_str(), d.coordinator, d.group_epoch, d.assignment_epoch,
+  std::printf("group %s\ntype: %s\nstate: %s\ncoordinator: %d\ngroup epoch: %d\nassignment epoch: %d\nassignor: %s\nmembers: %zu\n",
+              d.group_id.c_str(), d.type.c_str(), d.state.c_str(), d.coordinator, d.group_epoch, d.assignment_epoch,
               or_dash(d.assignor).c_str(), d.members.size());
   if (!d.members.empty()) {
     std::printf("%-24s %-16s %-16s %-16s %-6s %s\n", "MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "EPOCH",
@@ -124,7 +160,11 @@ int group_describe(const args& a, const std::string& group) {
     }
   }
   std::printf("\n");
-  print_lag_table(lag);
+  if (share) {
+    print_share_table(shares);
+  } else {
+    print_lag_table(lag);
+  }
   return 0;
 }
 

@@ -1,6 +1,9 @@
 #include "runnel/admin.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <thread>
 
 #include "client/src/connection_pool.h"
 #include "client/src/group_requests.h"
@@ -394,6 +397,8 @@ result<group_description> admin::describe_group(const std::string& group_id) {
   }
   std::sort(d.members.begin(), d.members.end(),
             [](const auto& x, const auto& y) { return x.member_id < y.member_id; });
+  d.type = g->group_type() != nullptr ? g->group_type()->str() : "consumer";
+  d.share_partitions = refs_of(g->share_partitions());
   // Asked once more: call_coordinator does not say whom it reached.
   auto node = client::find_coordinator_node(*impl_->pool, group_id);
   if (!node) return std::unexpected(node.error());
@@ -504,6 +509,91 @@ result<std::vector<partition_lag>> admin::group_lag(const group_description& gro
   }
   std::vector<partition_lag> out;
   for (auto& [tp, row] : rows) out.push_back(std::move(row));
+  return out;
+}
+
+namespace {
+
+// One DescribeSharePartitions to one leader: the stats it has, and the
+// partitions whose leader may have moved (asked again after a refresh).
+result<void> describe_share_at(client::wire_client& w, const std::string& group,
+                               const std::vector<topic_partition_ref>& tps, std::vector<share_partition_stats>& out,
+                               std::vector<topic_partition_ref>& again) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::map<std::string, std::vector<std::int32_t>> by_topic;
+  for (const auto& tp : tps) by_topic[tp.topic].push_back(tp.partition);
+  std::vector<flatbuffers::Offset<wire::TopicPartitions>> list;
+  for (const auto& [t, ps] : by_topic) list.push_back(wire::CreateTopicPartitionsDirect(fbb, t.c_str(), &ps));
+  auto body = wire::CreateDescribeSharePartitionsRequestDirect(fbb, group.c_str(), &list);
+  auto r = w.call_sync(std::move(fbb), wire::Request::DescribeSharePartitionsRequest, body.Union());
+  if (!r) {
+    if (!client::leader_may_have_moved(r.error().code)) return std::unexpected(r.error());
+    again.insert(again.end(), tps.begin(), tps.end());
+    return {};
+  }
+  const auto* resp = r->envelope->body_as_DescribeSharePartitionsResponse();
+  if (resp == nullptr || resp->partitions() == nullptr) {
+    return std::unexpected(error{errc::bad_response, "DescribeSharePartitions"});
+  }
+  for (const auto* p : *resp->partitions()) {
+    const std::string topic = str_of(p->topic());
+    if (p->error() != wire::ErrorCode::NONE) {
+      auto e = client::make_error(p->error(), p->message());
+      if (client::leader_may_have_moved(e.code)) {
+        again.push_back({topic, p->partition()});
+        continue;
+      }
+      e.message = topic + "/" + std::to_string(p->partition()) + ": " + e.message;
+      return std::unexpected(e);
+    }
+    out.push_back({{topic, p->partition()}, p->start_offset(), p->end_offset(), p->available(), p->acquired(),
+                   p->acknowledged(), p->archived(), p->oldest_lock_age_ms()});
+  }
+  return {};
+}
+
+}  // namespace
+
+result<std::vector<share_partition_stats>> admin::describe_share_partitions(const group_description& group) {
+  if (group.type != "share") {
+    return std::unexpected(error{errc::invalid_argument, "group " + group.group_id + " is a consumer group, not a share group"});
+  }
+  std::set<topic_partition_ref> wanted(group.share_partitions.begin(), group.share_partitions.end());
+  for (const auto& m : group.members) wanted.insert(m.assignment.begin(), m.assignment.end());
+  std::vector<topic_partition_ref> pending(wanted.begin(), wanted.end());
+  std::vector<share_partition_stats> out;
+  // A leader that died is named in Metadata until its session expires:
+  // ask again, after a fresh Metadata, until the client's timeout.
+  const auto deadline = std::chrono::steady_clock::now() + impl_->pool->timeout();
+  auto backoff = std::chrono::milliseconds(100);
+  while (!pending.empty()) {
+    std::set<std::string> topics;
+    for (const auto& tp : pending) topics.insert(tp.topic);
+    if (auto r = impl_->meta->refresh({topics.begin(), topics.end()}); !r) return std::unexpected(r.error());
+    auto routes = impl_->meta->route(pending);
+    std::vector<topic_partition_ref> again;
+    error last{errc::not_leader, "no leader"};
+    for (auto& [tp, e] : routes.unroutable) {
+      if (!client::leader_may_have_moved(e.code)) return std::unexpected(e);
+      again.push_back(tp);
+      last = e;
+    }
+    for (const auto& [broker, tps] : routes.by_leader) {
+      if (auto r = describe_share_at(impl_->pool->at(routes.addresses.at(broker)), group.group_id, tps, out, again);
+          !r) {
+        return std::unexpected(r.error());
+      }
+    }
+    pending = std::move(again);
+    if (pending.empty()) break;
+    if (std::chrono::steady_clock::now() + backoff >= deadline) {
+      return std::unexpected(error{last.code, pending.front().topic + "/" + std::to_string(pending.front().partition) +
+                                                  ": no leader answered"});
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1'000));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.partition < y.partition; });
   return out;
 }
 

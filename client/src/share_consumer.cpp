@@ -73,8 +73,9 @@ constexpr std::chrono::milliseconds spread_wait{100};
 
 struct share_consumer::impl {
   share_consumer_config cfg;
-  std::unique_ptr<client::connection_pool> pool;
   std::unique_ptr<client::metadata_cache> meta;
+  // Declared after `meta`, destroyed before it: its I/O thread ends while `meta` exists.
+  std::unique_ptr<client::connection_pool> pool;
   std::string member_id;
   std::int32_t epoch = 0;
   bool joined = false;

@@ -190,13 +190,13 @@ TEST_CASE("runnelctl group: list, describe and lag of groups with committed offs
 
   r = ctl(b, {"group", "describe", "g1"});
   CHECK(r.exit_code == 0);
-  CHECK(has(r.out, "group g1\nstate: empty\ncoordinator: 0\n"));
+  CHECK(has(r.out, "group g1\ntype: consumer\nstate: empty\ncoordinator: 0\n"));
   CHECK(has(r.out, "members: 0\n"));
   CHECK(has(r.out, "COMMITTED"));
   CHECK(has(r.out, "total lag: 5"));
   r = ctl(b, {"group", "describe", "g1", "--json"});
   CHECK(r.exit_code == 0);
-  CHECK(has(r.out, "{\"group_id\":\"g1\",\"state\":\"empty\",\"coordinator\":0,"));
+  CHECK(has(r.out, "{\"group_id\":\"g1\",\"type\":\"consumer\",\"state\":\"empty\",\"coordinator\":0,"));
   CHECK(has(r.out,
             "\"members\":[],\"partitions\":[{\"topic\":\"orders\",\"partition\":0,\"committed_"
             "offset\":3,"));

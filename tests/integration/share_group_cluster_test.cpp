@@ -327,6 +327,20 @@ TEST_CASE("share group cluster DLQ: rejected records are copied once to the DLQ 
   auto copies = dlq_copies(c, "jobs.dlq", "dl", rejected.size());
   CHECK(copies.size() == rejected.size());
   for (const auto& v : rejected) CHECK(copies[v] == 1);
+  // Each partition's leader (on whichever broker) has every record done.
+  auto group = adm->describe_group("dl");
+  REQUIRE(group.has_value());
+  CHECK(group->type == "share");
+  auto stats = adm->describe_share_partitions(*group);
+  REQUIRE_MESSAGE(stats.has_value(), stats.error().message);
+  REQUIRE(stats->size() == 3);
+  std::int64_t total = 0;
+  for (const auto& p : *stats) {
+    CHECK(p.start_offset == p.end_offset);
+    CHECK(p.acquired == 0);
+    total += p.end_offset;
+  }
+  CHECK(total == static_cast<std::int64_t>(records));
 }
 
 TEST_CASE("share group cluster DLQ: a DLQ topic that does not exist is made with the source's partitions and replication") {

@@ -650,3 +650,97 @@ TEST_CASE("runnelctl queue: create, send, receive with each acknowledgement, and
   auto unknown = ctl(b, {"queue", "receive", "no-such-queue", "--wait-ms", "200"});
   CHECK(unknown.exit_code != 0);
 }
+
+TEST_CASE("runnelctl group describe: a share group's partitions with their start, end and record counts, from the leader") {
+  temp_dir dir;
+  broker_process broker(dir / "data");
+  const auto& b = broker.bootstrap();
+  create_topic(b, "jobs", 2);
+  produce_records(broker.port(), "jobs", 10);  // partition 0, offsets 0..9
+  const std::string a = share_heartbeat(broker.port(), "crew", "", 0, std::vector<std::string>{"jobs"}).member_id;
+  REQUIRE(!a.empty());
+  REQUIRE(share_fetch(broker.port(), "crew", a, "jobs", 10).offsets() == range_of(0, 9));
+  // 0..2 accepted, 5 rejected: the start moves to 3, and 3, 4, 6..9 stay acquired.
+  auto acked = share_fetch(broker.port(), "crew", a, "jobs", 10, {{0, 2, 1}, {5, 5, 3}});
+  REQUIRE(acked.ack_error == wire::ErrorCode::NONE);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the oldest lock is older than 0 ms
+
+  auto json = ctl(b, {"group", "describe", "crew", "--json"});
+  REQUIRE_MESSAGE(json.exit_code == 0, json.err);
+  CHECK(json.out.find("\"type\":\"share\"") != std::string::npos);
+  CHECK(json.out.find("\"member_id\":\"" + a + "\"") != std::string::npos);
+  const std::string p0 = R"({"topic":"jobs","partition":0,"start_offset":3,"end_offset":10,"available":0,"acquired":6,)"
+                         R"("acknowledged":0,"archived":1,"oldest_lock_age_ms":)";
+  const auto at = json.out.find(p0);
+  REQUIRE_MESSAGE(at != std::string::npos, json.out);
+  CHECK(std::stoll(json.out.substr(at + p0.size())) > 0);
+  // Partition 1 never had a record: loaded for the answer, empty.
+  CHECK(json.out.find(R"({"topic":"jobs","partition":1,"start_offset":0,"end_offset":0,"available":0,"acquired":0,)"
+                      R"("acknowledged":0,"archived":0,"oldest_lock_age_ms":0})") != std::string::npos);
+  CHECK(json.out.find("total_lag") == std::string::npos);
+
+  auto text = ctl(b, {"group", "describe", "crew"});
+  REQUIRE_MESSAGE(text.exit_code == 0, text.err);
+  CHECK(text.out.find("type: share") != std::string::npos);
+  CHECK(text.out.find("OLDEST-LOCK-MS") != std::string::npos);
+
+  // A consumer group keeps its lag table; an unknown group is one error line.
+  REQUIRE(consumer_join(broker.port(), "plain") == wire::ErrorCode::NONE);
+  auto plain = ctl(b, {"group", "describe", "plain", "--json"});
+  REQUIRE_MESSAGE(plain.exit_code == 0, plain.err);
+  CHECK(plain.out.find("\"type\":\"consumer\"") != std::string::npos);
+  CHECK(plain.out.find("total_lag") != std::string::npos);
+  auto unknown = ctl(b, {"group", "describe", "nobody"});
+  CHECK(unknown.exit_code != 0);
+  CHECK(unknown.err.find("nobody") != std::string::npos);
+}
+
+namespace {
+
+// DescribeSharePartitions over the wire: per asked partition, its error.
+std::vector<std::pair<std::int32_t, wire::ErrorCode>> describe_shares(std::uint16_t port, const std::string& group,
+                                                                      const std::string& topic,
+                                                                      const std::vector<std::int32_t>& partitions) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::TopicPartitions>> list{
+      wire::CreateTopicPartitionsDirect(fbb, topic.c_str(), &partitions)};
+  auto body = wire::CreateDescribeSharePartitionsRequestDirect(fbb, group.c_str(), &list);
+  raw_client rc(port);
+  rc.send(request_frame(fbb, wire::Request::DescribeSharePartitionsRequest, body.Union()));
+  auto r = rc.read();
+  REQUIRE(r.has_value());
+  const auto* resp = r->envelope().body_as_DescribeSharePartitionsResponse();
+  REQUIRE(resp != nullptr);
+  REQUIRE(resp->partitions() != nullptr);
+  std::vector<std::pair<std::int32_t, wire::ErrorCode>> out;
+  for (const auto* p : *resp->partitions()) out.emplace_back(p->partition(), p->error());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("DescribeSharePartitions: unknown topics and partitions, a consumer group's id and an unknown group are errors per partition") {
+  temp_dir dir;
+  broker_process broker(dir / "data");
+  create_topic(broker.bootstrap(), "jobs", 2);
+  produce_records(broker.port(), "jobs", 3);
+  const std::string a = share_heartbeat(broker.port(), "crew", "", 0, std::vector<std::string>{"jobs"}).member_id;
+  REQUIRE(!a.empty());
+  REQUIRE(consumer_join(broker.port(), "plain") == wire::ErrorCode::NONE);
+
+  using pe = std::pair<std::int32_t, wire::ErrorCode>;
+  CHECK(describe_shares(broker.port(), "crew", "jobs", {0, 7, -1}) ==
+        std::vector<pe>{{0, wire::ErrorCode::NONE},
+                        {7, wire::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION},
+                        {-1, wire::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION}});
+  CHECK(describe_shares(broker.port(), "crew", "nope", {0}) ==
+        std::vector<pe>{{0, wire::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION}});
+  const auto consumer = describe_shares(broker.port(), "plain", "jobs", {0});
+  REQUIRE(consumer.size() == 1);
+  CHECK(consumer[0].second == wire::ErrorCode::INCONSISTENT_GROUP_TYPE);
+  const auto unknown = describe_shares(broker.port(), "nobody", "jobs", {0});
+  REQUIRE(unknown.size() == 1);
+  CHECK(unknown[0].second == wire::ErrorCode::GROUP_ID_NOT_FOUND);
+  // Asking made nothing: the broker still hands the share group its records.
+  CHECK(share_fetch(broker.port(), "crew", a, "jobs", 10).offsets() == range_of(0, 2));
+}

@@ -16,6 +16,8 @@ struct described {
   std::string assignor;
   std::vector<group::member> members;
   group::assignment target;
+  bool share = false;
+  std::set<topic_partition> share_partitions;
 };
 
 asio::awaitable<described> describe_on_owner(shard& s, std::int32_t partition, std::string group_id,
@@ -37,6 +39,8 @@ asio::awaitable<described> describe_on_owner(shard& s, std::int32_t partition, s
   d.assignor = g->assignor.empty() ? default_assignor : g->assignor;
   for (const auto& [id, m] : g->members) d.members.push_back(m);
   d.target = g->target;
+  d.share = g->type == group::group_type::share;
+  for (const auto& [tp, st] : g->share_states) d.share_partitions.insert(tp);
   co_return d;
 }
 
@@ -86,8 +90,11 @@ asio::awaitable<handler_result> describe_groups(request_context& ctx) {
           fbb.CreateString(m.client_host), m.epoch, fbb.CreateVector(names), fbb.CreateString(m.regex), assignment,
           target, revoking));
     }
-    groups.push_back(wire::CreateDescribedGroupDirect(fbb, id.c_str(), wire::ErrorCode::NONE, nullptr, d.state.c_str(),
-                                                      d.epoch, d.assignment_epoch, d.assignor.c_str(), &members));
+    auto shares = build_topic_partitions(fbb, d.share_partitions);
+    groups.push_back(wire::CreateDescribedGroup(fbb, fbb.CreateString(id), wire::ErrorCode::NONE, 0,
+                                                fbb.CreateString(d.state), d.epoch, d.assignment_epoch,
+                                                fbb.CreateString(d.assignor), fbb.CreateVector(members),
+                                                fbb.CreateString(d.share ? "share" : "consumer"), shares));
   }
   auto body = wire::CreateDescribeGroupsResponseDirect(fbb, &groups);
   co_return handler_result{wire::Response::DescribeGroupsResponse, body.Union()};

@@ -23,6 +23,7 @@ asio::awaitable<handler_result> share_acknowledge(request_context& ctx);
 // Between brokers (share_state.h).
 asio::awaitable<handler_result> read_share_group_state(request_context& ctx);
 asio::awaitable<handler_result> write_share_group_state(request_context& ctx);
+asio::awaitable<handler_result> describe_share_partitions(request_context& ctx);
 asio::awaitable<handler_result> offset_commit(request_context& ctx);
 asio::awaitable<handler_result> offset_fetch(request_context& ctx);
 asio::awaitable<handler_result> list_groups(request_context& ctx);

@@ -107,6 +107,10 @@ class admin {
   result<std::vector<partition_lag>> group_lag(const std::string& group_id);
   // The same for a description already fetched (its members give owners).
   result<std::vector<partition_lag>> group_lag(const group_description& group);
+  // A share group's partitions (those its members are assigned and those
+  // with a stored state), each from its leader, sorted; errc::invalid_argument
+  // for a consumer group.
+  result<std::vector<share_partition_stats>> describe_share_partitions(const group_description& group);
 
   // Share group configs (docs/queues.md): share.record.lock.duration.ms,
   // share.delivery.attempts.max, share.dlq.topic, each with its effective

@@ -47,6 +47,22 @@ struct group_description {
   std::string assignor;
   std::int32_t coordinator = -1;  // broker id
   std::vector<group_member_description> members;
+  std::string type;  // "consumer" or "share"
+  std::vector<topic_partition_ref> share_partitions;  // share groups: partitions with a stored share state
+};
+
+// One partition of a share group as its leader has it now
+// (admin::describe_share_partitions). Records from start_offset on are in
+// flight or not yet handed out; end_offset is the first never handed out.
+struct share_partition_stats {
+  topic_partition_ref partition;
+  std::int64_t start_offset = 0;
+  std::int64_t end_offset = 0;
+  std::int32_t available = 0;     // in flight, to be handed out (again)
+  std::int32_t acquired = 0;      // locked by a member
+  std::int32_t acknowledged = 0;  // accepted, above start_offset
+  std::int32_t archived = 0;      // rejected or out of attempts, above start_offset
+  std::int64_t oldest_lock_age_ms = 0;  // 0: nothing acquired
 };
 
 // One partition of a group's lag (admin::group_lag): every partition the
