@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <deque>
-#include <exception>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -12,6 +10,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "client/src/retry.h"
 #include "runnel/admin.h"
 
 namespace runnel {
@@ -179,24 +178,7 @@ struct processor::impl {
     counts.*field += n;
   }
 
-  clock_type::duration backoff(int attempts) {
-    const auto& p = cfg.retry;
-    double w = static_cast<double>(p.initial_backoff.count()) * std::pow(p.multiplier, std::max(0, attempts - 1));
-    w = std::min(w, static_cast<double>(p.max_backoff.count()));
-    std::uniform_real_distribution<double> j(1.0 - p.jitter, 1.0 + p.jitter);
-    return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(0.0, w * j(rng))));
-  }
-
-  // One handler call; a thrown exception is a retry with its text.
-  process_result call(const handler& h, const record_view& r) {
-    try {
-      return h(r);
-    } catch (const std::exception& e) {
-      return process_result::retry_later(e.what());
-    } catch (...) {
-      return process_result::retry_later("the handler threw a non-std exception");
-    }
-  }
+  clock_type::duration backoff(int attempts) { return client::retry_backoff(cfg.retry, attempts, rng); }
 
   // After a failed call: the next attempt, or the DLQ.
   void failed(pending_record& p, process_result res) {
@@ -231,7 +213,7 @@ struct processor::impl {
         return;
       }
     }
-    auto res = call(h, r);
+    auto res = client::call_handler(h, r);
     if (res.status == process_status::done) {
       count(&processor_stats::done);
       return;
@@ -424,7 +406,7 @@ struct processor::impl {
         if (p.at != stage::due) continue;  // released and finished meanwhile
         if (p.attempts > 0) count(&processor_stats::retries);
         ++p.attempts;
-        auto res = call(h, p.rec.view());
+        auto res = client::call_handler(h, p.rec.view());
         if (res.status == process_status::done) {
           count(&processor_stats::done);
           finish(pw, it);

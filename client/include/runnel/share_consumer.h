@@ -6,8 +6,9 @@
 // redeliver). A record whose lock expires goes to another member; its
 // delivery_count says how often it was handed out.
 //
-// Being built (issue 13): the broker serves share groups in standalone
-// mode only so far. Not thread-safe: one thread polls.
+// Standalone and cluster mode (fetches and acknowledgements go to each
+// partition's leader). Not thread-safe: one thread polls. The processing
+// loop with retries is runnel::share_processor (share_processor.h).
 //
 // Implicit acknowledgement (the default): the next poll() (or
 // commit_sync(), close()) accepts every record the previous poll returned.
