@@ -68,7 +68,7 @@ inline std::error_code make_error_code(frame_errc e) noexcept { return {static_c
 // A response frame as a client (the SDK's, or a broker's peer_client) holds
 // it: the body, and the verified envelope and payload inside it.
 struct response_frame {
-  std::shared_ptr<std::vector<std::byte>> body;  // keeps `envelope` and `payload` valid
+  std::shared_ptr<const void> body;  // keeps `envelope` and `payload` valid (a body_pool's block)
   const wire::ResponseEnvelope* envelope = nullptr;
   std::span<const std::byte> payload;
 };

@@ -96,14 +96,14 @@ asio::awaitable<std::expected<peer_response, std::error_code>> peer_client::exch
   if (wec) co_return std::unexpected(wec);
   auto head = co_await reader_->read_head(max_response_bytes);
   if (!head) co_return std::unexpected(head.error());
-  auto body = std::make_shared<std::vector<std::byte>>(head->body_size());
-  if (auto ec = co_await reader_->read_body(*body)) co_return std::unexpected(ec);
-  auto env = schemas::verify_response(*body, *head);
+  auto body = bodies_->take(head->body_size());
+  if (auto ec = co_await reader_->read_body(body.bytes)) co_return std::unexpected(ec);
+  auto env = schemas::verify_response(body.bytes, *head);
   if (!env) co_return std::unexpected(env.error());
   if ((*env)->correlation_id() != correlation_id) {
     co_return std::unexpected(make_error_code(schemas::frame_errc::bad_envelope));
   }
-  co_return peer_response{body, *env, schemas::frame_payload(*body, *head)};
+  co_return peer_response{std::move(body.owner), *env, schemas::frame_payload(body.bytes, *head)};
 }
 
 }  // namespace runnel::net

@@ -21,6 +21,7 @@
 #include <asio/ip/tcp.hpp>
 #include <flatbuffers/flatbuffers.h>
 
+#include "schemas/body_pool.h"
 #include "schemas/frame.h"
 #include "schemas/frame_reader.h"
 #include "schemas/protocol_generated.h"
@@ -63,6 +64,8 @@ class peer_client {
   std::chrono::milliseconds timeout_;
   asio::ip::tcp::socket socket_;
   std::optional<schemas::frame_reader<asio::ip::tcp::socket>> reader_;  // of the current connection
+  // Replica fetch answers reuse their memory once they are appended.
+  std::shared_ptr<schemas::body_pool> bodies_ = schemas::body_pool::make(32 << 20);
   std::uint32_t next_correlation_ = 1;
   std::uint64_t generation_ = 0;  // bumps when a connection is dropped
   bool connected_ = false;

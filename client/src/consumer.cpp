@@ -16,6 +16,7 @@
 #include "client/src/group_member.h"
 #include "client/src/group_requests.h"
 #include "client/src/metadata_cache.h"
+#include "client/src/record_pool.h"
 #include "client/src/requests.h"
 #include "client/src/zk_bootstrap.h"
 #include "schemas/batch.h"
@@ -68,6 +69,7 @@ struct consumer::impl {
   bool group_changed = false;  // under inbox_mu: the group member's view changed
 
   std::unique_ptr<client::metadata_cache> meta;
+  std::shared_ptr<detail::record_vector_pool> record_pool = std::make_shared<detail::record_vector_pool>();
   // Declared after the inbox: its I/O thread ends while the inbox exists.
   std::unique_ptr<client::connection_pool> pool;
 
@@ -383,6 +385,30 @@ struct consumer::impl {
     return (*p)->offset();
   }
 
+  // At most how many records the answer holds, from its batch heads: the
+  // record vector is sized once, not grown by copying (a catch-up poll
+  // holds tens of thousands).
+  static std::size_t records_in(const wire::FetchResponse& resp, std::span<const std::byte> payload) {
+    std::size_t n = 0;
+    for (const auto* t : *resp.topics()) {
+      if (t->partitions() == nullptr) continue;
+      for (const auto* p : *t->partitions()) {
+        const auto* ref = p->records();
+        if (ref == nullptr || std::uint64_t{ref->offset()} + ref->length() > payload.size()) continue;
+        auto rest = payload.subspan(ref->offset(), ref->length());
+        while (!rest.empty()) {
+          auto h = schemas::decode_header(rest);
+          if (!h || h->length > rest.size() || h->length == 0) break;  // decode() reports it
+          // A corrupt head's count is not believed past one record per
+          // 8 bytes (decode() refuses that batch anyway).
+          n += std::min(static_cast<std::size_t>(std::max(h->record_count, 0)), std::size_t{h->length} / 8);
+          rest = rest.subspan(h->length);
+        }
+      }
+    }
+    return n;
+  }
+
   // Turns a fetch response into records; advances positions.
   result<consumer_records> decode(const client::response& r) {
     consumer_records out;
@@ -395,6 +421,9 @@ struct consumer::impl {
     if (resp == nullptr) return std::unexpected(error{errc::bad_response, "Fetch"});
     out.buffers_.push_back(r.body);
     if (resp->topics() == nullptr) return out;
+    out.records_ = record_pool->take();
+    out.recycle_ = record_pool;
+    out.records_.reserve(records_in(*resp, r.payload));
     for (const auto* t : *resp->topics()) {
       if (t->name() == nullptr || t->partitions() == nullptr) continue;
       for (const auto* p : *t->partitions()) {

@@ -228,13 +228,13 @@ asio::awaitable<void> wire_client::read_loop(std::uint64_t generation) {
     auto head = co_await reader.read_head(max_response_bytes);
     error failure{errc::disconnected, ""};
     if (head) {
-      auto body = std::make_shared<std::vector<std::byte>>(head->body_size());
-      if (auto ec = co_await reader.read_body(*body); !ec) {
-        auto env = schemas::verify_response(*body, *head);
+      auto body = bodies_->take(head->body_size());
+      if (auto ec = co_await reader.read_body(body.bytes); !ec) {
+        auto env = schemas::verify_response(body.bytes, *head);
         if (env && !in_flight_.empty() && (*env)->correlation_id() == in_flight_.front().correlation_id) {
           auto o = std::move(in_flight_.front());
           in_flight_.pop_front();
-          o.done(response{body, *env, schemas::frame_payload(*body, *head)});
+          o.done(response{std::move(body.owner), *env, schemas::frame_payload(body.bytes, *head)});
           continue;
         }
         failure = error{errc::bad_response, env ? "response does not match the oldest request" : env.error().message()};

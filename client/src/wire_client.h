@@ -27,6 +27,7 @@
 
 #include "client/src/address.h"
 #include "runnel/errors.h"
+#include "schemas/body_pool.h"
 #include "schemas/frame.h"
 #include "schemas/protocol_generated.h"
 
@@ -102,6 +103,8 @@ class wire_client {
   asio::steady_timer connect_done_;  // waiters for a connect in progress; cancelled when it ends
   std::deque<outgoing> to_send_;    // I/O thread only
   std::deque<outgoing> in_flight_;  // sent, response pending; I/O thread only
+  // Fetch answers reuse their memory once the records in them are dropped.
+  std::shared_ptr<schemas::body_pool> bodies_ = schemas::body_pool::make(64 << 20);
   std::uint32_t next_correlation_ = 1;
   std::uint64_t generation_ = 0;  // bumps on every (re)connect
   bool connected_ = false;

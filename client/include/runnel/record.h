@@ -34,9 +34,20 @@ struct record_view {
   std::int32_t delivery_count = 0;  // share_consumer: 1 on a record's first delivery; 0 from consumer
 };
 
+namespace detail {
+class record_vector_pool;
+}  // namespace detail
+
 // One poll's records; owns the response buffers the views point into.
+// Dropping it hands its memory back to the consumer for a later poll.
 class consumer_records {
  public:
+  consumer_records() = default;
+  ~consumer_records();
+  consumer_records(const consumer_records&) = default;
+  consumer_records& operator=(const consumer_records&) = default;
+  consumer_records(consumer_records&&) noexcept = default;
+  consumer_records& operator=(consumer_records&& o) noexcept;
   [[nodiscard]] const std::vector<record_view>& records() const { return records_; }
   [[nodiscard]] auto begin() const { return records_.begin(); }
   [[nodiscard]] auto end() const { return records_.end(); }
@@ -48,6 +59,7 @@ class consumer_records {
   friend class share_consumer;
   std::vector<std::shared_ptr<const void>> buffers_;
   std::vector<record_view> records_;
+  std::shared_ptr<detail::record_vector_pool> recycle_;  // where records_' memory goes (may be null)
 };
 
 // Producer headers: owned strings.
