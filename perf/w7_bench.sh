@@ -18,11 +18,21 @@ case "$OTHER" in "") OTHER_BIN="" ;; /*) OTHER_BIN=$OTHER/bin ;; *) OTHER_BIN=$R
 WORK=$(mktemp -d /tmp/w7_bench.XXXXXX)
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  # Each PID is a `timeout` wrapper: SIGTERM reaches the server through it
+  # (SIGKILL would not); what is left after 10 s is killed outright.
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 100); do
+    alive=0
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${PIDS[@]}"; do pkill -9 -P "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM  # the EXIT trap then kills what was started
 
 free_port() {  # a 127.0.0.1 port nothing listens on
   local p
@@ -49,7 +59,9 @@ for _ in $(seq 300); do
   sleep 0.2
 done
 
-# start_cluster NAME BIN: three brokers under the chroot /NAME; prints the bootstrap list.
+# start_cluster NAME BIN: three brokers under the chroot /NAME; their
+# bootstrap list goes to $LIST (not printed: a command substitution's
+# subshell would keep the PIDs from the cleanup).
 start_cluster() {
   local name=$1 bin=$2 list=""
   for n in 1 2 3; do
@@ -65,16 +77,20 @@ start_cluster() {
     timeout 5 "$bin/runnelctl" --bootstrap "$list" cluster 2>/dev/null | grep -c "^ *[123] " | grep -q 3 && break
     sleep 0.2
   done
-  echo "$list"
+  LIST=$list
 }
 rate() { grep -o '"records_per_sec":[0-9]*' | cut -d: -f2; }
 produce() {  # produce BIN BOOTSTRAP TOPIC ACKS
   timeout 600 "$1/runnel-perf" produce --bootstrap "$2" --topic "$3" --partitions 6 --replicas 3 \
     --record-size 100 --records "$RECORDS" --acks "$4" 2>/dev/null | rate
 }
-THIS=$(start_cluster this "$BIN")
+start_cluster this "$BIN"
+THIS=$LIST
 THAT=""
-if [ -n "$OTHER_BIN" ]; then THAT=$(start_cluster other "$OTHER_BIN"); fi
+if [ -n "$OTHER_BIN" ]; then
+  start_cluster other "$OTHER_BIN"
+  THAT=$LIST
+fi
 sleep 2
 printf '%-4s %14s %14s %14s %14s\n' run "acks=1" "acks=all" "acks=1 OTHER" "acks=all OTHER"
 for run in $(seq "$RUNS"); do
