@@ -35,21 +35,27 @@ long long cpu_ticks(pid_t pid) {
   return utime + stime;
 }
 
-}  // namespace
-
-TEST_CASE("fetch: a long poll for min_bytes sleeps through a trickle of small appends (broker CPU measured)") {
-  temp_dir dir;
-  broker_process broker(dir / "data");
+// A one-partition topic and a producer that sends each record at once.
+result<std::unique_ptr<producer>> topic_and_producer(const broker_process& broker, const std::string& topic) {
   admin_config ac;
   ac.bootstrap = broker.bootstrap();
   auto a = admin::connect(ac);
   REQUIRE(a.has_value());
-  REQUIRE((*a)->create_topic("trickle", 1).has_value());
+  REQUIRE((*a)->create_topic(topic, 1).has_value());
   producer_config pc;
   pc.bootstrap = broker.bootstrap();
   pc.linger = 0ms;
   auto p = producer::connect(pc);
   REQUIRE(p.has_value());
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("fetch: a long poll for min_bytes sleeps through a trickle of small appends (broker CPU measured)") {
+  temp_dir dir;
+  broker_process broker(dir / "data");
+  auto p = topic_and_producer(broker, "trickle");
   REQUIRE((*p)->send("trickle", std::nullopt, "first").get().has_value());
   consumer_config cc;
   cc.bootstrap = broker.bootstrap();
@@ -94,16 +100,7 @@ TEST_CASE("fetch: a long poll for min_bytes sleeps through a trickle of small ap
 TEST_CASE("fetch: a long poll wakes once its min_bytes arrive over several appends, not at max_wait") {
   temp_dir dir;
   broker_process broker(dir / "data");
-  admin_config ac;
-  ac.bootstrap = broker.bootstrap();
-  auto a = admin::connect(ac);
-  REQUIRE(a.has_value());
-  REQUIRE((*a)->create_topic("pieces", 1).has_value());
-  producer_config pc;
-  pc.bootstrap = broker.bootstrap();
-  pc.linger = 0ms;
-  auto p = producer::connect(pc);
-  REQUIRE(p.has_value());
+  auto p = topic_and_producer(broker, "pieces");
   consumer_config cc;
   cc.bootstrap = broker.bootstrap();
   cc.fetch_min_bytes = 3000;     // more than one record brings, less than two
