@@ -475,10 +475,7 @@ processor::~processor() = default;
 result<std::unique_ptr<processor>> processor::connect(processor_config cfg) {
   if (cfg.consumer.group_id.empty()) return std::unexpected(error{errc::invalid_argument, "a processor needs a group id"});
   if (cfg.topics.empty()) return std::unexpected(error{errc::invalid_argument, "a processor needs topics"});
-  if (cfg.retry.max_attempts < 1) return std::unexpected(error{errc::invalid_argument, "max_attempts must be >= 1"});
-  if (cfg.retry.jitter < 0 || cfg.retry.jitter >= 1) {
-    return std::unexpected(error{errc::invalid_argument, "jitter must be in [0, 1)"});
-  }
+  if (auto ok = client::check_retry_policy(cfg.retry); !ok) return std::unexpected(ok.error());
   for (const auto& t : cfg.topics) {
     if (cfg.consumer.group_id.size() + t.size() + 3 + max_number_bytes > max_msg_id_bytes) {
       return std::unexpected(error{errc::invalid_argument, "group id and topic " + t +

@@ -13,6 +13,12 @@ std::chrono::milliseconds retry_backoff(const retry_policy& p, int attempts, std
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(0.0, w * j(rng))));
 }
 
+result<void> check_retry_policy(const retry_policy& p) {
+  if (p.max_attempts < 1) return std::unexpected(error{errc::invalid_argument, "max_attempts must be >= 1"});
+  if (p.jitter < 0 || p.jitter >= 1) return std::unexpected(error{errc::invalid_argument, "jitter must be in [0, 1)"});
+  return {};
+}
+
 process_result call_handler(const std::function<process_result(const record_view&)>& h, const record_view& r) {
   try {
     return h(r);

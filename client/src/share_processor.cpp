@@ -91,10 +91,7 @@ result<std::unique_ptr<share_processor>> share_processor::connect(share_processo
     return std::unexpected(error{errc::invalid_argument, "a share processor needs a group id"});
   }
   if (cfg.topics.empty()) return std::unexpected(error{errc::invalid_argument, "a share processor needs topics"});
-  if (cfg.retry.max_attempts < 1) return std::unexpected(error{errc::invalid_argument, "max_attempts must be >= 1"});
-  if (cfg.retry.jitter < 0 || cfg.retry.jitter >= 1) {
-    return std::unexpected(error{errc::invalid_argument, "jitter must be in [0, 1)"});
-  }
+  if (auto ok = client::check_retry_policy(cfg.retry); !ok) return std::unexpected(ok.error());
   auto i = std::make_unique<impl>();
   i->cfg = std::move(cfg);
   i->cfg.consumer.explicit_acknowledgement = true;
