@@ -7,6 +7,7 @@
 #   ./dev.sh run     deps + build + start a standalone broker on 127.0.0.1:9292, data in ./data
 #   ./dev.sh asan    build + run the unit tests under ASan+UBSan only (build-asan/)
 #   ./dev.sh fuzz [SECONDS]  clang-16 libFuzzer targets (build-fuzz/), each run SECONDS (60) over its seed corpus
+#   ./dev.sh peer-deps  install RabbitMQ, NATS and their Go clients for perf/queue_compare.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,6 +23,10 @@ PACKAGES=(
 # ./dev.sh fuzz only: clang-16 and its libFuzzer/sanitizer runtimes.
 FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev)
 FUZZ_TARGETS=(request_decoder batch response_decoder log_recovery zk_state)
+# ./dev.sh peer-deps only (perf/queue_compare.sh): the queue peers Runnel's share groups are
+# measured against, RabbitMQ and NATS JetStream, and the Go toolchain with their Debian clients.
+PEER_PACKAGES=(rabbitmq-server nats-server golang-go
+  golang-github-rabbitmq-amqp091-go-dev golang-github-nats-io-go-nats-dev)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -122,6 +127,7 @@ case "$cmd" in
     fi
     ;;
   asan) deps; unit_tests_asan ;;
+  peer-deps) install_missing "${PEER_PACKAGES[@]}" ;;
   fuzz)
     seconds=${2:-60}
     [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "dev.sh fuzz: SECONDS must be a number, not '$seconds'" >&2; exit 2; }
@@ -134,5 +140,5 @@ case "$cmd" in
     echo "dev.sh: starting runnel-broker on 127.0.0.1:9292, data in ./data (Ctrl-C stops it cleanly)"
     exec build/bin/runnel-broker --listen 127.0.0.1:9292 --data-dir ./data "${@:2}"
     ;;
-  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] || exit 2 ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; [ "$cmd" = help ] || exit 2 ;;
 esac
