@@ -296,21 +296,9 @@ func runRabbit(o options, r *result, t *tracker) error {
 		return errors.New("rabbit: every publish was nacked")
 	}
 
-	st := newConsumeState(confirmed)
-	deadline = time.Now().Add(time.Duration(o.maxSeconds) * time.Second)
-	var wg sync.WaitGroup
-	cstart := time.Now()
-	for i := 0; i < o.consumers; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			if err := rabbitConsumer(o, queue, st, t, deadline); err != nil {
-				st.fail(fmt.Errorf("rabbit consumer %d: %w", i, err))
-			}
-		}(i)
-	}
-	wg.Wait()
-	return finishConsume(o, r, st, cstart)
+	return consumeAll(o, r, confirmed, "rabbit", func(st *consumeState, deadline time.Time) error {
+		return rabbitConsumer(o, queue, st, t, deadline)
+	})
 }
 
 func rabbitConsumer(o options, queue string, st *consumeState, t *tracker, deadline time.Time) error {
@@ -446,21 +434,9 @@ func runNats(o options, r *result, t *tracker) error {
 		return errors.New("nats: every publish failed")
 	}
 
-	st := newConsumeState(r.Produced)
-	deadline = time.Now().Add(time.Duration(o.maxSeconds) * time.Second)
-	var wg sync.WaitGroup
-	cstart := time.Now()
-	for i := 0; i < o.consumers; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			if err := natsConsumer(o, stream, subject, durable, st, t, deadline); err != nil {
-				st.fail(fmt.Errorf("nats consumer %d: %w", i, err))
-			}
-		}(i)
-	}
-	wg.Wait()
-	return finishConsume(o, r, st, cstart)
+	return consumeAll(o, r, r.Produced, "nats", func(st *consumeState, deadline time.Time) error {
+		return natsConsumer(o, stream, subject, durable, st, t, deadline)
+	})
 }
 
 func natsConsumer(o options, stream, subject, durable string, st *consumeState, t *tracker, deadline time.Time) error {
@@ -515,6 +491,26 @@ func natsConsumer(o options, stream, subject, durable string, st *consumeState, 
 }
 
 // ---- common ----
+
+// consumeAll runs o.consumers consumers side by side until `produced`
+// messages were acknowledged or o.maxSeconds passed, then reports.
+func consumeAll(o options, r *result, produced int64, peer string, consume func(*consumeState, time.Time) error) error {
+	st := newConsumeState(produced)
+	deadline := time.Now().Add(time.Duration(o.maxSeconds) * time.Second)
+	var wg sync.WaitGroup
+	cstart := time.Now()
+	for i := 0; i < o.consumers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := consume(st, deadline); err != nil {
+				st.fail(fmt.Errorf("%s consumer %d: %w", peer, i, err))
+			}
+		}(i)
+	}
+	wg.Wait()
+	return finishConsume(o, r, st, cstart)
+}
 
 func finishConsume(o options, r *result, st *consumeState, cstart time.Time) error {
 	end := time.Now() // after every consumer returned (NATS: flushed its acks)
